@@ -1,0 +1,233 @@
+//! Identity Center group-membership calls delivered by CloudTrail ("AWS API Call via CloudTrail"), reduced to
+//! what they say about a group. Since mid-2025 they carry no user names and a delete only a membership id.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::EventError;
+
+pub const DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+const WHAT: &str = "Identity Center CloudTrail";
+/// What CloudTrail writes in place of SCIM values.
+pub const MASKED: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
+
+/// The CloudTrail record in an EventBridge `detail` (only the parts the suite reads).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudTrailCall {
+    pub event_source: String,
+    pub event_name: String,
+    #[serde(default)]
+    pub aws_region: Option<String>,
+    #[serde(default, rename = "eventID")]
+    pub event_id: Option<String>,
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub request_parameters: Option<Value>,
+    #[serde(default)]
+    pub response_elements: Option<Value>,
+}
+
+/// What a membership call tells the reconciler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembershipSignal {
+    /// A user joined a group.
+    Added {
+        identity_store_id: Option<String>,
+        group_id: String,
+        user_id: String,
+    },
+    /// A user left a group; the identity-store API names only the membership.
+    Removed {
+        identity_store_id: Option<String>,
+        group_id: Option<String>,
+        user_id: Option<String>,
+        membership_id: Option<String>,
+    },
+    /// A SCIM PatchGroup: members may have changed; the group id may be masked.
+    GroupPatched { group_id: Option<String> },
+    /// The call failed at the identity store: nothing changed.
+    CallFailed { error_code: String },
+}
+
+impl MembershipSignal {
+    /// The group the call concerns, when the event names it.
+    pub fn group_id(&self) -> Option<&str> {
+        match self {
+            MembershipSignal::Added { group_id, .. } => Some(group_id),
+            MembershipSignal::Removed { group_id, .. }
+            | MembershipSignal::GroupPatched { group_id } => group_id.as_deref(),
+            MembershipSignal::CallFailed { .. } => None,
+        }
+    }
+}
+
+impl CloudTrailCall {
+    /// Interprets the call. Unknown event names are an error (the rule should not have routed them).
+    pub fn membership_signal(&self) -> Result<MembershipSignal, EventError> {
+        if let Some(code) = &self.error_code {
+            return Ok(MembershipSignal::CallFailed {
+                error_code: code.clone(),
+            });
+        }
+        let params = self.request_parameters.as_ref().unwrap_or(&Value::Null);
+        let store = text(params, &["identityStoreId"]);
+        match (self.event_source.as_str(), self.event_name.as_str()) {
+            ("identitystore.amazonaws.com", "CreateGroupMembership") => {
+                Ok(MembershipSignal::Added {
+                    identity_store_id: store,
+                    group_id: required(params, &["groupId"])?,
+                    user_id: required(params, &["memberId", "userId"])?,
+                })
+            }
+            ("sso-directory.amazonaws.com", "AddMemberToGroup") => Ok(MembershipSignal::Added {
+                identity_store_id: store,
+                group_id: required(params, &["groupId"])?,
+                user_id: required(params, &["member", "memberId"])?,
+            }),
+            ("identitystore.amazonaws.com", "DeleteGroupMembership") => {
+                Ok(MembershipSignal::Removed {
+                    identity_store_id: store,
+                    group_id: text(params, &["groupId"]),
+                    user_id: text(params, &["memberId", "userId"]),
+                    membership_id: text(params, &["membershipId"]),
+                })
+            }
+            ("sso-directory.amazonaws.com", "RemoveMemberFromGroup") => {
+                Ok(MembershipSignal::Removed {
+                    identity_store_id: store,
+                    group_id: text(params, &["groupId"]),
+                    user_id: text(params, &["member", "memberId"]),
+                    membership_id: None,
+                })
+            }
+            ("identitystore-scim.amazonaws.com", "PatchGroup") => {
+                Ok(MembershipSignal::GroupPatched {
+                    group_id: text(params, &["id"]).filter(|id| looks_like_id(id)),
+                })
+            }
+            (source, name) => Err(EventError::new(
+                WHAT,
+                "detail.eventName",
+                format!("{source} {name} is not a group-membership call"),
+            )),
+        }
+    }
+}
+
+/// A string at `path`, ignoring masked or empty values.
+fn text(params: &Value, path: &[&str]) -> Option<String> {
+    let mut cur = params;
+    for key in path {
+        cur = cur.get(key)?;
+    }
+    cur.as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && *s != MASKED)
+        .map(str::to_string)
+}
+
+fn required(params: &Value, path: &[&str]) -> Result<String, EventError> {
+    text(params, path).ok_or_else(|| {
+        EventError::new(
+            WHAT,
+            &format!("detail.requestParameters.{}", path.join(".")),
+            "missing field",
+        )
+    })
+}
+
+/// Identity-store ids are hex with dashes, optionally prefixed by a 10-hex-digit store part.
+fn looks_like_id(s: &str) -> bool {
+    s.len() >= 8 && s.len() <= 47 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn call(source: &str, name: &str, params: Value) -> CloudTrailCall {
+        serde_json::from_value(json!({
+            "eventSource": source, "eventName": name, "requestParameters": params,
+            "eventID": "e1", "awsRegion": "us-east-1", "unknownField": 1
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn create_group_membership() {
+        let c = call(
+            "identitystore.amazonaws.com",
+            "CreateGroupMembership",
+            json!({"identityStoreId": "d-1", "groupId": "g", "memberId": {"userId": "u"}}),
+        );
+        assert_eq!(
+            c.membership_signal().unwrap(),
+            MembershipSignal::Added {
+                identity_store_id: Some("d-1".into()),
+                group_id: "g".into(),
+                user_id: "u".into()
+            }
+        );
+    }
+
+    #[test]
+    fn console_add_uses_member_member_id() {
+        let c = call(
+            "sso-directory.amazonaws.com",
+            "AddMemberToGroup",
+            json!({"groupId": "g", "member": {"memberId": "u"}}),
+        );
+        assert_eq!(c.membership_signal().unwrap().group_id(), Some("g"));
+    }
+
+    #[test]
+    fn delete_carries_only_membership_id() {
+        let c = call(
+            "identitystore.amazonaws.com",
+            "DeleteGroupMembership",
+            json!({"identityStoreId": "d-1", "membershipId": "m"}),
+        );
+        let s = c.membership_signal().unwrap();
+        assert_eq!(s.group_id(), None);
+        assert!(
+            matches!(s, MembershipSignal::Removed { membership_id: Some(ref m), .. } if m == "m")
+        );
+    }
+
+    #[test]
+    fn scim_patch_with_masked_id_has_no_group() {
+        let c = call(
+            "identitystore-scim.amazonaws.com",
+            "PatchGroup",
+            json!({"id": MASKED, "httpBody": {"operations": [{"op": "add", "value": MASKED}]}}),
+        );
+        assert_eq!(
+            c.membership_signal().unwrap(),
+            MembershipSignal::GroupPatched { group_id: None }
+        );
+    }
+
+    #[test]
+    fn failed_call_and_missing_fields() {
+        let mut c = call(
+            "identitystore.amazonaws.com",
+            "CreateGroupMembership",
+            json!({}),
+        );
+        let err = c.membership_signal().unwrap_err();
+        assert_eq!(err.path, "detail.requestParameters.groupId");
+        c.error_code = Some("ValidationException".into());
+        assert!(matches!(
+            c.membership_signal().unwrap(),
+            MembershipSignal::CallFailed { .. }
+        ));
+        let other = call("iam.amazonaws.com", "CreateUser", json!({}));
+        assert_eq!(
+            other.membership_signal().unwrap_err().path,
+            "detail.eventName"
+        );
+    }
+}

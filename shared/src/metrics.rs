@@ -1,0 +1,105 @@
+//! CloudWatch Embedded Metric Format (EMF): one JSON line on stdout that CloudWatch turns into metrics.
+
+use serde_json::{Map, Value, json};
+
+/// A metric unit CloudWatch understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Milliseconds,
+    None,
+}
+
+impl Unit {
+    fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Milliseconds => "Milliseconds",
+            Unit::None => "None",
+        }
+    }
+}
+
+/// Collects metrics of one invocation under one namespace and dimension set.
+#[derive(Debug, Clone)]
+pub struct MetricSet {
+    namespace: String,
+    dimensions: Vec<(String, String)>,
+    metrics: Vec<(String, f64, Unit)>,
+}
+
+impl MetricSet {
+    pub fn new(namespace: &str) -> Self {
+        Self {
+            namespace: namespace.to_string(),
+            dimensions: Vec::new(),
+            metrics: Vec::new(),
+        }
+    }
+
+    pub fn dimension(mut self, name: &str, value: &str) -> Self {
+        self.dimensions.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn put(&mut self, name: &str, value: f64, unit: Unit) {
+        self.metrics.push((name.to_string(), value, unit));
+    }
+
+    /// The EMF document for a given timestamp (milliseconds since the epoch).
+    pub fn to_emf(&self, timestamp_ms: i64) -> Value {
+        let mut doc = Map::new();
+        let dims: Vec<&str> = self.dimensions.iter().map(|(k, _)| k.as_str()).collect();
+        let defs: Vec<Value> = self
+            .metrics
+            .iter()
+            .map(|(n, _, u)| json!({"Name": n, "Unit": u.as_str()}))
+            .collect();
+        doc.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [dims],
+                    "Metrics": defs,
+                }]
+            }),
+        );
+        for (k, v) in &self.dimensions {
+            doc.insert(k.clone(), Value::String(v.clone()));
+        }
+        for (n, v, _) in &self.metrics {
+            doc.insert(n.clone(), json!(v));
+        }
+        Value::Object(doc)
+    }
+
+    /// Writes the EMF line to stdout (where the Lambda log agent picks it up).
+    pub fn emit(&self) {
+        let now = jiff::Timestamp::now().as_millisecond();
+        println!("{}", self.to_emf(now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_document_shape() {
+        let mut m = MetricSet::new("StudioOps").dimension("Function", "idle-shutdown");
+        m.put("AppsStopped", 2.0, Unit::Count);
+        let doc = m.to_emf(1_700_000_000_000);
+        assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000_i64);
+        let cw = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(cw["Namespace"], "StudioOps");
+        assert_eq!(cw["Dimensions"], json!([["Function"]]));
+        assert_eq!(
+            cw["Metrics"],
+            json!([{"Name": "AppsStopped", "Unit": "Count"}])
+        );
+        assert_eq!(doc["Function"], "idle-shutdown");
+        assert_eq!(doc["AppsStopped"], 2.0);
+    }
+}
