@@ -198,10 +198,7 @@ impl IdempotencyStore for DynamoIdempotencyStore {
                     .send()
                     .await
                     .map_err(|e| Self::store_error("read", &e))?;
-                Ok(got
-                    .item()
-                    .map(|item| Self::interpret(item))
-                    .unwrap_or(Claim::InProgress))
+                Ok(got.item().map(Self::interpret).unwrap_or(Claim::InProgress))
             }
         }
     }
@@ -247,10 +244,13 @@ impl IdempotencyStore for DynamoIdempotencyStore {
     }
 }
 
+/// One record of the in-memory store: completed?, stored result, in-progress expiry.
+type MemoryRecord = (bool, Option<Value>, Timestamp);
+
 /// An in-memory store for unit tests of handlers (same semantics, no TTL).
 #[derive(Default)]
 pub struct MemoryIdempotencyStore {
-    records: std::sync::Mutex<HashMap<String, (bool, Option<Value>, Timestamp)>>,
+    records: std::sync::Mutex<HashMap<String, MemoryRecord>>,
 }
 
 impl IdempotencyStore for MemoryIdempotencyStore {
@@ -282,10 +282,10 @@ impl IdempotencyStore for MemoryIdempotencyStore {
     }
 
     async fn release(&self, key: &str) -> Result<(), IdempotencyError> {
-        if let Ok(mut r) = self.records.lock() {
-            if matches!(r.get(key), Some((false, _, _))) {
-                r.remove(key);
-            }
+        if let Ok(mut r) = self.records.lock()
+            && matches!(r.get(key), Some((false, _, _)))
+        {
+            r.remove(key);
         }
         Ok(())
     }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod idempotency;
+pub mod lambda;
 pub mod metrics;
 pub mod publisher;
 pub mod telemetry;

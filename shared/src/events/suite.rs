@@ -201,6 +201,26 @@ macro_rules! suite_events {
             }
         }
 
+        impl SuiteEvent {
+            /// Reads a suite event from a full EventBridge envelope; error paths are from the envelope's root.
+            pub fn from_envelope(event: &Value) -> Result<Self, EventError> {
+                let detail_type = super::detail_type(event)
+                    .ok_or_else(|| EventError::new(SOURCE, "detail-type", "missing field"))?;
+                let detail = event
+                    .get("detail")
+                    .ok_or_else(|| EventError::new(detail_type, ".", "missing field `detail`"))?;
+                Self::from_parts(detail_type, detail).map_err(|mut e| {
+                    if e.path != "detail-type" {
+                        e.path = match e.path.as_str() {
+                            "." => "detail".to_string(),
+                            p => format!("detail.{p}"),
+                        };
+                    }
+                    e
+                })
+            }
+        }
+
         $(impl From<$variant> for SuiteEvent {
             fn from(d: $variant) -> Self {
                 SuiteEvent::$variant(d)

@@ -1,0 +1,14 @@
+//! idle-shutdown: finds idle billable Studio apps, warns their owners, stops them and reports the money saved.
+
+use idle_shutdown::{config, handler};
+use studio_ops_shared::config::{Env, ProcessEnv};
+use studio_ops_shared::{aws, lambda, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let config = config::Config::from_env(&Env::new(&ProcessEnv)).map_err(lambda::init_failed)?;
+    let sdk = aws::load_sdk_config(&config.suite.aws).await;
+    let handler = handler::Handler::new(config, &sdk);
+    lambda::serve(|event, context| handler.handle(event, context)).await
+}
