@@ -1,0 +1,577 @@
+//! The whole local AWS world in one value: moto + the simulator, the suite's bus/table/topic, the four function
+//! binaries hosted as Lambda processes, and EventBridge rules created from `infra/template.yaml` whose targets
+//! (SQS queues, as a stand-in for the Lambda target) are pumped into the functions through the runtime API.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::Value;
+
+use crate::moto::{Moto, local_sdk_config, workspace_root, world_dir};
+use crate::runtime_api::{FunctionHost, FunctionSpec, HostError, Invocation, function_binary};
+use crate::sim::{self, SimConfig, SimHandle};
+use crate::template::{self, Bus, RuleSpec, Template};
+
+/// The names of what the world creates (the demo and the tests read them).
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub region: String,
+    pub account: String,
+    pub event_bus: String,
+    pub idempotency_table: String,
+    pub topic_arn: String,
+    pub inbox_queue_url: String,
+    pub data_bucket: String,
+    pub repository: String,
+    pub domain_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorldConfig {
+    /// Functions to host (by name); empty = none (AWS world only); use [`WorldConfig::all_functions`].
+    pub functions: Vec<String>,
+    /// Processes per hosted function (Lambda's concurrent execution environments).
+    pub processes: usize,
+    /// Extra or overriding values for template references (`!Ref X`, `!GetAtt X.Y`, parameters).
+    pub values: HashMap<String, String>,
+    /// Per-function environment overrides, applied after the template's variables.
+    pub env: HashMap<String, BTreeMap<String, String>>,
+    pub sim: SimConfig,
+}
+
+impl Default for WorldConfig {
+    fn default() -> Self {
+        Self {
+            functions: Vec::new(),
+            processes: 1,
+            values: HashMap::new(),
+            env: HashMap::new(),
+            sim: SimConfig::default(),
+        }
+    }
+}
+
+impl WorldConfig {
+    pub fn all_functions() -> Self {
+        Self {
+            functions: FUNCTIONS.iter().map(|s| s.to_string()).collect(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The suite's functions.
+pub const FUNCTIONS: &[&str] = &["provision-users", "idle-shutdown", "train-on-push", "notify"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    #[error("moto: {0}")]
+    Moto(#[from] crate::moto::MotoError),
+    #[error("simulator: {0}")]
+    Sim(#[from] crate::sim::SimError),
+    #[error("simulator admin: {0}")]
+    Admin(#[from] crate::sim::admin::AdminError),
+    #[error("template: {0}")]
+    Template(#[from] template::TemplateError),
+    #[error("function host: {0}")]
+    Host(#[from] HostError),
+    #[error("{what}: {message}")]
+    Aws { what: String, message: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+fn aws_err(what: &str, e: impl std::error::Error) -> WorldError {
+    WorldError::Aws {
+        what: what.to_string(),
+        message: studio_ops_shared::error::error_chain(&e),
+    }
+}
+
+struct Route {
+    rule: RuleSpec,
+    queue_url: String,
+}
+
+pub struct World {
+    pub names: Names,
+    pub template: Template,
+    moto: Moto,
+    sim: SimHandle,
+    moto_sdk: SdkConfig,
+    sim_sdk: SdkConfig,
+    routes: Vec<Route>,
+    hosts: BTreeMap<String, FunctionHost>,
+    git_root: tempfile::TempDir,
+    log: std::sync::Mutex<Vec<Invocation>>,
+}
+
+impl World {
+    pub async fn start(mut cfg: WorldConfig) -> Result<World, WorldError> {
+        let git_root = tempfile::tempdir().map_err(|e| WorldError::Other(e.to_string()))?;
+        let moto = Moto::start().await?;
+        cfg.sim.moto_url = Some(moto.url().to_string());
+        cfg.sim.git_root = git_root.path().to_path_buf();
+        let sim = sim::start(cfg.sim.clone()).await?;
+        let moto_sdk = local_sdk_config(moto.url()).await;
+        let sim_sdk = local_sdk_config(sim.url()).await;
+
+        let text = template::read_template_text(&workspace_root())?;
+        let mut values: HashMap<String, String> =
+            template::parameter_defaults(&text)?.into_iter().collect();
+        let names = Names {
+            region: "us-east-1".into(),
+            account: sim::ACCOUNT_ID.into(),
+            event_bus: "studio-ops".into(),
+            idempotency_table: "studio-ops-idempotency".into(),
+            topic_arn: String::new(),
+            inbox_queue_url: String::new(),
+            data_bucket: format!("studio-ops-data-{}", sim::ACCOUNT_ID),
+            repository: values
+                .get("RepositoryName")
+                .cloned()
+                .unwrap_or_else(|| "sagemaker-repository".into()),
+            domain_id: values
+                .get("DomainId")
+                .cloned()
+                .unwrap_or_else(|| "d-studioops0001".into()),
+        };
+        let mut world_names = names.clone();
+        let (topic_arn, inbox) = create_base(&moto_sdk, &names).await?;
+        world_names.topic_arn = topic_arn;
+        world_names.inbox_queue_url = inbox;
+        sim.admin()
+            .seed(&sim::admin::SeedRequest {
+                domains: vec![sim::admin::SeedDomain {
+                    domain_id: Some(names.domain_id.clone()),
+                    domain_name: "studio-ops".into(),
+                    auth_mode: Some("SSO".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .await?;
+
+        for (k, v) in [
+            ("SuiteEventBus", world_names.event_bus.clone()),
+            ("SuiteEventBus.Name", world_names.event_bus.clone()),
+            (
+                "SuiteEventBus.Arn",
+                format!(
+                    "arn:aws:events:us-east-1:{}:event-bus/{}",
+                    sim::ACCOUNT_ID,
+                    world_names.event_bus
+                ),
+            ),
+            ("IdempotencyTable", world_names.idempotency_table.clone()),
+            ("TeamTopic", world_names.topic_arn.clone()),
+            ("TeamTopic.TopicArn", world_names.topic_arn.clone()),
+            ("DataBucket", world_names.data_bucket.clone()),
+        ] {
+            values.entry(k.to_string()).or_insert(v);
+        }
+        values.extend(cfg.values.clone());
+        let template = template::parse(&text, &values)?;
+
+        let routes = create_routes(&moto_sdk, &template).await?;
+
+        let mut hosts = BTreeMap::new();
+        for name in &cfg.functions {
+            let spec = template
+                .functions
+                .iter()
+                .find(|f| &f.name == name)
+                .ok_or_else(|| WorldError::Other(format!("no function {name} in the template")))?;
+            let mut env = spec.env.clone();
+            env.extend(aws_env(moto.url(), sim.url()));
+            if let Some(overrides) = cfg.env.get(name) {
+                env.extend(overrides.clone());
+            }
+            let host = FunctionHost::start(FunctionSpec {
+                name: name.clone(),
+                binary: function_binary(&spec.binary),
+                env,
+                timeout: Duration::from_secs(spec.timeout_seconds.clamp(5, 900)),
+                processes: cfg.processes,
+                log_dir: world_dir().join("functions"),
+            })
+            .await?;
+            hosts.insert(name.clone(), host);
+        }
+
+        Ok(World {
+            names: world_names,
+            template,
+            moto,
+            sim,
+            moto_sdk,
+            sim_sdk,
+            routes,
+            hosts,
+            git_root,
+            log: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// SDK configuration for moto (every service but SageMaker Studio and CodeCommit).
+    pub fn moto_sdk(&self) -> &SdkConfig {
+        &self.moto_sdk
+    }
+
+    /// SDK configuration for the simulator (SageMaker — unknown operations go on to moto — and CodeCommit).
+    pub fn sim_sdk(&self) -> &SdkConfig {
+        &self.sim_sdk
+    }
+
+    pub fn sim(&self) -> &SimHandle {
+        &self.sim
+    }
+
+    pub fn moto(&self) -> &Moto {
+        &self.moto
+    }
+
+    /// Where the simulator's bare repositories live (`<name>.git`).
+    pub fn git_root(&self) -> &Path {
+        self.git_root.path()
+    }
+
+    /// Every invocation so far, in order.
+    pub fn invocations(&self) -> Vec<Invocation> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Puts an EventBridge envelope on moto's bus (the suite's bus for `studio-ops` events, else the default
+    /// bus) and runs every function whose rule matches, then whatever they publish, until all is quiet.
+    pub async fn put_event(&self, event: &Value) -> Result<Vec<Invocation>, WorldError> {
+        self.put_raw(event).await?;
+        self.pump().await
+    }
+
+    /// Which rules (`function/Event`) an envelope matches; nothing is invoked.
+    pub async fn route(&self, event: &Value) -> Result<Vec<String>, WorldError> {
+        self.put_raw(event).await?;
+        let mut matched = Vec::new();
+        for route in &self.routes {
+            for _ in self.drain(&route.queue_url).await? {
+                matched.push(format!("{}/{}", route.rule.function, route.rule.event));
+            }
+        }
+        Ok(matched)
+    }
+
+    async fn put_raw(&self, event: &Value) -> Result<(), WorldError> {
+        let text = |k: &str| event.get(k).and_then(Value::as_str).map(str::to_string);
+        let source = text("source").unwrap_or_default();
+        let bus = if source == studio_ops_shared::events::suite::SOURCE {
+            self.names.event_bus.clone()
+        } else {
+            "default".to_string()
+        };
+        let resources: Vec<String> = event
+            .get("resources")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let entry = PutEventsRequestEntry::builder()
+            .event_bus_name(bus)
+            .source(source)
+            .detail_type(text("detail-type").unwrap_or_default())
+            .detail(event.get("detail").cloned().unwrap_or(Value::Null).to_string())
+            .set_resources(Some(resources))
+            .build();
+        let out = aws_sdk_eventbridge::Client::new(&self.moto_sdk)
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .map_err(|e| aws_err("PutEvents", e))?;
+        if out.failed_entry_count() > 0 {
+            return Err(WorldError::Other(format!(
+                "PutEvents rejected the event: {:?}",
+                out.entries()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn drain(&self, queue_url: &str) -> Result<Vec<Value>, WorldError> {
+        let sqs = aws_sdk_sqs::Client::new(&self.moto_sdk);
+        let mut out = Vec::new();
+        loop {
+            let got = sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .map_err(|e| aws_err("ReceiveMessage", e))?;
+            let messages = got.messages();
+            if messages.is_empty() {
+                return Ok(out);
+            }
+            for m in messages {
+                if let Some(body) = m.body() {
+                    out.push(serde_json::from_str(body).unwrap_or(Value::String(body.into())));
+                }
+                if let Some(handle) = m.receipt_handle() {
+                    sqs.delete_message()
+                        .queue_url(queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .map_err(|e| aws_err("DeleteMessage", e))?;
+                }
+            }
+        }
+    }
+
+    /// Delivers what the rules' queues hold to the functions until nothing is left (a function's own events
+    /// reach notify this way). Rules of functions that are not hosted are drained and dropped.
+    pub async fn pump(&self) -> Result<Vec<Invocation>, WorldError> {
+        let mut all = Vec::new();
+        for _round in 0..20 {
+            let mut delivered = false;
+            for route in &self.routes {
+                for event in self.drain(&route.queue_url).await? {
+                    let Some(host) = self.hosts.get(&route.rule.function) else {
+                        continue;
+                    };
+                    delivered = true;
+                    let inv = host.invoke(event).await?;
+                    self.record(&inv);
+                    all.push(inv);
+                }
+            }
+            if !delivered {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Invokes a hosted function directly (a schedule or a manual `aws lambda invoke`), then pumps what it published.
+    pub async fn invoke(
+        &self,
+        function: &str,
+        payload: Value,
+    ) -> Result<(Invocation, Vec<Invocation>), WorldError> {
+        let host = self
+            .hosts
+            .get(function)
+            .ok_or_else(|| WorldError::Other(format!("{function} is not hosted in this world")))?;
+        let inv = host.invoke(payload).await?;
+        self.record(&inv);
+        let after = self.pump().await?;
+        Ok((inv, after))
+    }
+
+    /// Invokes a hosted function with several payloads at once (needs `processes` > 1 to overlap).
+    pub async fn invoke_concurrently(
+        &self,
+        function: &str,
+        payloads: Vec<Value>,
+    ) -> Result<Vec<Invocation>, WorldError> {
+        let host = self
+            .hosts
+            .get(function)
+            .ok_or_else(|| WorldError::Other(format!("{function} is not hosted in this world")))?;
+        let results =
+            futures::future::join_all(payloads.into_iter().map(|p| host.invoke(p))).await;
+        let mut out = Vec::new();
+        for r in results {
+            let inv = r?;
+            self.record(&inv);
+            out.push(inv);
+        }
+        Ok(out)
+    }
+
+    fn record(&self, inv: &Invocation) {
+        if let Ok(mut l) = self.log.lock() {
+            l.push(inv.clone());
+        }
+    }
+
+    /// The messages the team's SNS topic delivered to the inbox queue since the last call (SNS envelopes).
+    pub async fn inbox(&self) -> Result<Vec<Value>, WorldError> {
+        self.drain(&self.names.inbox_queue_url).await
+    }
+
+    pub fn hosted(&self, function: &str) -> Option<&FunctionHost> {
+        self.hosts.get(function)
+    }
+
+    /// Stops every process the world started (dropping it does the same).
+    pub async fn stop(self) {
+        for (_, host) in self.hosts {
+            host.stop().await;
+        }
+        self.sim.shutdown().await;
+        drop(self.moto);
+    }
+}
+
+/// The AWS variables of a function process: loopback endpoints and dummy credentials, nothing inherited.
+pub fn aws_env(moto_url: &str, sim_url: &str) -> BTreeMap<String, String> {
+    [
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_SESSION_TOKEN", "test"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ("AWS_ENDPOINT_URL", moto_url),
+        ("AWS_ENDPOINT_URL_SAGEMAKER", sim_url),
+        ("AWS_ENDPOINT_URL_CODECOMMIT", sim_url),
+        ("RUST_LOG", "info"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// The suite's bus, idempotency table, team topic with an inbox queue, and data bucket.
+async fn create_base(sdk: &SdkConfig, names: &Names) -> Result<(String, String), WorldError> {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    events
+        .create_event_bus()
+        .name(&names.event_bus)
+        .send()
+        .await
+        .map_err(|e| aws_err("CreateEventBus", e))?;
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    ddb.create_table()
+        .table_name(&names.idempotency_table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| aws_err("AttributeDefinition", e))?,
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| aws_err("KeySchemaElement", e))?,
+        )
+        .send()
+        .await
+        .map_err(|e| aws_err("CreateTable", e))?;
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let topic_arn = sns
+        .create_topic()
+        .name("studio-ops-team")
+        .send()
+        .await
+        .map_err(|e| aws_err("CreateTopic", e))?
+        .topic_arn()
+        .unwrap_or_default()
+        .to_string();
+    let (inbox_url, inbox_arn) = create_queue(sdk, "team-inbox").await?;
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(inbox_arn)
+        .send()
+        .await
+        .map_err(|e| aws_err("Subscribe", e))?;
+    aws_sdk_s3::Client::new(sdk)
+        .create_bucket()
+        .bucket(&names.data_bucket)
+        .send()
+        .await
+        .map_err(|e| aws_err("CreateBucket", e))?;
+    Ok((topic_arn, inbox_url))
+}
+
+/// Creates a queue and returns its URL and ARN.
+pub async fn create_queue(sdk: &SdkConfig, name: &str) -> Result<(String, String), WorldError> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| aws_err("CreateQueue", e))?
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| aws_err("GetQueueAttributes", e))?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap_or_default();
+    Ok((url, arn))
+}
+
+/// One moto rule per template rule, with the template's pattern, targeting its own queue.
+async fn create_routes(sdk: &SdkConfig, template: &Template) -> Result<Vec<Route>, WorldError> {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let mut routes = Vec::new();
+    for rule in &template.rules {
+        let name = format!("{}-{}", rule.function, rule.event);
+        let bus = match &rule.bus {
+            Bus::Default => "default".to_string(),
+            Bus::Named(n) => n.clone(),
+        };
+        let (queue_url, queue_arn) = create_queue(sdk, &format!("route-{name}")).await?;
+        events
+            .put_rule()
+            .name(&name)
+            .event_bus_name(&bus)
+            .event_pattern(rule.pattern.to_string())
+            .send()
+            .await
+            .map_err(|e| aws_err("PutRule", e))?;
+        events
+            .put_targets()
+            .rule(&name)
+            .event_bus_name(&bus)
+            .targets(
+                Target::builder()
+                    .id(format!("{}-target", rule.function))
+                    .arn(queue_arn)
+                    .build()
+                    .map_err(|e| aws_err("Target", e))?,
+            )
+            .send()
+            .await
+            .map_err(|e| aws_err("PutTargets", e))?;
+        routes.push(Route {
+            rule: rule.clone(),
+            queue_url,
+        });
+    }
+    Ok(routes)
+}
+
+/// Reads a fixture from `events/` (a path relative to that folder).
+pub fn fixture(relative: &str) -> Result<Value, WorldError> {
+    let path: PathBuf = workspace_root().join("events").join(relative);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| WorldError::Other(format!("{}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| WorldError::Other(format!("{}: {e}", path.display())))
+}
