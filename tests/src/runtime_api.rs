@@ -59,7 +59,9 @@ pub struct Invocation {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
-    #[error("function binary {0} not found; build it first (`cargo build --workspace --bins`, done by `make test`)")]
+    #[error(
+        "function binary {0} not found; build it first (`cargo build --workspace --bins`, done by `make test`)"
+    )]
     MissingBinary(PathBuf),
     #[error("cannot bind the runtime API: {0}")]
     Bind(std::io::Error),
@@ -198,7 +200,11 @@ impl FunctionHost {
 
     /// When each `next` poll arrived (the first per process marks the end of its cold start).
     pub fn poll_times(&self) -> Vec<Instant> {
-        self.state.polls.lock().map(|p| p.clone()).unwrap_or_default()
+        self.state
+            .polls
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
     }
 
     /// Init errors the processes reported.
@@ -228,11 +234,11 @@ impl FunctionHost {
             })
             .await
             .map_err(|_| HostError::Closed(self.name.clone()))?;
-        let outcome = match tokio::time::timeout(self.timeout + Duration::from_secs(2), answer).await
-        {
-            Ok(Ok(outcome)) => outcome,
-            _ => Outcome::TimedOut,
-        };
+        let outcome =
+            match tokio::time::timeout(self.timeout + Duration::from_secs(2), answer).await {
+                Ok(Ok(outcome)) => outcome,
+                _ => Outcome::TimedOut,
+            };
         Ok(Invocation {
             function: self.name.clone(),
             request_id,

@@ -195,7 +195,8 @@ fn mapping_entries(v: Option<&Yaml>) -> Vec<(String, &Yaml)> {
 
 /// The parameters' defaults.
 pub fn parameter_defaults(text: &str) -> Result<BTreeMap<String, String>, TemplateError> {
-    let doc: Yaml = serde_norway::from_str(text).map_err(|e| TemplateError::Parse(e.to_string()))?;
+    let doc: Yaml =
+        serde_norway::from_str(text).map_err(|e| TemplateError::Parse(e.to_string()))?;
     Ok(mapping_entries(get(&doc, "Parameters"))
         .into_iter()
         .filter_map(|(name, p)| {
@@ -213,7 +214,8 @@ pub fn parameter_defaults(text: &str) -> Result<BTreeMap<String, String>, Templa
 
 /// Reads functions, rules and schedules, resolving references with `values` (which should include the parameters).
 pub fn parse(text: &str, values: &HashMap<String, String>) -> Result<Template, TemplateError> {
-    let doc: Yaml = serde_norway::from_str(text).map_err(|e| TemplateError::Parse(e.to_string()))?;
+    let doc: Yaml =
+        serde_norway::from_str(text).map_err(|e| TemplateError::Parse(e.to_string()))?;
     let resolver = Resolver { values };
     let globals = get(&doc, "Globals").and_then(|g| get(g, "Function"));
     let global_env = globals

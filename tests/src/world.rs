@@ -65,7 +65,12 @@ impl WorldConfig {
 }
 
 /// The suite's functions.
-pub const FUNCTIONS: &[&str] = &["provision-users", "idle-shutdown", "train-on-push", "notify"];
+pub const FUNCTIONS: &[&str] = &[
+    "provision-users",
+    "idle-shutdown",
+    "train-on-push",
+    "notify",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorldError {
@@ -285,7 +290,13 @@ impl World {
             .event_bus_name(bus)
             .source(source)
             .detail_type(text("detail-type").unwrap_or_default())
-            .detail(event.get("detail").cloned().unwrap_or(Value::Null).to_string())
+            .detail(
+                event
+                    .get("detail")
+                    .cloned()
+                    .unwrap_or(Value::Null)
+                    .to_string(),
+            )
             .set_resources(Some(resources))
             .build();
         let out = aws_sdk_eventbridge::Client::new(&self.moto_sdk)
@@ -385,8 +396,7 @@ impl World {
             .hosts
             .get(function)
             .ok_or_else(|| WorldError::Other(format!("{function} is not hosted in this world")))?;
-        let results =
-            futures::future::join_all(payloads.into_iter().map(|p| host.invoke(p))).await;
+        let results = futures::future::join_all(payloads.into_iter().map(|p| host.invoke(p))).await;
         let mut out = Vec::new();
         for r in results {
             let inv = r?;

@@ -24,7 +24,10 @@ fn fixtures() -> Vec<(String, String)> {
 
 /// Scheduled and manual invocations reach a function directly, not through a rule's pattern.
 fn is_direct(event: &Value) -> bool {
-    event.get("detail-type").and_then(Value::as_str).is_none_or(|dt| dt == "Scheduled Event")
+    event
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .is_none_or(|dt| dt == "Scheduled Event")
 }
 
 #[tokio::test]
@@ -56,7 +59,10 @@ async fn every_fixture_matches_its_functions_rule_and_no_other() {
         e["detail"]["referenceType"] = json!("tag");
         e
     };
-    assert!(world.route(&tag_push).await.unwrap().is_empty(), "tag events are ignored by the rule");
+    assert!(
+        world.route(&tag_push).await.unwrap().is_empty(),
+        "tag events are ignored by the rule"
+    );
     world.stop().await;
 }
 
@@ -65,7 +71,10 @@ async fn every_function_runs_as_a_lambda_process_and_rejects_malformed_events() 
     let world = World::start(WorldConfig::all_functions()).await.unwrap();
     for function in FUNCTIONS {
         let (inv, _) = world
-            .invoke(function, json!({"detail-type": "Nonsense", "source": "x", "detail": {}}))
+            .invoke(
+                function,
+                json!({"detail-type": "Nonsense", "source": "x", "detail": {}}),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -76,7 +85,10 @@ async fn every_function_runs_as_a_lambda_process_and_rejects_malformed_events() 
         );
         match &inv.outcome {
             Outcome::Error { error_message, .. } => {
-                assert!(error_message.contains("malformed"), "{function}: {error_message}")
+                assert!(
+                    error_message.contains("malformed"),
+                    "{function}: {error_message}"
+                )
             }
             other => panic!("{function}: {other:?}"),
         }

@@ -46,7 +46,10 @@ async fn main() -> std::process::ExitCode {
         eprintln!("demo failed: {e}");
     }
     report.print();
-    let dir = world_dir().parent().map(|t| t.join("demo")).unwrap_or_default();
+    let dir = world_dir()
+        .parent()
+        .map(|t| t.join("demo"))
+        .unwrap_or_default();
     let path = dir.join("report.json");
     let written = std::fs::create_dir_all(&dir).and_then(|_| {
         std::fs::write(

@@ -113,9 +113,15 @@ impl Report {
             }
         }
         println!();
-        println!("## Messages the team received ({})", self.team_messages.len());
+        println!(
+            "## Messages the team received ({})",
+            self.team_messages.len()
+        );
         for m in &self.team_messages {
-            let subject = m.get("Subject").and_then(Value::as_str).unwrap_or("(no subject)");
+            let subject = m
+                .get("Subject")
+                .and_then(Value::as_str)
+                .unwrap_or("(no subject)");
             println!("   ✉ {subject}");
         }
         println!();

@@ -35,7 +35,10 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
             let first = invocations.iter().find(|i| i.function == *function);
             let verdict = match first.map(|i| &i.outcome) {
                 Some(Outcome::Response(_)) => "ok".to_string(),
-                Some(Outcome::Error { error_type, error_message }) => {
+                Some(Outcome::Error {
+                    error_type,
+                    error_message,
+                }) => {
                     format!("{error_type}: {error_message}")
                 }
                 Some(Outcome::TimedOut) => "timed out".to_string(),
@@ -44,12 +47,7 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
                     continue;
                 }
             };
-            chapter.line(format!(
-                "{:<16} {:<55} {}",
-                function,
-                file,
-                verdict
-            ));
+            chapter.line(format!("{:<16} {:<55} {}", function, file, verdict));
             chapter.record(&invocations);
         }
     }
