@@ -10,7 +10,7 @@ export STUDIO_OPS_VENV := $(CURDIR)/$(VENV)
 # The local world only ever talks to loopback; keep real credentials and profiles out of every process.
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: all venv build demo test lint unit infra-check bench package deploy
+.PHONY: all venv build demo world test lint unit infra-check bench package deploy
 
 all: test
 
@@ -28,6 +28,9 @@ build:
 
 demo: venv build
 	./target/debug/studio-demo
+
+world: venv build
+	./target/debug/studio-world
 
 lint:
 	cargo fmt --all -- --check
