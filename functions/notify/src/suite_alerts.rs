@@ -1,0 +1,759 @@
+//! The suite's own events as alerts: one function per detail-type saying what happened, to whom, the numbers,
+//! and what to do next.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use studio_ops_shared::events::suite::{
+    AppIdleWarning, AppStopped, IdleSweepCompleted, ModelRegistered, ProvisioningBlocked,
+    ProvisioningFailed, SuiteEvent, TrainingFailed, TrainingRejected, TrainingStarted,
+    UserDeprovisioned, UserProvisioned,
+};
+use studio_ops_shared::events::time::LenientTime;
+
+use crate::alert::{
+    Alert, Body, EventType, MetricRow, MetricTable, Routing, Severity, dollars, routing_value,
+    short_commit, shown, subject_name,
+};
+use crate::context::AlertContext;
+use crate::links;
+
+/// Profiles listed by name in a blocked-provisioning alert; the rest are counted.
+const MAX_LISTED_PROFILES: usize = 20;
+
+/// The alert for a suite event.
+pub fn alert(event: &SuiteEvent, ctx: &AlertContext) -> Alert {
+    let draft = match event {
+        SuiteEvent::UserProvisioned(d) => user_provisioned(d, ctx),
+        SuiteEvent::UserDeprovisioned(d) => user_deprovisioned(d, ctx),
+        SuiteEvent::ProvisioningBlocked(d) => provisioning_blocked(d, ctx),
+        SuiteEvent::ProvisioningFailed(d) => provisioning_failed(d, ctx),
+        SuiteEvent::AppIdleWarning(d) => app_idle_warning(d, ctx),
+        SuiteEvent::AppStopped(d) => app_stopped(d, ctx),
+        SuiteEvent::IdleSweepCompleted(d) => idle_sweep_completed(d),
+        SuiteEvent::TrainingStarted(d) => training_started(d, ctx),
+        SuiteEvent::TrainingRejected(d) => training_rejected(d, ctx),
+        SuiteEvent::TrainingFailed(d) => training_failed(d, ctx),
+        SuiteEvent::ModelRegistered(d) => model_registered(d, ctx),
+    };
+    Alert {
+        event_type: EventType::of_suite(event),
+        severity: draft.severity,
+        subject: draft.subject,
+        summary: draft.summary,
+        facts: draft.body.facts,
+        metrics: draft.metrics,
+        next_steps: draft.body.next_steps,
+        links: draft.body.links,
+        routing: draft.routing,
+        origin: ctx.origin.clone(),
+        details: event.detail(),
+    }
+}
+
+/// What each kind decides; `alert` adds what they all share.
+struct Draft {
+    severity: Severity,
+    subject: String,
+    summary: String,
+    body: Body,
+    metrics: Option<MetricTable>,
+    routing: Routing,
+}
+
+impl Draft {
+    fn new(severity: Severity, subject: String, summary: String) -> Self {
+        Self {
+            severity,
+            subject,
+            summary,
+            body: Body::default(),
+            metrics: None,
+            routing: Routing::default(),
+        }
+    }
+
+    fn route(
+        mut self,
+        domain: Option<&str>,
+        model_group: Option<&str>,
+        user: Option<&str>,
+    ) -> Self {
+        self.routing = Routing {
+            domain: routing_value(domain),
+            model_group: routing_value(model_group),
+            user: routing_value(user),
+        };
+        self
+    }
+}
+
+fn studio_link(ctx: &AlertContext, domain: Option<&str>) -> Option<String> {
+    ctx.domain(domain)
+        .and_then(|d| links::studio(ctx.region(), d))
+}
+
+/// `21:45 UTC` for a time today-ish, with the full timestamp kept in the facts.
+fn clock(text: &str) -> Option<String> {
+    LenientTime::parse(text)
+        .ok()
+        .map(|t| t.0.strftime("%H:%M UTC").to_string())
+}
+
+/// A reason placed before our own full stop: no doubled `..`.
+fn clause(text: &str) -> String {
+    shown(text).trim_end_matches(['.', ' ']).to_string()
+}
+
+fn minutes(n: u64) -> String {
+    if n >= 120 {
+        format!("{n} min ({}h{:02})", n / 60, n % 60)
+    } else {
+        format!("{n} min")
+    }
+}
+
+/// `JupyterLab app default`, naming the space when there is one.
+fn app_label(app_type: &str, app_name: &str, space: Option<&str>) -> String {
+    match space.filter(|s| !s.trim().is_empty()) {
+        Some(s) => format!(
+            "{} {} in space {}",
+            shown(app_type),
+            shown(app_name),
+            shown(s)
+        ),
+        None => format!("{} {}", shown(app_type), shown(app_name)),
+    }
+}
+
+fn commit_label(commit: &str, branch: Option<&str>, repository: Option<&str>) -> String {
+    let mut s = short_commit(commit);
+    if let Some(b) = branch {
+        s.push_str(&format!(" on {}", shown(b)));
+    }
+    if let Some(r) = repository {
+        s.push_str(&format!(" ({})", shown(r)));
+    }
+    s
+}
+
+fn user_provisioned(d: &UserProvisioned, ctx: &AlertContext) -> Draft {
+    let mut a = Draft::new(
+        Severity::Info,
+        format!("Studio access ready for {}", subject_name(&d.user_name)),
+        format!(
+            "A SageMaker Studio user profile was created for {} in domain {}.",
+            shown(&d.user_name),
+            shown(&d.domain_id)
+        ),
+    );
+    let b = &mut a.body;
+    b.fact("User", &d.user_name);
+    b.fact("Studio profile", &d.user_profile_name);
+    b.fact("Domain", &d.domain_id);
+    b.fact_opt("Private space", d.private_space.as_deref());
+    b.fact("Identity Center user", &d.user_id);
+    b.fact("Group", &d.group_id);
+    b.step("Open Studio from the AWS access portal (IAM Identity Center) and choose the SageMaker Studio application: you land in your own profile.");
+    if let Some(space) = d.private_space.as_deref().filter(|s| !s.trim().is_empty()) {
+        b.step(format!(
+            "Your private JupyterLab space {} is ready: start it from Studio > JupyterLab.",
+            shown(space)
+        ));
+    }
+    b.link("Studio", studio_link(ctx, Some(&d.domain_id)));
+    b.link("Domain", links::domain_console(ctx.region(), &d.domain_id));
+    a.route(
+        ctx.domain(Some(&d.domain_id)),
+        None,
+        Some(&d.user_profile_name),
+    )
+}
+
+fn user_deprovisioned(d: &UserDeprovisioned, ctx: &AlertContext) -> Draft {
+    let mut a = Draft::new(
+        Severity::Info,
+        format!(
+            "Studio profile {} removed",
+            subject_name(&d.user_profile_name)
+        ),
+        format!(
+            "The Studio user profile {} was deleted because its user is no longer in the group: {} app(s) stopped, {} private space(s) deleted.",
+            shown(&d.user_profile_name),
+            d.apps_deleted,
+            d.spaces_deleted
+        ),
+    );
+    let b = &mut a.body;
+    b.fact("Studio profile", &d.user_profile_name);
+    b.fact("Domain", &d.domain_id);
+    b.fact_opt("Identity Center user", d.user_id.as_deref());
+    b.fact("Apps stopped", d.apps_deleted.to_string());
+    b.fact("Spaces deleted", d.spaces_deleted.to_string());
+    b.step("Home-directory data on the domain's EFS volume is kept: an admin can recover files from it.");
+    b.step("If this was a mistake, add the user back to the group: the next reconcile recreates the profile.");
+    b.link("Domain", links::domain_console(ctx.region(), &d.domain_id));
+    a.route(
+        ctx.domain(Some(&d.domain_id)),
+        None,
+        Some(&d.user_profile_name),
+    )
+}
+
+fn provisioning_blocked(d: &ProvisioningBlocked, ctx: &AlertContext) -> Draft {
+    let mut a = Draft::new(
+        Severity::Error,
+        format!(
+            "Provisioning blocked: would remove {} of {} profiles",
+            d.would_deprovision, d.managed_profiles
+        ),
+        format!(
+            "provision-users stopped before deprovisioning anyone: {}. Nothing was changed.",
+            clause(&d.reason)
+        ),
+    );
+    let b = &mut a.body;
+    b.fact("Domain", &d.domain_id);
+    b.fact(
+        "Would remove",
+        format!(
+            "{} of {} managed profiles",
+            d.would_deprovision, d.managed_profiles
+        ),
+    );
+    b.fact("Reason", &d.reason);
+    if !d.profiles.is_empty() {
+        let listed: Vec<String> = d
+            .profiles
+            .iter()
+            .take(MAX_LISTED_PROFILES)
+            .map(|p| shown(p))
+            .collect();
+        let mut text = listed.join(", ");
+        if d.profiles.len() > MAX_LISTED_PROFILES {
+            text.push_str(&format!(
+                " and {} more",
+                d.profiles.len() - MAX_LISTED_PROFILES
+            ));
+        }
+        b.fact("Profiles", text);
+    }
+    b.step("Check the Identity Center group and the identity store first: an outage or a wrong group id looks like everyone leaving.");
+    b.step("Preview the plan: invoke provision-users with {\"dryRun\": true}.");
+    b.step("If the removals are intended, remove the users in smaller batches or raise the safety brake for one run.");
+    b.link("Domain", links::domain_console(ctx.region(), &d.domain_id));
+    a.route(ctx.domain(Some(&d.domain_id)), None, None)
+}
+
+fn provisioning_failed(d: &ProvisioningFailed, ctx: &AlertContext) -> Draft {
+    let who = d.user_profile_name.as_deref().unwrap_or("the domain");
+    let mut a = Draft::new(
+        Severity::Error,
+        format!(
+            "Provisioning failed: {} {}",
+            subject_name(&d.action),
+            subject_name(who)
+        ),
+        format!(
+            "provision-users could not {} {}: {}.",
+            shown(&d.action),
+            shown(who),
+            clause(&d.reason)
+        ),
+    );
+    let b = &mut a.body;
+    b.fact("Action", &d.action);
+    b.fact_opt("Studio profile", d.user_profile_name.as_deref());
+    b.fact("Domain", &d.domain_id);
+    b.fact("Reason", &d.reason);
+    b.step("provision-users tries again on the next reconcile (the daily run or the next group change).");
+    b.step("If it keeps failing, check the profile in the SageMaker console and provision-users' logs.");
+    b.link("Domain", links::domain_console(ctx.region(), &d.domain_id));
+    a.route(
+        ctx.domain(Some(&d.domain_id)),
+        None,
+        d.user_profile_name.as_deref(),
+    )
+}
+
+fn app_idle_warning(d: &AppIdleWarning, ctx: &AlertContext) -> Draft {
+    let when = clock(&d.stops_at).unwrap_or_else(|| shown(&d.stops_at));
+    let mut a = Draft::new(
+        Severity::Warning,
+        format!(
+            "Your idle {} app ({}) stops at {}",
+            subject_name(&d.app_type),
+            subject_name(&d.instance_type),
+            subject_name(&when)
+        ),
+        format!(
+            "Your {} app on {} has been idle for {}. studio-ops will stop it at {} unless it is used before then.",
+            app_label(&d.app_type, &d.app_name, d.space_name.as_deref()),
+            shown(&d.instance_type),
+            minutes(d.idle_minutes),
+            when
+        ),
+    );
+    let b = &mut a.body;
+    b.fact(
+        "App",
+        app_label(&d.app_type, &d.app_name, d.space_name.as_deref()),
+    );
+    b.fact_opt("Studio profile", d.user_profile_name.as_deref());
+    b.fact("Instance", &d.instance_type);
+    b.fact("Idle for", minutes(d.idle_minutes));
+    b.fact("Stops at", &d.stops_at);
+    b.fact_opt(
+        "Costs",
+        d.hourly_cost_usd
+            .map(|c| format!("{} per hour", dollars(c))),
+    );
+    b.fact("Why", &d.reason);
+    b.fact("Domain", &d.domain_id);
+    b.step(format!(
+        "To keep it, use the app before {when} (run a cell, edit a file): the next sweep sees the activity and cancels the stop."
+    ));
+    b.step("For a long unattended job, tag the app, its space or your profile with studio-ops:keep-alive-until = an ISO-8601 time.");
+    b.step("Otherwise save your work: running kernels and unsaved state end when the app stops; files in your home directory are kept.");
+    b.link("Studio", studio_link(ctx, Some(&d.domain_id)));
+    a.route(
+        ctx.domain(Some(&d.domain_id)),
+        None,
+        d.user_profile_name.as_deref(),
+    )
+}
+
+fn app_stopped(d: &AppStopped, ctx: &AlertContext) -> Draft {
+    let mut a = Draft::new(
+        Severity::Warning,
+        format!(
+            "Your idle {} app ({}) was stopped",
+            subject_name(&d.app_type),
+            subject_name(&d.instance_type)
+        ),
+        format!(
+            "Your {} app on {} was idle for {} and has been stopped{}.",
+            app_label(&d.app_type, &d.app_name, d.space_name.as_deref()),
+            shown(&d.instance_type),
+            minutes(d.idle_minutes),
+            d.hourly_cost_usd
+                .map(|c| format!("; this saves about {} per hour", dollars(c)))
+                .unwrap_or_default()
+        ),
+    );
+    let b = &mut a.body;
+    b.fact(
+        "App",
+        app_label(&d.app_type, &d.app_name, d.space_name.as_deref()),
+    );
+    b.fact_opt("Studio profile", d.user_profile_name.as_deref());
+    b.fact("Instance", &d.instance_type);
+    b.fact("Idle for", minutes(d.idle_minutes));
+    b.fact_opt(
+        "Saves",
+        d.hourly_cost_usd
+            .map(|c| format!("{} per hour", dollars(c))),
+    );
+    b.fact("Why", &d.reason);
+    b.fact("Domain", &d.domain_id);
+    b.step("Your files are kept: start the app again from Studio when you need it.");
+    b.step("For a long unattended job, tag the app, its space or your profile with studio-ops:keep-alive-until = an ISO-8601 time.");
+    b.link("Studio", studio_link(ctx, Some(&d.domain_id)));
+    a.route(
+        ctx.domain(Some(&d.domain_id)),
+        None,
+        d.user_profile_name.as_deref(),
+    )
+}
+
+fn idle_sweep_completed(d: &IdleSweepCompleted) -> Draft {
+    let trouble = d.failed > 0 || d.not_reached > 0;
+    let mut subject = format!(
+        "{}Idle sweep: {} stopped, {} warned",
+        if d.dry_run { "[dry run] " } else { "" },
+        d.stopped,
+        d.warned
+    );
+    if d.failed > 0 {
+        subject.push_str(&format!(", {} failed", d.failed));
+    }
+    if d.estimated_hourly_savings_usd > 0.0 {
+        subject.push_str(&format!(
+            ", saves {}/h",
+            dollars(d.estimated_hourly_savings_usd)
+        ));
+    }
+    let mut a = Draft::new(
+        if trouble {
+            Severity::Warning
+        } else {
+            Severity::Info
+        },
+        subject,
+        format!(
+            "The idle sweep{} looked at {} app(s): {} stopped, {} warned, {} failed{}.",
+            if d.dry_run {
+                " (dry run: nothing was changed)"
+            } else {
+                ""
+            },
+            d.scanned,
+            d.stopped,
+            d.warned,
+            d.failed,
+            if d.not_reached > 0 {
+                format!(", {} not reached before the deadline", d.not_reached)
+            } else {
+                String::new()
+            }
+        ),
+    );
+    let b = &mut a.body;
+    b.fact("Scanned", d.scanned.to_string());
+    b.fact("Stopped", d.stopped.to_string());
+    b.fact("Warned", d.warned.to_string());
+    b.fact("Failed", d.failed.to_string());
+    if d.not_reached > 0 {
+        b.fact("Not reached", d.not_reached.to_string());
+    }
+    if !d.skipped.is_empty() {
+        let skipped: Vec<String> = d
+            .skipped
+            .iter()
+            .map(|(why, n)| format!("{} {n}", shown(why)))
+            .collect();
+        b.fact("Skipped", skipped.join(", "));
+    }
+    b.fact(
+        "Estimated savings",
+        format!("{} per hour", dollars(d.estimated_hourly_savings_usd)),
+    );
+    if d.failed > 0 {
+        b.step(
+            "Check idle-shutdown's logs for the apps that failed: the next sweep tries them again.",
+        );
+    }
+    if d.not_reached > 0 {
+        b.step("The sweep ran out of time before reaching every app: the next sweep continues.");
+    }
+    if !trouble {
+        b.step("No action needed.");
+    }
+    a
+}
+
+fn training_started(d: &TrainingStarted, ctx: &AlertContext) -> Draft {
+    let mut a = Draft::new(
+        Severity::Info,
+        format!(
+            "Training started: {} @ {}",
+            subject_name(&d.model),
+            subject_name(&short_commit(&d.commit_id))
+        ),
+        format!(
+            "A push to {} ({}) started training job {} for model {}.",
+            shown(&d.repository),
+            shown(&d.branch),
+            shown(&d.training_job_name),
+            shown(&d.model)
+        ),
+    );
+    let region = ctx.region();
+    let b = &mut a.body;
+    b.fact("Model", &d.model);
+    b.fact("Training job", &d.training_job_name);
+    b.fact(
+        "Instances",
+        format!("{} x {}", d.instance_count, shown(&d.instance_type)),
+    );
+    b.fact(
+        "Commit",
+        commit_label(&d.commit_id, Some(&d.branch), Some(&d.repository)),
+    );
+    b.fact_opt("Author", d.author.as_deref());
+    b.step("Follow the job on its page or in its logs; another alert follows when the model is registered or the job fails.");
+    b.link(
+        "Training job",
+        links::training_job_console(region, &d.training_job_name),
+    );
+    b.link(
+        "Logs",
+        links::training_job_logs(region, &d.training_job_name),
+    );
+    a.route(ctx.domain(None), Some(&d.model), d.author.as_deref())
+}
+
+fn training_rejected(d: &TrainingRejected, ctx: &AlertContext) -> Draft {
+    let location = match d.line {
+        Some(line) => format!("{}:{line}", d.file),
+        None => d.file.clone(),
+    };
+    let mut a = Draft::new(
+        Severity::Warning,
+        format!("Training rejected: {}", subject_name(&location)),
+        format!(
+            "The training manifest {} in commit {} was rejected, so no training started: {}.",
+            shown(&d.file),
+            short_commit(&d.commit_id),
+            clause(&d.reason)
+        ),
+    );
+    let b = &mut a.body;
+    b.fact(
+        "File",
+        match d.line {
+            Some(line) => format!("{}, line {line}", shown(&d.file)),
+            None => shown(&d.file),
+        },
+    );
+    b.fact("Reason", &d.reason);
+    b.fact(
+        "Commit",
+        commit_label(&d.commit_id, Some(&d.branch), Some(&d.repository)),
+    );
+    b.fact_opt("Author", d.author.as_deref());
+    b.step(format!(
+        "Fix {} (see the manifest reference in the README) and push again.",
+        match d.line {
+            Some(line) => format!("line {line} of {}", shown(&d.file)),
+            None => shown(&d.file),
+        }
+    ));
+    b.step("Settings such as the execution role, network and output location come from the function's configuration and cannot be set in a manifest.");
+    a.route(ctx.domain(None), None, d.author.as_deref())
+}
+
+fn training_failed(d: &TrainingFailed, ctx: &AlertContext) -> Draft {
+    let verb = if d.status == "Stopped" {
+        "stopped"
+    } else {
+        "failed"
+    };
+    let mut a = Draft::new(
+        Severity::Error,
+        format!(
+            "Training {verb}: {} ({})",
+            subject_name(&d.model),
+            subject_name(&d.training_job_name)
+        ),
+        format!(
+            "Training job {} for model {} {verb}: {}.",
+            shown(&d.training_job_name),
+            shown(&d.model),
+            clause(&d.failure_reason)
+        ),
+    );
+    let region = ctx.region();
+    let b = &mut a.body;
+    b.fact("Model", &d.model);
+    b.fact("Training job", &d.training_job_name);
+    b.fact("Status", &d.status);
+    b.fact("Reason", &d.failure_reason);
+    b.fact_opt(
+        "Commit",
+        d.commit_id.as_deref().map(|c| commit_label(c, None, None)),
+    );
+    b.fact_opt("Author", d.author.as_deref());
+    b.step("Read the reason and the job's logs, fix the cause and push a new commit: a new commit trains again.");
+    b.link(
+        "Training job",
+        links::training_job_console(region, &d.training_job_name),
+    );
+    b.link(
+        "Logs",
+        links::training_job_logs(region, &d.training_job_name),
+    );
+    a.route(ctx.domain(None), Some(&d.model), d.author.as_deref())
+}
+
+fn model_registered(d: &ModelRegistered, ctx: &AlertContext) -> Draft {
+    let version = d
+        .model_package_arn
+        .rsplit('/')
+        .next()
+        .filter(|v| v.parse::<u64>().is_ok())
+        .map(|v| format!("v{v}"));
+    let mut a = Draft::new(
+        Severity::Info,
+        format!(
+            "Model registered: {}{} pending approval",
+            subject_name(&d.model_package_group_name),
+            version
+                .as_deref()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default()
+        ),
+        format!(
+            "Training job {} finished and model {} was registered{} in group {}, pending approval.",
+            shown(&d.training_job_name),
+            shown(&d.model),
+            version
+                .as_deref()
+                .map(|v| format!(" as {v}"))
+                .unwrap_or_default(),
+            shown(&d.model_package_group_name)
+        ),
+    );
+    let region = ctx.region();
+    let b = &mut a.body;
+    b.fact("Model", &d.model);
+    b.fact("Model group", &d.model_package_group_name);
+    b.fact_opt("Version", version.as_deref());
+    b.fact("Training job", &d.training_job_name);
+    b.fact_opt(
+        "Commit",
+        d.commit_id.as_deref().map(|c| commit_label(c, None, None)),
+    );
+    b.fact_opt("Author", d.author.as_deref());
+    b.fact("Package ARN", &d.model_package_arn);
+    b.step(format!(
+        "A reviewer approves or rejects it in Studio (Models > Registered models > {}); an alert follows either way.",
+        shown(&d.model_package_group_name)
+    ));
+    b.link(
+        "Model registry",
+        links::model_group_console(region, &d.model_package_group_name),
+    );
+    b.link(
+        "Training job",
+        links::training_job_console(region, &d.training_job_name),
+    );
+    a.metrics = metrics_table(&d.metrics);
+    a.route(
+        ctx.domain(None),
+        Some(&d.model_package_group_name),
+        d.author.as_deref(),
+    )
+}
+
+fn metrics_table(metrics: &BTreeMap<String, f64>) -> Option<MetricTable> {
+    let rows: Vec<MetricRow> = metrics
+        .iter()
+        .map(|(name, value)| MetricRow {
+            name: name.clone(),
+            value: *value,
+            baseline: None,
+        })
+        .collect();
+    (!rows.is_empty()).then(|| MetricTable {
+        caption: "Metrics".to_string(),
+        rows,
+    })
+}
+
+/// A sweep that warned, stopped, failed and missed nothing: worth a log line, not an e-mail every 15 minutes.
+pub fn is_quiet_sweep(event: &SuiteEvent) -> bool {
+    matches!(event, SuiteEvent::IdleSweepCompleted(d)
+        if d.warned == 0 && d.stopped == 0 && d.failed == 0 && d.not_reached == 0)
+}
+
+/// The identity of a suite event for deduplication: detail-type plus a hash of the detail in canonical form
+/// (keys sorted, unknown fields included), so a republished fact is the same key and any change is a new one.
+pub fn dedup_key(detail_type: &str, detail: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let mut canonical = String::new();
+    write_canonical(detail, &mut canonical);
+    let hash = Sha256::digest(canonical.as_bytes());
+    format!("suite|{detail_type}|{}", hex::encode(&hash[..16]))
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dedup_key_ignores_key_order_but_not_values() {
+        let a = dedup_key(
+            "App Stopped",
+            &json!({"a": 1, "b": {"x": [1, 2], "y": "z"}}),
+        );
+        let b = dedup_key(
+            "App Stopped",
+            &json!({"b": {"y": "z", "x": [1, 2]}, "a": 1}),
+        );
+        let c = dedup_key(
+            "App Stopped",
+            &json!({"a": 2, "b": {"x": [1, 2], "y": "z"}}),
+        );
+        let d = dedup_key(
+            "App Idle Warning",
+            &json!({"a": 1, "b": {"x": [1, 2], "y": "z"}}),
+        );
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(a, d);
+        assert!(a.starts_with("suite|App Stopped|") && a.len() < 100);
+    }
+
+    #[test]
+    fn quiet_sweeps_are_recognised() {
+        let quiet = SuiteEvent::IdleSweepCompleted(IdleSweepCompleted {
+            scanned: 10,
+            ..Default::default()
+        });
+        assert!(is_quiet_sweep(&quiet));
+        let busy = SuiteEvent::IdleSweepCompleted(IdleSweepCompleted {
+            scanned: 10,
+            not_reached: 1,
+            ..Default::default()
+        });
+        assert!(!is_quiet_sweep(&busy));
+    }
+
+    #[test]
+    fn clock_and_minutes() {
+        assert_eq!(clock("2026-11-24T21:45:00Z").as_deref(), Some("21:45 UTC"));
+        assert_eq!(clock("soon"), None);
+        assert_eq!(minutes(75), "75 min");
+        assert_eq!(minutes(150), "150 min (2h30)");
+    }
+
+    #[test]
+    fn long_profile_lists_are_counted() {
+        let d = ProvisioningBlocked {
+            domain_id: "d-x".into(),
+            would_deprovision: 30,
+            managed_profiles: 31,
+            reason: "r".into(),
+            profiles: (0..30).map(|i| format!("p{i}")).collect(),
+        };
+        let a = provisioning_blocked(&d, &AlertContext::default());
+        let profiles = a.body.facts.iter().find(|f| f.label == "Profiles").unwrap();
+        assert!(
+            profiles.value.ends_with("p19 and 10 more"),
+            "{}",
+            profiles.value
+        );
+    }
+}
