@@ -1,21 +1,286 @@
-//! idle-shutdown settings, read once at cold start.
+//! idle-shutdown settings, read once at cold start: scope, idle policy, prices, and the sweep's scale limits.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use jiff::SignedDuration;
 use studio_ops_shared::config::{ConfigError, Env, SuiteConfig};
+
+use crate::policy::{
+    BILLABLE_APP_TYPES, DEFAULT_EXEMPT_TAG, ExemptTag, LimitRule, Policy, default_rules,
+    validate_rules,
+};
+use crate::prices::valid_price;
+use crate::studio::RateLimit;
 
 /// Comma-separated domain ids to sweep; empty = every domain in the account and region.
 pub const DOMAIN_IDS: &str = "STUDIO_OPS_DOMAIN_IDS";
+/// JSON list of idle rules, first match wins: `[{"match":"ml.g*","idleMinutes":60,"maxUptimeMinutes":1440}, ...]`.
+pub const LIMITS: &str = "STUDIO_OPS_IDLE_LIMITS";
+/// Minutes between the warning and the stop.
+pub const GRACE_MINUTES: &str = "STUDIO_OPS_IDLE_GRACE_MINUTES";
+/// A keep-alive tag further ahead than this many hours is ignored.
+pub const MAX_KEEP_ALIVE_HOURS: &str = "STUDIO_OPS_IDLE_MAX_KEEP_ALIVE_HOURS";
+/// Comma-separated user profile names never swept.
+pub const EXCLUDED_USERS: &str = "STUDIO_OPS_IDLE_EXCLUDED_USERS";
+/// Comma-separated space names never swept.
+pub const EXCLUDED_SPACES: &str = "STUDIO_OPS_IDLE_EXCLUDED_SPACES";
+/// Comma-separated `key` or `key=value` tags that exempt an app, its space or its user profile.
+pub const EXEMPT_TAGS: &str = "STUDIO_OPS_IDLE_EXEMPT_TAGS";
+/// Comma-separated app types swept (a subset of JupyterLab, CodeEditor, KernelGateway, RSessionGateway).
+pub const APP_TYPES: &str = "STUDIO_OPS_IDLE_APP_TYPES";
+/// Report-only mode: every sweep is a dry run.
+pub const DRY_RUN: &str = "STUDIO_OPS_IDLE_DRY_RUN";
+/// JSON object of instance type → USD per hour that replaces or extends the compiled-in price table.
+pub const PRICES: &str = "STUDIO_OPS_IDLE_PRICES_USD_PER_HOUR";
+/// Apps examined at the same time.
+pub const CONCURRENCY: &str = "STUDIO_OPS_IDLE_CONCURRENCY";
+/// Client-side limit on SageMaker calls per second, and its burst.
+pub const CALLS_PER_SECOND: &str = "STUDIO_OPS_IDLE_SAGEMAKER_CALLS_PER_SECOND";
+pub const CALLS_BURST: &str = "STUDIO_OPS_IDLE_SAGEMAKER_CALLS_BURST";
+/// Seconds before the Lambda deadline after which no new app is started (its work would not finish).
+pub const DEADLINE_MARGIN_SECONDS: &str = "STUDIO_OPS_IDLE_DEADLINE_MARGIN_SECONDS";
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub suite: SuiteConfig,
     pub domain_ids: Vec<String>,
+    pub policy: Policy,
+    pub dry_run: bool,
+    pub price_overrides: BTreeMap<String, f64>,
+    pub concurrency: usize,
+    pub rate_limit: RateLimit,
+    pub deadline_margin: Duration,
+}
+
+fn malformed(var: &str, expected: &str, found: impl Into<String>) -> ConfigError {
+    ConfigError::Malformed {
+        var: var.to_string(),
+        expected: expected.to_string(),
+        found: found.into(),
+    }
+}
+
+fn non_zero(var: &str, n: u32) -> Result<NonZeroU32, ConfigError> {
+    NonZeroU32::new(n).ok_or_else(|| malformed(var, "a positive number", n.to_string()))
 }
 
 impl Config {
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let suite = SuiteConfig::from_env(env)?;
+        let domain_ids = env.list(DOMAIN_IDS);
+        if let Some(bad) = domain_ids.iter().find(|d| !is_domain_id(d)) {
+            return Err(malformed(
+                DOMAIN_IDS,
+                "comma-separated domain ids such as d-abc123",
+                bad.clone(),
+            ));
+        }
+
+        let rules: Vec<LimitRule> = env.json_or(
+            LIMITS,
+            "a JSON list of {\"match\", \"idleMinutes\", \"maxUptimeMinutes\"} rules",
+            default_rules(),
+        )?;
+        validate_rules(&rules).map_err(|reason| {
+            malformed(LIMITS, &reason, env.optional(LIMITS).unwrap_or_default())
+        })?;
+
+        let grace = env.number_in(GRACE_MINUTES, 5..=1440u32, 30)?;
+        let max_keep_alive = env.number_in(MAX_KEEP_ALIVE_HOURS, 1..=2160u32, 7 * 24)?;
+
+        let exempt_tags = match env.optional(EXEMPT_TAGS) {
+            None => vec![DEFAULT_EXEMPT_TAG.to_string()],
+            Some(_) => env.list(EXEMPT_TAGS),
+        };
+        let exempt_tags = exempt_tags
+            .iter()
+            .map(|t| {
+                ExemptTag::parse(t)
+                    .ok_or_else(|| malformed(EXEMPT_TAGS, "key or key=value items", t.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let app_types = match env.list(APP_TYPES) {
+            t if t.is_empty() => BILLABLE_APP_TYPES.iter().map(|t| t.to_string()).collect(),
+            t => t,
+        };
+        if let Some(bad) = app_types
+            .iter()
+            .find(|t| !BILLABLE_APP_TYPES.contains(&t.as_str()))
+        {
+            return Err(malformed(
+                APP_TYPES,
+                &format!("a subset of {}", BILLABLE_APP_TYPES.join(", ")),
+                bad.clone(),
+            ));
+        }
+
+        let policy = Policy {
+            rules,
+            grace: SignedDuration::from_mins(i64::from(grace)),
+            max_keep_alive: SignedDuration::from_hours(i64::from(max_keep_alive)),
+            excluded_users: lower_set(env.list(EXCLUDED_USERS)),
+            excluded_spaces: lower_set(env.list(EXCLUDED_SPACES)),
+            exempt_tags,
+            app_types,
+        };
+
+        let price_overrides: BTreeMap<String, f64> = env.json_or(
+            PRICES,
+            "a JSON object of instance type to USD per hour, e.g. {\"ml.g6.xlarge\": 0.98}",
+            BTreeMap::new(),
+        )?;
+        if let Some((t, p)) = price_overrides.iter().find(|(_, p)| !valid_price(**p)) {
+            return Err(malformed(
+                PRICES,
+                "prices above 0 and below 1000 USD per hour",
+                format!("{t}: {p}"),
+            ));
+        }
+
+        let per_second = env.number_in(CALLS_PER_SECOND, 1..=100u32, 10)?;
+        let burst = env.number_in(CALLS_BURST, 1..=100u32, 10)?;
+
         Ok(Self {
-            suite: SuiteConfig::from_env(env)?,
-            domain_ids: env.list(DOMAIN_IDS),
+            suite,
+            domain_ids,
+            policy,
+            dry_run: env.flag(DRY_RUN, false)?,
+            price_overrides,
+            concurrency: env.number_in(CONCURRENCY, 1..=64usize, 8)?,
+            rate_limit: RateLimit {
+                per_second: non_zero(CALLS_PER_SECOND, per_second)?,
+                burst: non_zero(CALLS_BURST, burst)?,
+            },
+            deadline_margin: env.seconds(
+                DEADLINE_MARGIN_SECONDS,
+                5..=600,
+                Duration::from_secs(30),
+            )?,
         })
+    }
+}
+
+fn lower_set(items: Vec<String>) -> BTreeSet<String> {
+    items.into_iter().map(|s| s.to_lowercase()).collect()
+}
+
+/// `d-` followed by lower-case letters and digits (SageMaker's DomainId pattern `d-(-*[a-z0-9]){1,61}`).
+pub fn is_domain_id(s: &str) -> bool {
+    s.len() <= 63
+        && s.strip_prefix("d-").is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && rest.chars().any(|c| c != '-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("STUDIO_OPS_EVENT_BUS", "studio-ops"),
+            ("STUDIO_OPS_IDEMPOTENCY_TABLE", "idem"),
+        ])
+    }
+
+    fn with(pairs: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
+        let mut m = base();
+        m.extend(pairs.iter().copied());
+        m
+    }
+
+    #[test]
+    fn defaults() {
+        let vars = base();
+        let c = Config::from_env(&Env::new(&vars)).unwrap();
+        assert!(c.domain_ids.is_empty());
+        assert_eq!(c.policy, Policy::default());
+        assert!(!c.dry_run);
+        assert_eq!(c.concurrency, 8);
+        assert_eq!(c.rate_limit.per_second.get(), 10);
+        assert_eq!(c.deadline_margin, Duration::from_secs(30));
+        assert!(c.price_overrides.is_empty());
+    }
+
+    #[test]
+    fn every_setting_is_read() {
+        let vars = with(&[
+            (DOMAIN_IDS, "d-abc123, d-xyz"),
+            (
+                LIMITS,
+                r#"[{"match":"ml.g*","idleMinutes":45,"maxUptimeMinutes":600},{"match":"*","idleMinutes":120}]"#,
+            ),
+            (GRACE_MINUTES, "20"),
+            (MAX_KEEP_ALIVE_HOURS, "48"),
+            (EXCLUDED_USERS, "Ana,bob"),
+            (EXCLUDED_SPACES, "demo"),
+            (EXEMPT_TAGS, "team:always-on, cost-center=research"),
+            (APP_TYPES, "JupyterLab,CodeEditor"),
+            (DRY_RUN, "true"),
+            (PRICES, r#"{"ml.g6.xlarge": 0.98}"#),
+            (CONCURRENCY, "4"),
+            (CALLS_PER_SECOND, "5"),
+            (CALLS_BURST, "2"),
+            (DEADLINE_MARGIN_SECONDS, "45"),
+        ]);
+        let c = Config::from_env(&Env::new(&vars)).unwrap();
+        assert_eq!(c.domain_ids, vec!["d-abc123", "d-xyz"]);
+        assert_eq!(c.policy.rules[0], LimitRule::new("ml.g*", 45, Some(600)));
+        assert_eq!(c.policy.grace, SignedDuration::from_mins(20));
+        assert_eq!(c.policy.max_keep_alive, SignedDuration::from_hours(48));
+        assert!(c.policy.excludes_user("ANA"));
+        assert!(c.policy.excludes_space("demo"));
+        assert_eq!(c.policy.exempt_tags.len(), 2);
+        assert_eq!(c.policy.exempt_tags[1].value.as_deref(), Some("research"));
+        assert_eq!(c.policy.app_types, vec!["JupyterLab", "CodeEditor"]);
+        assert!(c.dry_run);
+        assert_eq!(c.price_overrides.get("ml.g6.xlarge"), Some(&0.98));
+        assert_eq!(c.concurrency, 4);
+        assert_eq!(c.rate_limit.burst.get(), 2);
+        assert_eq!(c.deadline_margin, Duration::from_secs(45));
+    }
+
+    fn error(pairs: &[(&'static str, &'static str)]) -> String {
+        let vars = with(pairs);
+        Config::from_env(&Env::new(&vars)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_settings_name_the_variable() {
+        let e = error(&[(LIMITS, r#"[{"match":"*","idleMinutes":1}]"#)]);
+        assert!(e.contains(LIMITS) && e.contains("idleMinutes"), "{e}");
+        let e = error(&[(LIMITS, "not json")]);
+        assert!(e.contains(LIMITS), "{e}");
+        let e = error(&[(LIMITS, r#"[{"match":"*","idle":60}]"#)]);
+        assert!(e.contains("unknown field"), "{e}");
+        let e = error(&[(APP_TYPES, "JupyterServer")]);
+        assert!(e.contains(APP_TYPES) && e.contains("JupyterServer"), "{e}");
+        let e = error(&[(PRICES, r#"{"ml.g5.xlarge": -3}"#)]);
+        assert!(e.contains(PRICES), "{e}");
+        let e = error(&[(GRACE_MINUTES, "0")]);
+        assert!(e.contains(GRACE_MINUTES), "{e}");
+        let e = error(&[(DOMAIN_IDS, "studio")]);
+        assert!(e.contains(DOMAIN_IDS), "{e}");
+        let e = error(&[(DRY_RUN, "perhaps")]);
+        assert!(e.contains(DRY_RUN), "{e}");
+        let e = error(&[(CALLS_PER_SECOND, "0")]);
+        assert!(e.contains(CALLS_PER_SECOND), "{e}");
+    }
+
+    #[test]
+    fn domain_ids() {
+        assert!(is_domain_id("d-studioops0001"));
+        assert!(is_domain_id("d-a-b"));
+        assert!(!is_domain_id("d-"));
+        assert!(!is_domain_id("d-ABC"));
+        assert!(!is_domain_id("x-abc"));
     }
 }

@@ -1,8 +1,12 @@
-//! What can go wrong in idle-shutdown, and whether Lambda should retry it.
+//! What can go wrong in idle-shutdown as a whole, and whether Lambda should retry it. One app's failure is not here:
+//! it is counted in the sweep report and never stops the other apps.
 
 use studio_ops_shared::config::ConfigError;
 use studio_ops_shared::events::EventError;
+use studio_ops_shared::publisher::PublishError;
 use studio_ops_shared::{ErrorClass, Failure};
+
+use crate::studio::StudioError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -10,12 +14,29 @@ pub enum HandlerError {
     Event(#[from] EventError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The manual request asks for something outside the configured scope.
+    #[error("invalid sweep request: {0}")]
+    Request(String),
+    /// The domains to sweep could not be listed, so nothing was swept.
+    #[error("cannot list the Studio domains to sweep: {0}")]
+    ListDomains(#[source] StudioError),
+    /// Every domain failed to list its apps.
+    #[error("no domain could be swept: {0}")]
+    NothingSwept(String),
+    /// The sweep ran (see the logged report), but its events could not be published.
+    #[error("sweep events not published: {0}")]
+    Publish(#[from] PublishError),
 }
 
 impl Failure for HandlerError {
     fn class(&self) -> ErrorClass {
         match self {
-            HandlerError::Event(_) | HandlerError::Config(_) => ErrorClass::NonRetryable,
+            HandlerError::Event(_) | HandlerError::Config(_) | HandlerError::Request(_) => {
+                ErrorClass::NonRetryable
+            }
+            HandlerError::ListDomains(e) => e.class(),
+            HandlerError::NothingSwept(_) => ErrorClass::Retryable,
+            HandlerError::Publish(e) => e.class(),
         }
     }
 }

@@ -1,7 +1,12 @@
 //! idle-shutdown: finds idle billable Studio apps, warns their owners, stops them and reports the money saved.
 
-use idle_shutdown::{config, handler};
+use idle_shutdown::handler::{Handler, Ports};
+use idle_shutdown::prices::PriceTable;
+use idle_shutdown::studio::SageMakerStudio;
+use idle_shutdown::{config, report};
 use studio_ops_shared::config::{Env, ProcessEnv};
+use studio_ops_shared::idempotency::DynamoIdempotencyStore;
+use studio_ops_shared::publisher::EventBridgePublisher;
 use studio_ops_shared::{aws, lambda, telemetry};
 
 #[tokio::main]
@@ -9,6 +14,23 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let config = config::Config::from_env(&Env::new(&ProcessEnv)).map_err(lambda::init_failed)?;
     let sdk = aws::load_sdk_config(&config.suite.aws).await;
-    let handler = handler::Handler::new(config, &sdk);
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let prices =
+        PriceTable::for_region(&region, &config.price_overrides).map_err(lambda::init_failed)?;
+    tracing::info!(region, known_prices = prices.len(), "price table loaded");
+    let ports = Ports {
+        studio: SageMakerStudio::new(aws_sdk_sagemaker::Client::new(&sdk), config.rate_limit),
+        publisher: EventBridgePublisher::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            &config.suite.event_bus_name,
+        ),
+        idempotency: DynamoIdempotencyStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &config.suite.idempotency_table,
+            report::FUNCTION_NAME,
+            config.suite.idempotency_ttl,
+        ),
+    };
+    let handler = Handler::new(config, prices, ports);
     lambda::serve(|event, context| handler.handle(event, context)).await
 }

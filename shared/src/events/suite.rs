@@ -20,6 +20,9 @@ pub struct UserProvisioned {
     pub group_id: String,
     #[serde(default)]
     pub private_space: Option<String>,
+    /// The group's display name (or its configured label), for people.
+    #[serde(default)]
+    pub group_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -33,6 +36,12 @@ pub struct UserDeprovisioned {
     pub apps_deleted: u32,
     #[serde(default)]
     pub spaces_deleted: u32,
+    /// The Identity Center user name the profile signed in with.
+    #[serde(default)]
+    pub user_name: Option<String>,
+    /// The user's directory on the domain's EFS volume, which deprovisioning keeps.
+    #[serde(default)]
+    pub home_efs_file_system_uid: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -105,6 +114,12 @@ pub struct IdleSweepCompleted {
     #[serde(default)]
     pub not_reached: u32,
     pub estimated_hourly_savings_usd: f64,
+    /// Instance types of warned or stopped apps missing from the price table (their savings count zero).
+    #[serde(default)]
+    pub unpriced_instance_types: Vec<String>,
+    /// Domains whose apps could not be listed (their apps are not in `scanned`).
+    #[serde(default)]
+    pub failed_domains: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -117,8 +132,18 @@ pub struct TrainingStarted {
     pub repository: String,
     pub branch: String,
     pub commit_id: String,
+    /// The commit's author (e-mail when known).
     #[serde(default)]
     pub author: Option<String>,
+    /// The Experiments experiment the run belongs to (the trial is named like the job).
+    #[serde(default)]
+    pub experiment: Option<String>,
+    /// The training image.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Whether managed spot training was asked for.
+    #[serde(default)]
+    pub spot: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -127,12 +152,20 @@ pub struct TrainingRejected {
     pub repository: String,
     pub branch: String,
     pub commit_id: String,
+    /// The file at fault (a manifest, or the models folder when a push changes too many models).
     pub file: String,
     #[serde(default)]
     pub line: Option<u32>,
     pub reason: String,
+    /// Whom the rejection is addressed to: the commit's author (e-mail when known).
     #[serde(default)]
     pub author: Option<String>,
+    /// The model concerned, when the rejection is about one model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Who pushed (the session name of the pusher's role, e.g. an SSO user's e-mail).
+    #[serde(default)]
+    pub pushed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -140,12 +173,17 @@ pub struct TrainingRejected {
 pub struct TrainingFailed {
     pub model: String,
     pub training_job_name: String,
+    /// `Failed` or `Stopped`.
     pub status: String,
     pub failure_reason: String,
     #[serde(default)]
     pub commit_id: Option<String>,
     #[serde(default)]
     pub author: Option<String>,
+    #[serde(default)]
+    pub repository: Option<String>,
+    #[serde(default)]
+    pub branch: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -161,6 +199,14 @@ pub struct ModelRegistered {
     pub author: Option<String>,
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
+    /// The version number in the group.
+    #[serde(default)]
+    pub model_package_version: Option<i32>,
+    /// Always `PendingManualApproval` when studio-ops registers a version.
+    #[serde(default)]
+    pub approval_status: Option<String>,
+    #[serde(default)]
+    pub repository: Option<String>,
 }
 
 macro_rules! suite_events {
@@ -258,6 +304,9 @@ mod tests {
             branch: "main".into(),
             commit_id: "abc1234".into(),
             author: Some("ana".into()),
+            experiment: Some("churn-xgboost".into()),
+            image: None,
+            spot: false,
         }
         .into();
         assert_eq!(e.detail_type(), "Training Started");

@@ -1,0 +1,326 @@
+//! The sweep report: every scanned app lands in exactly one bucket (skipped by reason, warned, stopped, failed or not
+//! reached), and the report becomes the invocation's answer, the `Idle Sweep Completed` event and the EMF metrics.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use studio_ops_shared::events::suite::IdleSweepCompleted;
+use studio_ops_shared::metrics::{MetricSet, Unit};
+
+use crate::decision::AppListing;
+use crate::prices::round_usd;
+
+/// CloudWatch namespace and dimension of the suite's metrics.
+pub const METRIC_NAMESPACE: &str = "StudioOps";
+pub const FUNCTION_NAME: &str = "idle-shutdown";
+
+/// Where one app ended up.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Left running; the key says why (e.g. `active`, `status-pending`, `already-gone`).
+    Skipped(String),
+    Warned,
+    Stopped,
+    Failed,
+    /// The deadline came before the app was looked at (or before its action could start).
+    NotReached,
+}
+
+/// One app's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppResult {
+    pub app: AppListing,
+    pub outcome: Outcome,
+    /// The decision's action (`keep`, `warn`, `stop`, ...) or `screen` when the listing alone decided.
+    pub action: String,
+    /// The reason, with evidence and limit, or the error.
+    pub reason: String,
+    pub instance_type: Option<String>,
+    pub hourly_cost_usd: Option<f64>,
+    pub idle_minutes: Option<u64>,
+    /// A warning tag was removed (or would be, in a dry run).
+    pub warning_cleared: bool,
+}
+
+impl AppResult {
+    pub fn new(app: AppListing, outcome: Outcome, action: &str, reason: impl Into<String>) -> Self {
+        let instance_type = app.instance_type.clone();
+        Self {
+            app,
+            outcome,
+            action: action.to_string(),
+            reason: reason.into(),
+            instance_type,
+            hourly_cost_usd: None,
+            idle_minutes: None,
+            warning_cleared: false,
+        }
+    }
+
+    /// Apps worth listing one by one in the report (everything but the quietly kept).
+    fn is_notable(&self) -> bool {
+        self.warning_cleared
+            || !matches!(&self.outcome, Outcome::Skipped(k) if k != "awaiting-grace" && k != "delete-in-use")
+    }
+}
+
+/// A domain whose apps could not be listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainFailure {
+    pub domain_id: String,
+    pub error: String,
+}
+
+/// One app in the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppLine {
+    pub domain_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_profile_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub space_name: Option<String>,
+    pub app_type: String,
+    pub app_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    /// `warned`, `stopped`, `failed`, `not-reached`, `awaiting-grace`, `warning-cleared (...)`; `would-warn`,
+    /// `would-stop`, `would-clear-warning (...)` in a dry run.
+    pub outcome: String,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_minutes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hourly_cost_usd: Option<f64>,
+}
+
+/// The answer of one invocation.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepReport {
+    pub dry_run: bool,
+    pub now: String,
+    pub domains: Vec<String>,
+    pub failed_domains: Vec<DomainFailure>,
+    pub scanned: u32,
+    pub skipped: BTreeMap<String, u32>,
+    pub warned: u32,
+    pub stopped: u32,
+    pub failed: u32,
+    pub not_reached: u32,
+    pub warnings_cleared: u32,
+    /// What the stopped apps cost per hour (would cost, in a dry run); apps of unpriced types count zero.
+    pub estimated_hourly_savings_usd: f64,
+    /// Instance types of warned or stopped apps that the price table does not know.
+    pub unpriced_instance_types: BTreeSet<String>,
+    pub apps: Vec<AppLine>,
+}
+
+impl SweepReport {
+    pub fn new(
+        dry_run: bool,
+        now: jiff::Timestamp,
+        domains: Vec<String>,
+        failed_domains: Vec<DomainFailure>,
+    ) -> Self {
+        Self {
+            dry_run,
+            now: now.to_string(),
+            domains,
+            failed_domains,
+            ..Self::default()
+        }
+    }
+
+    /// Counts one app; call once per scanned app.
+    pub fn add(&mut self, r: &AppResult) {
+        self.scanned += 1;
+        match &r.outcome {
+            Outcome::Skipped(key) => *self.skipped.entry(key.clone()).or_default() += 1,
+            Outcome::Warned => self.warned += 1,
+            Outcome::Stopped => {
+                self.stopped += 1;
+                if let Some(p) = r.hourly_cost_usd {
+                    self.estimated_hourly_savings_usd =
+                        round_usd(self.estimated_hourly_savings_usd + p);
+                }
+            }
+            Outcome::Failed => self.failed += 1,
+            Outcome::NotReached => self.not_reached += 1,
+        }
+        if r.warning_cleared {
+            self.warnings_cleared += 1;
+        }
+        if matches!(r.outcome, Outcome::Warned | Outcome::Stopped) && r.hourly_cost_usd.is_none() {
+            self.unpriced_instance_types.insert(
+                r.instance_type
+                    .clone()
+                    .unwrap_or_else(|| "unknown".to_string()),
+            );
+        }
+        if r.is_notable() {
+            self.apps.push(self.line(r));
+        }
+    }
+
+    fn line(&self, r: &AppResult) -> AppLine {
+        let dry = self.dry_run;
+        let outcome = match &r.outcome {
+            Outcome::Skipped(key) if r.warning_cleared && dry => {
+                format!("would-clear-warning ({key})")
+            }
+            Outcome::Skipped(key) if r.warning_cleared => format!("warning-cleared ({key})"),
+            Outcome::Skipped(key) => key.clone(),
+            Outcome::Warned if dry => "would-warn".into(),
+            Outcome::Warned => "warned".into(),
+            Outcome::Stopped if dry => "would-stop".into(),
+            Outcome::Stopped => "stopped".into(),
+            Outcome::Failed => "failed".into(),
+            Outcome::NotReached => "not-reached".into(),
+        };
+        AppLine {
+            domain_id: r.app.domain_id.clone(),
+            user_profile_name: r.app.owner.user_profile().map(str::to_string),
+            space_name: r.app.owner.space().map(str::to_string),
+            app_type: r.app.app_type.clone(),
+            app_name: r.app.app_name.clone(),
+            instance_type: r.instance_type.clone(),
+            outcome,
+            reason: r.reason.clone(),
+            idle_minutes: r.idle_minutes,
+            hourly_cost_usd: r.hourly_cost_usd,
+        }
+    }
+
+    /// Every scanned app is in exactly one bucket.
+    pub fn is_balanced(&self) -> bool {
+        self.scanned
+            == self.skipped.values().sum::<u32>()
+                + self.warned
+                + self.stopped
+                + self.failed
+                + self.not_reached
+    }
+
+    pub fn summary_event(&self) -> IdleSweepCompleted {
+        IdleSweepCompleted {
+            dry_run: self.dry_run,
+            scanned: self.scanned,
+            skipped: self.skipped.clone(),
+            warned: self.warned,
+            stopped: self.stopped,
+            failed: self.failed,
+            not_reached: self.not_reached,
+            estimated_hourly_savings_usd: self.estimated_hourly_savings_usd,
+            unpriced_instance_types: self.unpriced_instance_types.iter().cloned().collect(),
+            failed_domains: self
+                .failed_domains
+                .iter()
+                .map(|d| d.domain_id.clone())
+                .collect(),
+        }
+    }
+
+    /// The EMF metrics of a live sweep (dry runs emit none, so dashboards show only real stops).
+    pub fn metrics(&self) -> MetricSet {
+        let mut m = MetricSet::new(METRIC_NAMESPACE).dimension("Function", FUNCTION_NAME);
+        m.put("AppsScanned", f64::from(self.scanned), Unit::Count);
+        m.put("AppsWarned", f64::from(self.warned), Unit::Count);
+        m.put("AppsStopped", f64::from(self.stopped), Unit::Count);
+        m.put("AppsFailed", f64::from(self.failed), Unit::Count);
+        m.put("AppsNotReached", f64::from(self.not_reached), Unit::Count);
+        m.put(
+            "EstimatedHourlySavingsUSD",
+            self.estimated_hourly_savings_usd,
+            Unit::None,
+        );
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::AppOwner;
+
+    fn app(name: &str) -> AppListing {
+        AppListing {
+            domain_id: "d-1".into(),
+            owner: AppOwner::UserProfile("ana".into()),
+            app_type: "KernelGateway".into(),
+            app_name: name.into(),
+            status: "InService".into(),
+            instance_type: Some("ml.g5.xlarge".into()),
+        }
+    }
+
+    fn result(name: &str, outcome: Outcome, price: Option<f64>) -> AppResult {
+        let mut r = AppResult::new(app(name), outcome, "x", "because");
+        r.hourly_cost_usd = price;
+        r
+    }
+
+    #[test]
+    fn buckets_add_up_and_savings_count_only_stops() {
+        let mut rep = SweepReport::new(
+            false,
+            jiff::Timestamp::UNIX_EPOCH,
+            vec!["d-1".into()],
+            vec![],
+        );
+        rep.add(&result("a", Outcome::Stopped, Some(1.41)));
+        rep.add(&result("b", Outcome::Stopped, Some(0.7364)));
+        rep.add(&result("c", Outcome::Warned, Some(5.0)));
+        rep.add(&result("d", Outcome::Skipped("active".into()), Some(5.0)));
+        rep.add(&result("e", Outcome::Skipped("active".into()), None));
+        rep.add(&result("f", Outcome::Failed, None));
+        rep.add(&result("g", Outcome::NotReached, None));
+        let mut cleared = result("h", Outcome::Skipped("active".into()), None);
+        cleared.warning_cleared = true;
+        rep.add(&cleared);
+        let mut unpriced = result("i", Outcome::Stopped, None);
+        unpriced.instance_type = Some("ml.g6e.xlarge".into());
+        rep.add(&unpriced);
+        assert!(rep.is_balanced());
+        assert_eq!(rep.scanned, 9);
+        assert_eq!(
+            (rep.warned, rep.stopped, rep.failed, rep.not_reached),
+            (1, 3, 1, 1)
+        );
+        assert_eq!(rep.skipped.get("active"), Some(&3));
+        assert_eq!(rep.warnings_cleared, 1);
+        assert_eq!(rep.estimated_hourly_savings_usd, 2.1464);
+        assert_eq!(
+            rep.unpriced_instance_types,
+            BTreeSet::from(["ml.g6e.xlarge".to_string()])
+        );
+        // Quietly kept apps are counted, not listed.
+        let names: Vec<&str> = rep.apps.iter().map(|a| a.app_name.as_str()).collect();
+        assert_eq!(names, vec!["a", "b", "c", "f", "g", "h", "i"]);
+        assert_eq!(rep.apps[5].outcome, "warning-cleared (active)");
+
+        let summary = rep.summary_event();
+        assert_eq!(summary.stopped, 3);
+        assert_eq!(summary.estimated_hourly_savings_usd, 2.1464);
+        assert_eq!(summary.unpriced_instance_types, vec!["ml.g6e.xlarge"]);
+
+        let emf = rep.metrics().to_emf(0);
+        assert_eq!(emf["AppsScanned"], 9.0);
+        assert_eq!(emf["AppsWarned"], 1.0);
+        assert_eq!(emf["AppsStopped"], 3.0);
+        assert_eq!(emf["EstimatedHourlySavingsUSD"], 2.1464);
+        assert_eq!(emf["Function"], "idle-shutdown");
+    }
+
+    #[test]
+    fn dry_run_lines_say_would() {
+        let mut rep = SweepReport::new(true, jiff::Timestamp::UNIX_EPOCH, vec![], vec![]);
+        rep.add(&result("a", Outcome::Stopped, Some(1.0)));
+        rep.add(&result("b", Outcome::Warned, Some(1.0)));
+        rep.add(&result("c", Outcome::Failed, None));
+        let outcomes: Vec<&str> = rep.apps.iter().map(|a| a.outcome.as_str()).collect();
+        assert_eq!(outcomes, vec!["would-stop", "would-warn", "failed"]);
+        assert!(rep.summary_event().dry_run);
+    }
+}

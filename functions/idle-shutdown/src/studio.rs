@@ -1,0 +1,641 @@
+//! The Studio port (what the sweep asks of SageMaker) and its adapter over one `aws-sdk-sagemaker` client, with a
+//! client-side rate limit shared by every call so that a large sweep stays under the account's API quotas.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use aws_sdk_sagemaker::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sagemaker::types::{AppType, Tag};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use jiff::Timestamp;
+use studio_ops_shared::error::{classify_sdk_error, describe_sdk_error, sdk_error_code};
+use studio_ops_shared::{ErrorClass, Failure};
+
+use crate::decision::{AppListing, AppOwner, IdleSetting, IdleSettings, Tags};
+
+/// A failed SageMaker call, after the SDK's own retries.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("SageMaker {operation} failed: {message}")]
+pub struct StudioError {
+    pub operation: &'static str,
+    pub class: ErrorClass,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl StudioError {
+    fn from_sdk<E, R>(operation: &'static str, e: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        Self {
+            operation,
+            class: classify_sdk_error(e),
+            code: sdk_error_code(e).map(str::to_string),
+            message: describe_sdk_error(e),
+        }
+    }
+
+    fn malformed(operation: &'static str, what: &str) -> Self {
+        Self {
+            operation,
+            class: ErrorClass::NonRetryable,
+            code: None,
+            message: format!("the answer lacks {what}"),
+        }
+    }
+
+    fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+}
+
+impl Failure for StudioError {
+    fn class(&self) -> ErrorClass {
+        self.class
+    }
+}
+
+/// What DescribeApp says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppDescription {
+    pub arn: String,
+    pub status: String,
+    pub instance_type: Option<String>,
+    pub created: Option<Timestamp>,
+    pub last_health_check: Option<Timestamp>,
+    pub last_user_activity: Option<Timestamp>,
+}
+
+/// What DescribeSpace says.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SpaceDescription {
+    pub arn: String,
+    pub owner_user_profile: Option<String>,
+    /// The space's own built-in idle timeout per app type (`JupyterLab`, `CodeEditor`), where set.
+    pub idle_timeout_minutes: BTreeMap<String, u32>,
+}
+
+/// What DescribeUserProfile says.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProfileDescription {
+    pub arn: String,
+    /// The profile's built-in idle shutdown settings per app type, where set.
+    pub idle: IdleSettings,
+}
+
+fn minutes(m: Option<i32>) -> Option<u32> {
+    m.and_then(|m| u32::try_from(m).ok()).filter(|m| *m > 0)
+}
+
+/// The idle settings of a domain's `DefaultUserSettings` or a profile's `UserSettings`.
+fn idle_settings_of(settings: Option<&aws_sdk_sagemaker::types::UserSettings>) -> IdleSettings {
+    use aws_sdk_sagemaker::types::LifecycleManagement;
+    let Some(settings) = settings else {
+        return IdleSettings::new();
+    };
+    let lab = settings
+        .jupyter_lab_app_settings()
+        .and_then(|s| s.app_lifecycle_management())
+        .and_then(|m| m.idle_settings());
+    let editor = settings
+        .code_editor_app_settings()
+        .and_then(|s| s.app_lifecycle_management())
+        .and_then(|m| m.idle_settings());
+    [("JupyterLab", lab), ("CodeEditor", editor)]
+        .into_iter()
+        .filter_map(|(app_type, idle)| {
+            let idle = idle?;
+            let setting = IdleSetting {
+                enabled: idle
+                    .lifecycle_management()
+                    .map(|l| *l == LifecycleManagement::Enabled),
+                timeout_minutes: minutes(idle.idle_timeout_in_minutes()),
+            };
+            Some((app_type.to_string(), setting))
+        })
+        .collect()
+}
+
+/// How a DeleteApp ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeleteOutcome {
+    /// This call stopped the app.
+    Deleted,
+    /// `ResourceNotFound`: someone else (another sweep, the owner) already deleted it.
+    AlreadyGone,
+    /// `ResourceInUse`: the app is changing state; the next sweep looks again.
+    InUse(String),
+}
+
+/// The port the handler calls; `SageMakerStudio` is the adapter.
+pub trait Studio: Send + Sync {
+    fn list_domains(&self) -> impl Future<Output = Result<Vec<String>, StudioError>> + Send;
+    /// Every app of a domain (all statuses), all pages.
+    fn list_apps(
+        &self,
+        domain_id: &str,
+    ) -> impl Future<Output = Result<Vec<AppListing>, StudioError>> + Send;
+    /// Space name → owner user profile, for the spaces of a domain that have an owner.
+    fn list_space_owners(
+        &self,
+        domain_id: &str,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, StudioError>> + Send;
+    /// `None` when the app no longer exists.
+    fn describe_app(
+        &self,
+        app: &AppListing,
+    ) -> impl Future<Output = Result<Option<AppDescription>, StudioError>> + Send;
+    /// The built-in idle shutdown settings of the domain's `DefaultUserSettings`.
+    fn domain_idle_settings(
+        &self,
+        domain_id: &str,
+    ) -> impl Future<Output = Result<IdleSettings, StudioError>> + Send;
+    fn describe_space(
+        &self,
+        domain_id: &str,
+        space_name: &str,
+    ) -> impl Future<Output = Result<SpaceDescription, StudioError>> + Send;
+    fn describe_user_profile(
+        &self,
+        domain_id: &str,
+        user_profile_name: &str,
+    ) -> impl Future<Output = Result<ProfileDescription, StudioError>> + Send;
+    fn list_tags(&self, arn: &str) -> impl Future<Output = Result<Tags, StudioError>> + Send;
+    fn add_tags(
+        &self,
+        arn: &str,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<(), StudioError>> + Send;
+    fn delete_tags(
+        &self,
+        arn: &str,
+        keys: &[&str],
+    ) -> impl Future<Output = Result<(), StudioError>> + Send;
+    fn delete_app(
+        &self,
+        app: &AppListing,
+    ) -> impl Future<Output = Result<DeleteOutcome, StudioError>> + Send;
+}
+
+/// Calls per second and burst of the client-side limiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+/// Adapter over one SageMaker client. Every request (each page of a listing too) first takes a token.
+#[derive(Clone)]
+pub struct SageMakerStudio {
+    client: aws_sdk_sagemaker::Client,
+    limiter: Arc<DefaultDirectRateLimiter>,
+}
+
+/// ListApps and ListSpaces return at most this many items per page.
+const PAGE_SIZE: i32 = 100;
+
+fn timestamp(t: Option<&aws_sdk_sagemaker::primitives::DateTime>) -> Option<Timestamp> {
+    t.and_then(|t| {
+        let nanos = i32::try_from(t.subsec_nanos()).ok()?;
+        Timestamp::new(t.secs(), nanos).ok()
+    })
+}
+
+impl SageMakerStudio {
+    pub fn new(client: aws_sdk_sagemaker::Client, rate: RateLimit) -> Self {
+        Self {
+            client,
+            limiter: Arc::new(RateLimiter::direct(
+                Quota::per_second(rate.per_second).allow_burst(rate.burst),
+            )),
+        }
+    }
+
+    async fn token(&self) {
+        self.limiter.until_ready().await;
+    }
+}
+
+impl Studio for SageMakerStudio {
+    async fn list_domains(&self) -> Result<Vec<String>, StudioError> {
+        let mut pages = self.client.list_domains().into_paginator().send();
+        let mut ids = Vec::new();
+        loop {
+            self.token().await;
+            let Some(page) = pages.next().await else {
+                break;
+            };
+            let page = page.map_err(|e| StudioError::from_sdk("ListDomains", &e))?;
+            ids.extend(
+                page.domains()
+                    .iter()
+                    .filter_map(|d| d.domain_id().map(str::to_string)),
+            );
+        }
+        Ok(ids)
+    }
+
+    async fn list_apps(&self, domain_id: &str) -> Result<Vec<AppListing>, StudioError> {
+        let mut pages = self
+            .client
+            .list_apps()
+            .domain_id_equals(domain_id)
+            .max_results(PAGE_SIZE)
+            .into_paginator()
+            .send();
+        let mut apps = Vec::new();
+        loop {
+            self.token().await;
+            let Some(page) = pages.next().await else {
+                break;
+            };
+            let page = page.map_err(|e| StudioError::from_sdk("ListApps", &e))?;
+            for a in page.apps() {
+                let owner = match (a.user_profile_name(), a.space_name()) {
+                    (_, Some(s)) if !s.is_empty() => AppOwner::Space(s.to_string()),
+                    (Some(u), _) if !u.is_empty() => AppOwner::UserProfile(u.to_string()),
+                    _ => {
+                        tracing::warn!(domain_id, app = ?a.app_name(), "ListApps returned an app with neither user profile nor space; skipped");
+                        continue;
+                    }
+                };
+                let (Some(app_type), Some(app_name)) = (a.app_type(), a.app_name()) else {
+                    tracing::warn!(
+                        domain_id,
+                        "ListApps returned an app without type or name; skipped"
+                    );
+                    continue;
+                };
+                apps.push(AppListing {
+                    domain_id: a.domain_id().unwrap_or(domain_id).to_string(),
+                    owner,
+                    app_type: app_type.as_str().to_string(),
+                    app_name: app_name.to_string(),
+                    status: a
+                        .status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    instance_type: a
+                        .resource_spec()
+                        .and_then(|r| r.instance_type())
+                        .map(|t| t.as_str().to_string()),
+                });
+            }
+        }
+        Ok(apps)
+    }
+
+    async fn list_space_owners(
+        &self,
+        domain_id: &str,
+    ) -> Result<BTreeMap<String, String>, StudioError> {
+        let mut pages = self
+            .client
+            .list_spaces()
+            .domain_id_equals(domain_id)
+            .max_results(PAGE_SIZE)
+            .into_paginator()
+            .send();
+        let mut owners = BTreeMap::new();
+        loop {
+            self.token().await;
+            let Some(page) = pages.next().await else {
+                break;
+            };
+            let page = page.map_err(|e| StudioError::from_sdk("ListSpaces", &e))?;
+            for s in page.spaces() {
+                if let (Some(name), Some(owner)) = (
+                    s.space_name(),
+                    s.ownership_settings_summary()
+                        .and_then(|o| o.owner_user_profile_name()),
+                ) {
+                    owners.insert(name.to_lowercase(), owner.to_string());
+                }
+            }
+        }
+        Ok(owners)
+    }
+
+    async fn describe_app(&self, app: &AppListing) -> Result<Option<AppDescription>, StudioError> {
+        self.token().await;
+        let out = self
+            .client
+            .describe_app()
+            .domain_id(&app.domain_id)
+            .set_user_profile_name(app.owner.user_profile().map(str::to_string))
+            .set_space_name(app.owner.space().map(str::to_string))
+            .app_type(AppType::from(app.app_type.as_str()))
+            .app_name(&app.app_name)
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                let err = StudioError::from_sdk("DescribeApp", &e);
+                return if err.is("ResourceNotFound") {
+                    Ok(None)
+                } else {
+                    Err(err)
+                };
+            }
+        };
+        let arn = out
+            .app_arn()
+            .ok_or_else(|| StudioError::malformed("DescribeApp", "AppArn"))?;
+        Ok(Some(AppDescription {
+            arn: arn.to_string(),
+            status: out
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            instance_type: out
+                .resource_spec()
+                .and_then(|r| r.instance_type())
+                .map(|t| t.as_str().to_string()),
+            created: timestamp(out.creation_time()),
+            last_health_check: timestamp(out.last_health_check_timestamp()),
+            last_user_activity: timestamp(out.last_user_activity_timestamp()),
+        }))
+    }
+
+    async fn domain_idle_settings(&self, domain_id: &str) -> Result<IdleSettings, StudioError> {
+        self.token().await;
+        let out = self
+            .client
+            .describe_domain()
+            .domain_id(domain_id)
+            .send()
+            .await
+            .map_err(|e| StudioError::from_sdk("DescribeDomain", &e))?;
+        Ok(idle_settings_of(out.default_user_settings()))
+    }
+
+    async fn describe_space(
+        &self,
+        domain_id: &str,
+        space_name: &str,
+    ) -> Result<SpaceDescription, StudioError> {
+        self.token().await;
+        let out = self
+            .client
+            .describe_space()
+            .domain_id(domain_id)
+            .space_name(space_name)
+            .send()
+            .await
+            .map_err(|e| StudioError::from_sdk("DescribeSpace", &e))?;
+        let arn = out
+            .space_arn()
+            .ok_or_else(|| StudioError::malformed("DescribeSpace", "SpaceArn"))?;
+        let mut timeouts = BTreeMap::new();
+        if let Some(settings) = out.space_settings() {
+            let lab = settings
+                .jupyter_lab_app_settings()
+                .and_then(|s| s.app_lifecycle_management())
+                .and_then(|m| m.idle_settings())
+                .and_then(|i| i.idle_timeout_in_minutes());
+            let editor = settings
+                .code_editor_app_settings()
+                .and_then(|s| s.app_lifecycle_management())
+                .and_then(|m| m.idle_settings())
+                .and_then(|i| i.idle_timeout_in_minutes());
+            for (app_type, m) in [("JupyterLab", lab), ("CodeEditor", editor)] {
+                if let Some(m) = minutes(m) {
+                    timeouts.insert(app_type.to_string(), m);
+                }
+            }
+        }
+        Ok(SpaceDescription {
+            arn: arn.to_string(),
+            owner_user_profile: out
+                .ownership_settings()
+                .and_then(|o| o.owner_user_profile_name())
+                .map(str::to_string),
+            idle_timeout_minutes: timeouts,
+        })
+    }
+
+    async fn describe_user_profile(
+        &self,
+        domain_id: &str,
+        user_profile_name: &str,
+    ) -> Result<ProfileDescription, StudioError> {
+        self.token().await;
+        let out = self
+            .client
+            .describe_user_profile()
+            .domain_id(domain_id)
+            .user_profile_name(user_profile_name)
+            .send()
+            .await
+            .map_err(|e| StudioError::from_sdk("DescribeUserProfile", &e))?;
+        let arn = out
+            .user_profile_arn()
+            .ok_or_else(|| StudioError::malformed("DescribeUserProfile", "UserProfileArn"))?;
+        Ok(ProfileDescription {
+            arn: arn.to_string(),
+            idle: idle_settings_of(out.user_settings()),
+        })
+    }
+
+    async fn list_tags(&self, arn: &str) -> Result<Tags, StudioError> {
+        let mut pages = self
+            .client
+            .list_tags()
+            .resource_arn(arn)
+            .into_paginator()
+            .send();
+        let mut tags = Tags::new();
+        loop {
+            self.token().await;
+            let Some(page) = pages.next().await else {
+                break;
+            };
+            let page = page.map_err(|e| StudioError::from_sdk("ListTags", &e))?;
+            for t in page.tags() {
+                if let Some(key) = t.key() {
+                    tags.insert(key.to_string(), t.value().unwrap_or_default().to_string());
+                }
+            }
+        }
+        Ok(tags)
+    }
+
+    async fn add_tags(&self, arn: &str, tags: &Tags) -> Result<(), StudioError> {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<Vec<_>>();
+        self.token().await;
+        self.client
+            .add_tags()
+            .resource_arn(arn)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| StudioError::from_sdk("AddTags", &e))?;
+        Ok(())
+    }
+
+    async fn delete_tags(&self, arn: &str, keys: &[&str]) -> Result<(), StudioError> {
+        self.token().await;
+        self.client
+            .delete_tags()
+            .resource_arn(arn)
+            .set_tag_keys(Some(keys.iter().map(|k| k.to_string()).collect()))
+            .send()
+            .await
+            .map_err(|e| StudioError::from_sdk("DeleteTags", &e))?;
+        Ok(())
+    }
+
+    async fn delete_app(&self, app: &AppListing) -> Result<DeleteOutcome, StudioError> {
+        self.token().await;
+        let result = self
+            .client
+            .delete_app()
+            .domain_id(&app.domain_id)
+            .set_user_profile_name(app.owner.user_profile().map(str::to_string))
+            .set_space_name(app.owner.space().map(str::to_string))
+            .app_type(AppType::from(app.app_type.as_str()))
+            .app_name(&app.app_name)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(DeleteOutcome::Deleted),
+            Err(e) => {
+                let err = StudioError::from_sdk("DeleteApp", &e);
+                if err.is("ResourceNotFound") {
+                    Ok(DeleteOutcome::AlreadyGone)
+                } else if err.is("ResourceInUse") {
+                    Ok(DeleteOutcome::InUse(err.message))
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sagemaker::operation::delete_app::{DeleteAppError, DeleteAppOutput};
+    use aws_sdk_sagemaker::operation::describe_app::{DescribeAppError, DescribeAppOutput};
+    use aws_sdk_sagemaker::types::error::{ResourceInUse, ResourceNotFound};
+    use aws_sdk_sagemaker::types::{AppStatus, ResourceSpec};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    fn meta(code: &str, message: &str) -> aws_smithy_types::error::ErrorMetadata {
+        aws_smithy_types::error::ErrorMetadata::builder()
+            .code(code)
+            .message(message)
+            .build()
+    }
+
+    fn rate() -> RateLimit {
+        RateLimit {
+            per_second: NonZeroU32::new(100).unwrap(),
+            burst: NonZeroU32::new(100).unwrap(),
+        }
+    }
+
+    fn space_app() -> AppListing {
+        AppListing {
+            domain_id: "d-1".into(),
+            owner: AppOwner::Space("ana-space".into()),
+            app_type: "JupyterLab".into(),
+            app_name: "default".into(),
+            status: "InService".into(),
+            instance_type: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn delete_app_maps_not_found_and_in_use_and_sends_space_name() {
+        let ok = mock!(aws_sdk_sagemaker::Client::delete_app)
+            .match_requests(|r| {
+                r.space_name() == Some("ana-space") && r.user_profile_name().is_none()
+            })
+            .then_output(|| DeleteAppOutput::builder().build());
+        let gone = mock!(aws_sdk_sagemaker::Client::delete_app).then_error(|| {
+            DeleteAppError::ResourceNotFound(
+                ResourceNotFound::builder()
+                    .message("gone")
+                    .meta(meta("ResourceNotFound", "gone"))
+                    .build(),
+            )
+        });
+        let busy = mock!(aws_sdk_sagemaker::Client::delete_app).then_error(|| {
+            DeleteAppError::ResourceInUse(
+                ResourceInUse::builder()
+                    .message("Deleting")
+                    .meta(meta("ResourceInUse", "App is Deleting"))
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_sagemaker, RuleMode::Sequential, [&ok, &gone, &busy]);
+        let studio = SageMakerStudio::new(client, rate());
+        assert_eq!(
+            studio.delete_app(&space_app()).await.unwrap(),
+            DeleteOutcome::Deleted
+        );
+        assert_eq!(
+            studio.delete_app(&space_app()).await.unwrap(),
+            DeleteOutcome::AlreadyGone
+        );
+        assert!(
+            matches!(studio.delete_app(&space_app()).await.unwrap(), DeleteOutcome::InUse(m) if m.contains("Deleting"))
+        );
+    }
+
+    #[tokio::test]
+    async fn describe_app_reads_timestamps_and_treats_not_found_as_gone() {
+        let found = mock!(aws_sdk_sagemaker::Client::describe_app).then_output(|| {
+            DescribeAppOutput::builder()
+                .app_arn(
+                    "arn:aws:sagemaker:us-east-1:123456789012:app/d-1/ana-space/jupyterlab/default",
+                )
+                .status(AppStatus::InService)
+                .creation_time(aws_sdk_sagemaker::primitives::DateTime::from_secs(
+                    1_700_000_000,
+                ))
+                .last_health_check_timestamp(aws_sdk_sagemaker::primitives::DateTime::from_millis(
+                    1_700_000_600_500,
+                ))
+                .resource_spec(
+                    ResourceSpec::builder()
+                        .instance_type("ml.g5.xlarge".into())
+                        .build(),
+                )
+                .build()
+        });
+        let missing = mock!(aws_sdk_sagemaker::Client::describe_app).then_error(|| {
+            DescribeAppError::ResourceNotFound(
+                ResourceNotFound::builder()
+                    .message("no")
+                    .meta(meta("ResourceNotFound", "no"))
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_sagemaker, RuleMode::Sequential, [&found, &missing]);
+        let studio = SageMakerStudio::new(client, rate());
+        let d = studio.describe_app(&space_app()).await.unwrap().unwrap();
+        assert_eq!(d.status, "InService");
+        assert_eq!(d.instance_type.as_deref(), Some("ml.g5.xlarge"));
+        assert_eq!(
+            d.created,
+            Some(Timestamp::from_second(1_700_000_000).unwrap())
+        );
+        assert_eq!(
+            d.last_health_check,
+            Some(Timestamp::from_millisecond(1_700_000_600_500).unwrap())
+        );
+        assert_eq!(d.last_user_activity, None);
+        assert_eq!(studio.describe_app(&space_app()).await.unwrap(), None);
+    }
+}

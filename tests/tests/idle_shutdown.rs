@@ -1,0 +1,1047 @@
+//! idle-shutdown against the local AWS world: the Studio simulator (apps seeded with past timestamps), moto's
+//! EventBridge (events read back through a rule into SQS) and DynamoDB (the idempotency table). A dry run changes
+//! nothing; an idle GPU app is warned, then stopped after the grace period; fresh activity keeps an app and removes
+//! its warning; space apps are stopped with SpaceName and built-in idle shutdown is respected; throttling and 5xx
+//! faults neither lose nor double an app; three overlapping sweeps warn and stop each app once; and the real binary
+//! sweeps with the template's environment.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use idle_shutdown::config::Config;
+use idle_shutdown::decision::{KEEP_ALIVE_TAG, WARNING_TAG};
+use idle_shutdown::handler::{Handler, Ports};
+use idle_shutdown::prices::PriceTable;
+use idle_shutdown::studio::SageMakerStudio;
+use jiff::{SignedDuration, Timestamp};
+use lambda_runtime::Context;
+use serde_json::{Value, json};
+use studio_ops_shared::aws::{retry_config, timeout_config};
+use studio_ops_shared::config::{AwsClientSettings, Env};
+use studio_ops_shared::events::suite::{
+    AppIdleWarning, AppStopped, IdleSweepCompleted, SuiteEvent,
+};
+use studio_ops_shared::idempotency::DynamoIdempotencyStore;
+use studio_ops_shared::publisher::EventBridgePublisher;
+use studio_ops_shared::{ErrorClass, Failure};
+use studio_ops_tests::sim::admin::{
+    ActivityKind, ActivityRequest, AppState, SeedApp, SeedDomain, SeedRequest, SeedSpace,
+    SeedUserProfile, StateDump,
+};
+use studio_ops_tests::sim::{KnobsPatch, RateLimit};
+use studio_ops_tests::world::{World, WorldConfig, create_queue, fixture};
+
+type IdleShutdown = Handler<SageMakerStudio, EventBridgePublisher, DynamoIdempotencyStore>;
+
+/// One local world with a queue that receives every suite event from moto's bus.
+struct Local {
+    world: World,
+    sqs: aws_sdk_sqs::Client,
+    sagemaker: aws_sdk_sagemaker::Client,
+    events_queue: String,
+}
+
+/// The SDK behaviour the function has in production (5 attempts, backoff, timeouts), pointed at a local endpoint.
+fn production_like(sdk: &SdkConfig) -> SdkConfig {
+    let settings = AwsClientSettings::default();
+    sdk.to_builder()
+        .retry_config(retry_config(&settings))
+        .timeout_config(timeout_config(&settings))
+        .build()
+}
+
+fn ago(minutes: i64) -> Timestamp {
+    Timestamp::now() - SignedDuration::from_mins(minutes)
+}
+
+/// A Lambda context whose deadline is `secs` from now.
+fn context(secs: u64) -> Context {
+    let mut c = Context::default();
+    c.request_id = "test-request".into();
+    c.deadline = (SystemTime::now() + Duration::from_secs(secs))
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    c
+}
+
+impl Local {
+    async fn start() -> Local {
+        Self::start_with(WorldConfig::default()).await
+    }
+
+    async fn start_with(cfg: WorldConfig) -> Local {
+        let world = World::start(cfg).await.unwrap();
+        let (events_queue, queue_arn) = create_queue(world.moto_sdk(), "idle-shutdown-events")
+            .await
+            .unwrap();
+        let events = aws_sdk_eventbridge::Client::new(world.moto_sdk());
+        events
+            .put_rule()
+            .name("all-suite-events")
+            .event_bus_name(&world.names.event_bus)
+            .event_pattern(json!({"source": ["studio-ops"]}).to_string())
+            .send()
+            .await
+            .unwrap();
+        events
+            .put_targets()
+            .rule("all-suite-events")
+            .event_bus_name(&world.names.event_bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("capture")
+                    .arn(queue_arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let sqs = aws_sdk_sqs::Client::new(world.moto_sdk());
+        let sagemaker = aws_sdk_sagemaker::Client::new(world.sim_sdk());
+        Local {
+            world,
+            sqs,
+            sagemaker,
+            events_queue,
+        }
+    }
+
+    fn domain(&self) -> String {
+        self.world.names.domain_id.clone()
+    }
+
+    /// The handler with adapters pointed at the local world, as `main` builds it.
+    fn handler(&self, extra: &[(&str, &str)]) -> IdleShutdown {
+        let mut vars: HashMap<String, String> = [
+            ("STUDIO_OPS_EVENT_BUS", self.world.names.event_bus.as_str()),
+            (
+                "STUDIO_OPS_IDEMPOTENCY_TABLE",
+                self.world.names.idempotency_table.as_str(),
+            ),
+            ("STUDIO_OPS_DOMAIN_IDS", self.world.names.domain_id.as_str()),
+            ("STUDIO_OPS_IDLE_SAGEMAKER_CALLS_PER_SECOND", "100"),
+            ("STUDIO_OPS_IDLE_SAGEMAKER_CALLS_BURST", "100"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        let config = Config::from_env(&Env::new(&vars)).unwrap();
+        let prices = PriceTable::for_region("us-east-1", &config.price_overrides).unwrap();
+        let moto = production_like(self.world.moto_sdk());
+        let sim = production_like(self.world.sim_sdk());
+        let ports = Ports {
+            studio: SageMakerStudio::new(aws_sdk_sagemaker::Client::new(&sim), config.rate_limit),
+            publisher: EventBridgePublisher::new(
+                aws_sdk_eventbridge::Client::new(&moto),
+                &self.world.names.event_bus,
+            ),
+            idempotency: DynamoIdempotencyStore::new(
+                aws_sdk_dynamodb::Client::new(&moto),
+                &self.world.names.idempotency_table,
+                "idle-shutdown",
+                config.suite.idempotency_ttl,
+            ),
+        };
+        Handler::new(config, prices, ports)
+    }
+
+    async fn seed(&self, req: SeedRequest) {
+        self.world.sim().admin().seed(&req).await.unwrap();
+    }
+
+    async fn state(&self) -> StateDump {
+        self.world.sim().admin().state().await.unwrap()
+    }
+
+    async fn app(&self, name: &str) -> AppState {
+        self.state()
+            .await
+            .apps
+            .into_iter()
+            .find(|a| a.app_name == name)
+            .unwrap()
+    }
+
+    /// Backdates (or sets) an app's warning tag, as if the warning went out `minutes` ago.
+    async fn warned_ago(&self, app_name: &str, minutes: i64) {
+        let arn = self.app(app_name).await.arn;
+        let at = ago(minutes).round(jiff::Unit::Second).unwrap().to_string();
+        self.tag(&arn, WARNING_TAG, &at).await;
+    }
+
+    async fn tag(&self, arn: &str, key: &str, value: &str) {
+        self.sagemaker
+            .add_tags()
+            .resource_arn(arn)
+            .tags(
+                aws_sdk_sagemaker::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The suite events published since the last call.
+    async fn events(&self) -> Vec<SuiteEvent> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.events_queue)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .unwrap();
+            if got.messages().is_empty() {
+                return out;
+            }
+            for m in got.messages() {
+                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                assert_eq!(envelope["source"], "studio-ops");
+                out.push(SuiteEvent::from_envelope(&envelope).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.events_queue)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn profile(domain: &str, name: &str) -> SeedUserProfile {
+    SeedUserProfile {
+        domain_id: domain.into(),
+        user_profile_name: name.into(),
+        ..Default::default()
+    }
+}
+
+/// A user-profile app created `created` minutes ago whose last health check was a minute ago and whose last real
+/// activity was `active` minutes ago (`None`: the control plane wrote the health-check time there, so no evidence).
+fn user_app(
+    domain: &str,
+    user: &str,
+    app_type: &str,
+    name: &str,
+    instance: &str,
+    created: i64,
+    active: Option<i64>,
+) -> SeedApp {
+    SeedApp {
+        domain_id: domain.into(),
+        user_profile_name: Some(user.into()),
+        app_type: app_type.into(),
+        app_name: Some(name.into()),
+        instance_type: Some(instance.into()),
+        creation_time: Some(ago(created)),
+        last_health_check: Some(ago(1)),
+        last_user_activity: Some(active.map_or_else(|| ago(1), ago)),
+        ..Default::default()
+    }
+}
+
+fn warnings(events: &[SuiteEvent]) -> Vec<&AppIdleWarning> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SuiteEvent::AppIdleWarning(w) => Some(w),
+            _ => None,
+        })
+        .collect()
+}
+
+fn stops(events: &[SuiteEvent]) -> Vec<&AppStopped> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SuiteEvent::AppStopped(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+fn summaries(events: &[SuiteEvent]) -> Vec<&IdleSweepCompleted> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SuiteEvent::IdleSweepCompleted(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every scanned app is in exactly one bucket of the answer.
+fn assert_balanced(report: &Value) {
+    let skipped: u64 = report["skipped"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    let sum = skipped
+        + ["warned", "stopped", "failed", "notReached"]
+            .iter()
+            .map(|k| report[k].as_u64().unwrap())
+            .sum::<u64>();
+    assert_eq!(report["scanned"].as_u64().unwrap(), sum, "{report:#}");
+}
+
+/// A small Studio: a GPU app idle for 90 min, one warned 31 min ago, a busy CPU app, the free JupyterServer, a
+/// Pending app, and an idle space app.
+async fn seed_mixed(local: &Local) {
+    let d = local.domain();
+    local
+        .seed(SeedRequest {
+            user_profiles: vec![profile(&d, "ana"), profile(&d, "bob")],
+            spaces: vec![SeedSpace {
+                domain_id: d.clone(),
+                space_name: "ana-lab".into(),
+                owner_user_profile_name: Some("ana".into()),
+                sharing_type: Some("Private".into()),
+                app_type: Some("JupyterLab".into()),
+                ..Default::default()
+            }],
+            apps: vec![
+                user_app(
+                    &d,
+                    "ana",
+                    "KernelGateway",
+                    "idle-gpu",
+                    "ml.g5.xlarge",
+                    600,
+                    Some(90),
+                ),
+                user_app(
+                    &d,
+                    "ana",
+                    "KernelGateway",
+                    "warned-gpu",
+                    "ml.g4dn.xlarge",
+                    600,
+                    Some(120),
+                ),
+                user_app(
+                    &d,
+                    "bob",
+                    "KernelGateway",
+                    "busy-cpu",
+                    "ml.t3.medium",
+                    600,
+                    Some(5),
+                ),
+                SeedApp {
+                    instance_type: Some("system".into()),
+                    ..user_app(&d, "bob", "JupyterServer", "default", "system", 600, None)
+                },
+                SeedApp {
+                    status: Some("Pending".into()),
+                    ..user_app(
+                        &d,
+                        "bob",
+                        "KernelGateway",
+                        "starting",
+                        "ml.t3.medium",
+                        1,
+                        None,
+                    )
+                },
+                SeedApp {
+                    user_profile_name: None,
+                    space_name: Some("ana-lab".into()),
+                    ..user_app(&d, "", "JupyterLab", "default", "ml.g5.xlarge", 300, None)
+                },
+            ],
+            ..Default::default()
+        })
+        .await;
+    local.warned_ago("warned-gpu", 31).await;
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_what_it_would_do_and_changes_nothing() {
+    let local = Local::start().await;
+    seed_mixed(&local).await;
+    let admin = local.world.sim().admin();
+    let before = local.state().await;
+    admin.reset_stats().await.unwrap();
+    let h = local.handler(&[]);
+
+    let out = h
+        .handle(
+            fixture("idle-shutdown/manual-dry-run.json").unwrap(),
+            context(300),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["dryRun"], true);
+    assert_eq!(out["scanned"], 6);
+    assert_balanced(&out);
+    assert_eq!(
+        (out["warned"].as_u64(), out["stopped"].as_u64()),
+        (Some(2), Some(1))
+    );
+    // What a stop would save: the warned ml.g4dn.xlarge, from the price table.
+    assert_eq!(out["estimatedHourlySavingsUsd"], 0.7364);
+    let outcomes: BTreeMap<String, String> = out["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["appName"].as_str().unwrap().to_string(),
+                a["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes.get("idle-gpu").map(String::as_str),
+        Some("would-warn")
+    );
+    assert_eq!(
+        outcomes.get("warned-gpu").map(String::as_str),
+        Some("would-stop")
+    );
+    assert_eq!(
+        outcomes.get("default").map(String::as_str),
+        Some("would-warn")
+    );
+    assert_eq!(
+        out["skipped"],
+        json!({"active": 1, "free-app": 1, "status-pending": 1})
+    );
+
+    // Nothing changed: same apps, statuses and tags; no write call reached the simulator.
+    assert_eq!(local.state().await, before);
+    let stats = admin.stats().await.unwrap();
+    for op in ["AddTags", "DeleteTags", "DeleteApp"] {
+        assert_eq!(stats.calls_of(op), 0, "{op}: {stats:?}");
+    }
+    // One DescribeApp per InService billable app: not the free one, not the Pending one.
+    assert_eq!(stats.calls_of("DescribeApp"), 4);
+    let events = local.events().await;
+    assert_eq!(events.len(), 1, "only the summary: {events:?}");
+    assert!(summaries(&events)[0].dry_run);
+    local.world.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_gpu_app_is_warned_then_stopped_after_the_grace_period() {
+    let local = Local::start().await;
+    let d = local.domain();
+    local
+        .seed(SeedRequest {
+            user_profiles: vec![profile(&d, "ana")],
+            // Never really used: its activity timestamp is the health check's.
+            apps: vec![user_app(
+                &d,
+                "ana",
+                "KernelGateway",
+                "gpu",
+                "ml.g5.xlarge",
+                180,
+                None,
+            )],
+            ..Default::default()
+        })
+        .await;
+    let h = local.handler(&[]);
+
+    let first = h.handle(json!({}), context(300)).await.unwrap();
+    assert_eq!(first["warned"], 1, "{first:#}");
+    let warned_at = local
+        .app("gpu")
+        .await
+        .tags
+        .get(WARNING_TAG)
+        .cloned()
+        .unwrap();
+    let events = local.events().await;
+    let w = warnings(&events);
+    assert_eq!(w.len(), 1);
+    assert_eq!(
+        (w[0].user_profile_name.as_deref(), w[0].app_name.as_str()),
+        (Some("ana"), "gpu")
+    );
+    assert_eq!(w[0].instance_type, "ml.g5.xlarge");
+    assert_eq!(w[0].hourly_cost_usd, Some(1.41));
+    assert!(
+        (179..=181).contains(&w[0].idle_minutes),
+        "{}",
+        w[0].idle_minutes
+    );
+    assert!(
+        w[0].reason.contains("health check, not a person"),
+        "{}",
+        w[0].reason
+    );
+    let stops_at: Timestamp = w[0].stops_at.parse().unwrap();
+    let warned: Timestamp = warned_at.parse().unwrap();
+    assert_eq!(
+        stops_at.duration_since(warned),
+        SignedDuration::from_mins(30)
+    );
+
+    // Within the grace period: nothing more happens, and no second warning.
+    let second = h.handle(json!({}), context(300)).await.unwrap();
+    assert_eq!(second["skipped"]["awaiting-grace"], 1, "{second:#}");
+    assert!(warnings(&local.events().await).is_empty());
+    assert_eq!(local.app("gpu").await.status, "InService");
+
+    // The grace period is over (the warning backdated rather than waiting): the app is stopped.
+    local.warned_ago("gpu", 31).await;
+    let third = h.handle(json!({}), context(300)).await.unwrap();
+    assert_eq!(third["stopped"], 1, "{third:#}");
+    assert_eq!(third["estimatedHourlySavingsUsd"], 1.41);
+    assert_eq!(local.app("gpu").await.status, "Deleted");
+    let events = local.events().await;
+    let s = stops(&events);
+    assert_eq!(s.len(), 1);
+    assert_eq!(
+        (s[0].app_name.as_str(), s[0].hourly_cost_usd),
+        ("gpu", Some(1.41))
+    );
+    let summary = summaries(&events)[0];
+    assert_eq!(
+        (summary.stopped, summary.estimated_hourly_savings_usd),
+        (1, 1.41)
+    );
+
+    // Later sweeps leave the deleted app alone.
+    let fourth = h.handle(json!({}), context(300)).await.unwrap();
+    assert_eq!(fourth["skipped"]["status-deleted"], 1, "{fourth:#}");
+    assert!(stops(&local.events().await).is_empty());
+    local.world.stop().await;
+}
+
+#[tokio::test]
+async fn fresh_activity_keeps_the_app_running_and_removes_its_warning() {
+    let local = Local::start().await;
+    let d = local.domain();
+    local
+        .seed(SeedRequest {
+            user_profiles: vec![profile(&d, "ana"), profile(&d, "bob")],
+            apps: vec![
+                user_app(
+                    &d,
+                    "ana",
+                    "KernelGateway",
+                    "gpu",
+                    "ml.g5.xlarge",
+                    600,
+                    Some(120),
+                ),
+                user_app(
+                    &d,
+                    "bob",
+                    "RSessionGateway",
+                    "rstudio",
+                    "ml.m5.xlarge",
+                    600,
+                    Some(400),
+                ),
+            ],
+            ..Default::default()
+        })
+        .await;
+    local.warned_ago("gpu", 45).await;
+    local.warned_ago("rstudio", 45).await;
+    // Ana works in her app again; Bob asks for a day by tagging his user profile.
+    local
+        .world
+        .sim()
+        .admin()
+        .activity(&ActivityRequest {
+            domain_id: d.clone(),
+            user_profile_name: Some("ana".into()),
+            app_type: "KernelGateway".into(),
+            app_name: Some("gpu".into()),
+            kind: ActivityKind::UserActivity,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let bob = local
+        .state()
+        .await
+        .user_profiles
+        .into_iter()
+        .find(|p| p.user_profile_name == "bob")
+        .unwrap();
+    let until = (Timestamp::now() + SignedDuration::from_hours(24))
+        .round(jiff::Unit::Second)
+        .unwrap();
+    local
+        .tag(&bob.arn, KEEP_ALIVE_TAG, &until.to_string())
+        .await;
+
+    let out = local
+        .handler(&[])
+        .handle(json!({}), context(300))
+        .await
+        .unwrap();
+    assert_eq!(
+        (out["stopped"].as_u64(), out["warningsCleared"].as_u64()),
+        (Some(0), Some(2)),
+        "{out:#}"
+    );
+    assert_eq!(out["skipped"], json!({"active": 1, "keep-alive": 1}));
+    for app in ["gpu", "rstudio"] {
+        let state = local.app(app).await;
+        assert_eq!(state.status, "InService");
+        assert!(
+            !state.tags.contains_key(WARNING_TAG),
+            "{app}: {:?}",
+            state.tags
+        );
+    }
+    let reasons: Vec<&str> = out["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("keep-alive tag on the user profile")),
+        "{reasons:?}"
+    );
+    local.world.stop().await;
+}
+
+#[tokio::test]
+async fn space_apps_are_stopped_with_space_name_and_built_in_idle_shutdown_is_respected() {
+    let local = Local::start().await;
+    let d = local.domain();
+    // A second domain has Studio's built-in idle shutdown on for JupyterLab.
+    let auto = "d-autoidle0001";
+    local
+        .seed(SeedRequest {
+            domains: vec![SeedDomain {
+                domain_id: Some(auto.into()),
+                domain_name: "auto-idle".into(),
+                default_user_settings: Some(json!({
+                    "ExecutionRole": "arn:aws:iam::123456789012:role/studio-exec",
+                    "JupyterLabAppSettings": {"AppLifecycleManagement": {"IdleSettings": {
+                        "LifecycleManagement": "ENABLED", "IdleTimeoutInMinutes": 120}}}
+                })),
+                ..Default::default()
+            }],
+            user_profiles: vec![profile(&d, "ana"), profile(auto, "carla")],
+            spaces: vec![
+                SeedSpace {
+                    domain_id: d.clone(),
+                    space_name: "ana-lab".into(),
+                    owner_user_profile_name: Some("ana".into()),
+                    sharing_type: Some("Private".into()),
+                    app_type: Some("JupyterLab".into()),
+                    ..Default::default()
+                },
+                SeedSpace {
+                    domain_id: d.clone(),
+                    space_name: "team-editor".into(),
+                    sharing_type: Some("Shared".into()),
+                    app_type: Some("CodeEditor".into()),
+                    ..Default::default()
+                },
+                SeedSpace {
+                    domain_id: auto.into(),
+                    space_name: "carla-lab".into(),
+                    owner_user_profile_name: Some("carla".into()),
+                    sharing_type: Some("Private".into()),
+                    app_type: Some("JupyterLab".into()),
+                    ..Default::default()
+                },
+            ],
+            apps: ["ana-lab", "team-editor", "carla-lab"]
+                .iter()
+                .map(|space| {
+                    let (domain, app_type) = match *space {
+                        "team-editor" => (d.as_str(), "CodeEditor"),
+                        "carla-lab" => (auto, "JupyterLab"),
+                        _ => (d.as_str(), "JupyterLab"),
+                    };
+                    SeedApp {
+                        user_profile_name: None,
+                        space_name: Some(space.to_string()),
+                        ..user_app(
+                            domain,
+                            "",
+                            app_type,
+                            "default",
+                            "ml.g5.xlarge",
+                            300,
+                            Some(200),
+                        )
+                    }
+                })
+                .collect(),
+        })
+        .await;
+    let domains = format!("{d},{auto}");
+    let h = local.handler(&[("STUDIO_OPS_DOMAIN_IDS", domains.as_str())]);
+
+    let first = h.handle(json!({}), context(300)).await.unwrap();
+    assert_eq!(first["warned"], 2, "{first:#}");
+    assert_eq!(first["skipped"]["builtin-idle-shutdown"], 1, "{first:#}");
+    let events = local.events().await;
+    let mut owners: Vec<(Option<String>, Option<String>)> = warnings(&events)
+        .iter()
+        .map(|w| (w.space_name.clone(), w.user_profile_name.clone()))
+        .collect();
+    owners.sort();
+    assert_eq!(
+        owners,
+        vec![
+            (Some("ana-lab".into()), Some("ana".into())),
+            (Some("team-editor".into()), None)
+        ]
+    );
+
+    for space in ["ana-lab", "team-editor"] {
+        let arn = local
+            .state()
+            .await
+            .apps
+            .into_iter()
+            .find(|a| a.space_name.as_deref() == Some(space))
+            .unwrap()
+            .arn;
+        let at = ago(31).round(jiff::Unit::Second).unwrap().to_string();
+        local.tag(&arn, WARNING_TAG, &at).await;
+    }
+    let second = h.handle(json!({}), context(300)).await.unwrap();
+    assert_eq!(second["stopped"], 2, "{second:#}");
+    let state = local.state().await;
+    for app in &state.apps {
+        let expected = if app.domain_id == auto {
+            "InService"
+        } else {
+            "Deleted"
+        };
+        assert_eq!(app.status, expected, "{app:?}");
+        assert!(app.space_name.is_some() && app.user_profile_name.is_none());
+    }
+    let events = local.events().await;
+    let mut stopped: Vec<String> = stops(&events)
+        .iter()
+        .filter_map(|s| s.space_name.clone())
+        .collect();
+    stopped.sort();
+    assert_eq!(stopped, vec!["ana-lab", "team-editor"]);
+    local.world.stop().await;
+}
+
+/// Seeds `n` GPU apps for `users` users: even ones idle and never warned, odd ones warned 31 minutes ago.
+async fn seed_fleet(local: &Local, n: usize, users: usize) -> (BTreeSet<String>, BTreeSet<String>) {
+    let d = local.domain();
+    let names: Vec<String> = (0..users).map(|u| format!("user{u:02}")).collect();
+    local
+        .seed(SeedRequest {
+            user_profiles: names.iter().map(|u| profile(&d, u)).collect(),
+            apps: (0..n)
+                .map(|i| {
+                    user_app(
+                        &d,
+                        &names[i % users],
+                        "KernelGateway",
+                        &format!("kg{i:03}"),
+                        "ml.g5.xlarge",
+                        600,
+                        Some(120),
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .await;
+    let (mut to_warn, mut to_stop) = (BTreeSet::new(), BTreeSet::new());
+    for i in 0..n {
+        let name = format!("kg{i:03}");
+        if i % 2 == 1 {
+            local.warned_ago(&name, 31).await;
+            to_stop.insert(name);
+        } else {
+            to_warn.insert(name);
+        }
+    }
+    (to_warn, to_stop)
+}
+
+#[tokio::test]
+async fn throttling_and_server_faults_neither_lose_nor_double_an_app() {
+    let local = Local::start().await;
+    let (to_warn, to_stop) = seed_fleet(&local, 24, 6).await;
+    let admin = local.world.sim().admin();
+    let limit = |rps: f64, burst: f64| RateLimit { rps, burst };
+    admin
+        .set_knobs(&KnobsPatch {
+            latency_ms: Some(2),
+            rate_limits: Some(BTreeMap::from([
+                ("DescribeApp".to_string(), limit(15.0, 3.0)),
+                ("ListTags".to_string(), limit(15.0, 3.0)),
+                ("DeleteApp".to_string(), limit(5.0, 2.0)),
+            ])),
+            fault_rate: Some(0.15),
+            ..KnobsPatch::default()
+        })
+        .await
+        .unwrap();
+    let h = local.handler(&[]);
+    let mut all_events = Vec::new();
+    let mut sweeps = 0;
+    loop {
+        sweeps += 1;
+        match h.handle(json!({}), context(300)).await {
+            Ok(out) => {
+                assert_balanced(&out);
+                assert_eq!(out["scanned"], 24, "no app is lost from the count: {out:#}");
+            }
+            // A ListApps that still fails after the SDK's retries fails the sweep; Lambda would retry it.
+            Err(e) => assert_eq!(e.class(), ErrorClass::Retryable, "{e}"),
+        }
+        all_events.extend(local.events().await);
+        let warned: BTreeSet<String> = warnings(&all_events)
+            .iter()
+            .map(|w| w.app_name.clone())
+            .collect();
+        let stopped: BTreeSet<String> = stops(&all_events)
+            .iter()
+            .map(|s| s.app_name.clone())
+            .collect();
+        let tagged = local
+            .state()
+            .await
+            .apps
+            .iter()
+            .filter(|a| to_warn.contains(&a.app_name) && a.tags.contains_key(WARNING_TAG))
+            .count();
+        if warned == to_warn && stopped == to_stop && tagged == to_warn.len() {
+            break;
+        }
+        assert!(
+            sweeps < 8,
+            "not converged after {sweeps} sweeps: warned {warned:?}, stopped {stopped:?}"
+        );
+    }
+    // Exactly once each, however many sweeps it took.
+    assert_eq!(
+        warnings(&all_events).len(),
+        to_warn.len(),
+        "a warning was sent twice"
+    );
+    assert_eq!(
+        stops(&all_events).len(),
+        to_stop.len(),
+        "a stop was reported twice"
+    );
+    let state = local.state().await;
+    for app in &state.apps {
+        let expected = if to_stop.contains(&app.app_name) {
+            "Deleted"
+        } else {
+            "InService"
+        };
+        assert_eq!(app.status, expected, "{}", app.app_name);
+        if to_warn.contains(&app.app_name) {
+            assert!(
+                app.tags.contains_key(WARNING_TAG),
+                "{} lost its warning tag",
+                app.app_name
+            );
+        }
+    }
+    let stats = admin.stats().await.unwrap();
+    assert!(
+        stats.total_throttled() > 0 && stats.faults_injected > 0,
+        "the test must throttle and fault: {stats:?}"
+    );
+    local.world.stop().await;
+}
+
+#[tokio::test]
+async fn the_client_side_rate_limit_keeps_a_sweep_under_the_quota() {
+    let local = Local::start().await;
+    seed_fleet(&local, 30, 5).await;
+    let admin = local.world.sim().admin();
+    admin
+        .set_knobs(&KnobsPatch {
+            rate_limits: Some(BTreeMap::from([(
+                "*".to_string(),
+                RateLimit {
+                    rps: 25.0,
+                    burst: 10.0,
+                },
+            )])),
+            ..KnobsPatch::default()
+        })
+        .await
+        .unwrap();
+    admin.reset_stats().await.unwrap();
+    let h = local.handler(&[
+        ("STUDIO_OPS_IDLE_SAGEMAKER_CALLS_PER_SECOND", "15"),
+        ("STUDIO_OPS_IDLE_SAGEMAKER_CALLS_BURST", "5"),
+        ("STUDIO_OPS_IDLE_CONCURRENCY", "16"),
+    ]);
+    let out = h
+        .handle(json!({"dryRun": true}), context(300))
+        .await
+        .unwrap();
+    assert_eq!(
+        (out["warned"].as_u64(), out["stopped"].as_u64()),
+        (Some(15), Some(15)),
+        "{out:#}"
+    );
+    let stats = admin.stats().await.unwrap();
+    assert_eq!(stats.total_throttled(), 0, "{stats:?}");
+    assert_eq!(stats.calls_of("DescribeApp"), 30);
+    local.world.stop().await;
+}
+
+#[tokio::test]
+async fn three_overlapping_sweeps_warn_and_stop_each_app_once() {
+    let local = Local::start().await;
+    let (to_warn, to_stop) = seed_fleet(&local, 12, 4).await;
+    let admin = local.world.sim().admin();
+    // Slow calls and a Deleting phase make the sweeps overlap and collide on DeleteApp.
+    admin
+        .set_knobs(&KnobsPatch {
+            latency_ms: Some(15),
+            latency_jitter_ms: Some(15),
+            app_deleting_ms: Some(2_000),
+            ..KnobsPatch::default()
+        })
+        .await
+        .unwrap();
+    let handlers = [local.handler(&[]), local.handler(&[]), local.handler(&[])];
+    let outs =
+        futures::future::join_all(handlers.iter().map(|h| h.handle(json!({}), context(300)))).await;
+    let outs: Vec<Value> = outs.into_iter().map(Result::unwrap).collect();
+    for out in &outs {
+        assert_balanced(out);
+    }
+    let sum = |k: &str| outs.iter().map(|o| o[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("stopped"), to_stop.len() as u64, "{outs:#?}");
+    assert_eq!(sum("warned"), to_warn.len() as u64, "{outs:#?}");
+    // The sweeps really collided: the losers met a Deleting app or another sweep's warning claim.
+    let collisions: u64 = outs
+        .iter()
+        .flat_map(|o| o["skipped"].as_object().unwrap().iter())
+        .filter(|(k, _)| {
+            [
+                "delete-in-use",
+                "status-deleting",
+                "already-gone",
+                "warning-in-progress-elsewhere",
+                "already-warned",
+            ]
+            .contains(&k.as_str())
+        })
+        .map(|(_, v)| v.as_u64().unwrap())
+        .sum();
+    assert!(collisions > 0, "{outs:#?}");
+
+    let events = local.events().await;
+    let mut warned: Vec<String> = warnings(&events)
+        .iter()
+        .map(|w| w.app_name.clone())
+        .collect();
+    let mut stopped: Vec<String> = stops(&events).iter().map(|s| s.app_name.clone()).collect();
+    warned.sort();
+    stopped.sort();
+    assert_eq!(warned, to_warn.iter().cloned().collect::<Vec<_>>());
+    assert_eq!(stopped, to_stop.iter().cloned().collect::<Vec<_>>());
+    assert_eq!(summaries(&events).len(), 3);
+    let state = local.state().await;
+    for app in &state.apps {
+        let expected = if to_stop.contains(&app.app_name) {
+            ["Deleting", "Deleted"].as_slice()
+        } else {
+            ["InService"].as_slice()
+        };
+        assert!(
+            expected.contains(&app.status.as_str()),
+            "{} is {}",
+            app.app_name,
+            app.status
+        );
+    }
+    local.world.stop().await;
+}
+
+#[tokio::test]
+async fn the_lambda_binary_sweeps_with_the_templates_environment() {
+    let local = Local::start_with(WorldConfig {
+        functions: vec!["idle-shutdown".into()],
+        ..WorldConfig::default()
+    })
+    .await;
+    let d = local.domain();
+    local
+        .seed(SeedRequest {
+            user_profiles: vec![profile(&d, "ana")],
+            apps: vec![
+                user_app(
+                    &d,
+                    "ana",
+                    "KernelGateway",
+                    "gpu",
+                    "ml.g5.xlarge",
+                    600,
+                    Some(120),
+                ),
+                user_app(
+                    &d,
+                    "ana",
+                    "KernelGateway",
+                    "cpu",
+                    "ml.t3.medium",
+                    600,
+                    Some(10),
+                ),
+            ],
+            ..Default::default()
+        })
+        .await;
+    local.warned_ago("gpu", 31).await;
+    // What the schedule sends (`Input: "{}"`).
+    let (inv, _) = local
+        .world
+        .invoke(
+            "idle-shutdown",
+            fixture("idle-shutdown/scheduler-input.json").unwrap(),
+        )
+        .await
+        .unwrap();
+    let out = inv.outcome.response().unwrap_or_else(|| panic!("{inv:?}"));
+    assert_eq!(
+        (out["stopped"].as_u64(), out["scanned"].as_u64()),
+        (Some(1), Some(2)),
+        "{out:#}"
+    );
+    assert_eq!(out["estimatedHourlySavingsUsd"], 1.41);
+    assert_eq!(local.app("gpu").await.status, "Deleted");
+    // A typo in a manual request is refused as NonRetryable, with nothing done.
+    let (inv, _) = local
+        .world
+        .invoke("idle-shutdown", json!({"dryrun": true}))
+        .await
+        .unwrap();
+    assert_eq!(inv.outcome.error_type(), Some("NonRetryable"));
+    assert_eq!(local.app("cpu").await.status, "InService");
+    local.world.stop().await;
+}
