@@ -176,6 +176,26 @@ impl World {
             ("TeamTopic", world_names.topic_arn.clone()),
             ("TeamTopic.TopicArn", world_names.topic_arn.clone()),
             ("DataBucket", world_names.data_bucket.clone()),
+            // train-on-push's job settings (resources of the stack the local world stands in for).
+            (
+                "TrainingJobRole.Arn",
+                format!("arn:aws:iam::{}:role/studio-ops-training", sim::ACCOUNT_ID),
+            ),
+            (
+                "Network.Outputs.SubnetIds",
+                "subnet-0123456789abcdef0,subnet-0fedcba9876543210".into(),
+            ),
+            (
+                "Network.Outputs.TrainingSecurityGroupId",
+                "sg-0123456789abcdef0".into(),
+            ),
+            (
+                "WorkspaceKey.Arn",
+                format!(
+                    "arn:aws:kms:us-east-1:{}:key/00000000-0000-4000-8000-000000000001",
+                    sim::ACCOUNT_ID
+                ),
+            ),
         ] {
             values.entry(k.to_string()).or_insert(v);
         }
@@ -184,31 +204,7 @@ impl World {
 
         let routes = create_routes(&moto_sdk, &template).await?;
 
-        let mut hosts = BTreeMap::new();
-        for name in &cfg.functions {
-            let spec = template
-                .functions
-                .iter()
-                .find(|f| &f.name == name)
-                .ok_or_else(|| WorldError::Other(format!("no function {name} in the template")))?;
-            let mut env = spec.env.clone();
-            env.extend(aws_env(moto.url(), sim.url()));
-            if let Some(overrides) = cfg.env.get(name) {
-                env.extend(overrides.clone());
-            }
-            let host = FunctionHost::start(FunctionSpec {
-                name: name.clone(),
-                binary: function_binary(&spec.binary),
-                env,
-                timeout: Duration::from_secs(spec.timeout_seconds.clamp(5, 900)),
-                processes: cfg.processes,
-                log_dir: world_dir().join("functions"),
-            })
-            .await?;
-            hosts.insert(name.clone(), host);
-        }
-
-        Ok(World {
+        let mut world = World {
             names: world_names,
             template,
             moto,
@@ -216,10 +212,47 @@ impl World {
             moto_sdk,
             sim_sdk,
             routes,
-            hosts,
+            hosts: BTreeMap::new(),
             git_root,
             log: std::sync::Mutex::new(Vec::new()),
+        };
+        for name in &cfg.functions {
+            let overrides = cfg.env.get(name).cloned().unwrap_or_default();
+            world.host(name, overrides, cfg.processes).await?;
+        }
+        Ok(world)
+    }
+
+    /// Starts `processes` Lambda processes of `function` with the template's variables plus `overrides`
+    /// (e.g. ids the test created after the world started). Replaces an earlier host of the same function.
+    pub async fn host(
+        &mut self,
+        function: &str,
+        overrides: BTreeMap<String, String>,
+        processes: usize,
+    ) -> Result<(), WorldError> {
+        let spec = self
+            .template
+            .functions
+            .iter()
+            .find(|f| f.name == function)
+            .ok_or_else(|| WorldError::Other(format!("no function {function} in the template")))?;
+        let mut env = spec.env.clone();
+        env.extend(aws_env(self.moto.url(), self.sim.url()));
+        env.extend(overrides);
+        let host = FunctionHost::start(FunctionSpec {
+            name: function.to_string(),
+            binary: function_binary(&spec.binary),
+            env,
+            timeout: Duration::from_secs(spec.timeout_seconds.clamp(5, 900)),
+            processes,
+            log_dir: world_dir().join("functions"),
         })
+        .await?;
+        if let Some(old) = self.hosts.insert(function.to_string(), host) {
+            old.stop().await;
+        }
+        Ok(())
     }
 
     /// SDK configuration for moto (every service but SageMaker Studio and CodeCommit).

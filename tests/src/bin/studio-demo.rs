@@ -16,7 +16,7 @@ async fn story(report: &mut Report) -> Result<(), WorldError> {
         world.sim().url(),
         world.names.domain_id
     );
-    report.chapters.push(demo::skeleton::run(&world).await?);
+    report.chapters.push(demo::idle::run(&world).await?);
     for message in world.inbox().await? {
         let body = message
             .get("Body")

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::runtime_api::{Invocation, Outcome};
 
+pub mod idle;
 pub mod skeleton;
 
 /// One part of the story.
