@@ -1,23 +1,366 @@
-//! train-on-push settings, read once at cold start.
+//! train-on-push settings, read once at cold start: the repository and which pushes count, where and how
+//! jobs run (role, VPC, keys, output — never from a manifest), and the allow-lists and caps manifests are
+//! held to.
 
 use studio_ops_shared::config::{ConfigError, Env, SuiteConfig};
 
+use crate::changes::NewBranchPolicy;
+use crate::images::EcrImage;
+use crate::manifest::{Limits, Policy};
+use crate::paths::{self, S3Location};
+use crate::plan::Deployment;
+
 pub const REPOSITORY_NAME: &str = "STUDIO_OPS_REPOSITORY_NAME";
+pub const BRANCH_PATTERNS: &str = "STUDIO_OPS_BRANCH_PATTERNS";
+pub const NEW_BRANCH_POLICY: &str = "STUDIO_OPS_NEW_BRANCH_POLICY";
+pub const MODELS_ROOT: &str = "STUDIO_OPS_MODELS_ROOT";
+pub const MAX_JOBS_PER_PUSH: &str = "STUDIO_OPS_MAX_JOBS_PER_PUSH";
+pub const TRAINING_ROLE_ARN: &str = "STUDIO_OPS_TRAINING_ROLE_ARN";
+pub const TRAINING_SUBNET_IDS: &str = "STUDIO_OPS_TRAINING_SUBNET_IDS";
+pub const TRAINING_SECURITY_GROUP_IDS: &str = "STUDIO_OPS_TRAINING_SECURITY_GROUP_IDS";
+pub const OUTPUT_S3_URI: &str = "STUDIO_OPS_OUTPUT_S3_URI";
+pub const CODE_S3_URI: &str = "STUDIO_OPS_CODE_S3_URI";
+pub const OUTPUT_KMS_KEY_ID: &str = "STUDIO_OPS_OUTPUT_KMS_KEY_ID";
+pub const VOLUME_KMS_KEY_ID: &str = "STUDIO_OPS_VOLUME_KMS_KEY_ID";
+pub const DATA_S3_URIS: &str = "STUDIO_OPS_DATA_S3_URIS";
+pub const ALLOWED_INSTANCE_TYPES: &str = "STUDIO_OPS_ALLOWED_INSTANCE_TYPES";
+pub const ALLOWED_IMAGE_REPOSITORIES: &str = "STUDIO_OPS_ALLOWED_IMAGE_REPOSITORIES";
+pub const MAX_INSTANCE_COUNT: &str = "STUDIO_OPS_MAX_INSTANCE_COUNT";
+pub const MAX_VOLUME_GB: &str = "STUDIO_OPS_MAX_VOLUME_GB";
+pub const MAX_RUNTIME_SECONDS: &str = "STUDIO_OPS_MAX_RUNTIME_SECONDS";
+pub const MAX_WAIT_SECONDS: &str = "STUDIO_OPS_MAX_WAIT_SECONDS";
+pub const REQUIRE_NETWORK_ISOLATION: &str = "STUDIO_OPS_REQUIRE_NETWORK_ISOLATION";
+pub const MANIFEST_MAX_BYTES: &str = "STUDIO_OPS_MANIFEST_MAX_BYTES";
+pub const MANIFEST_MAX_DEPTH: &str = "STUDIO_OPS_MANIFEST_MAX_DEPTH";
+pub const SOURCE_MAX_FILES: &str = "STUDIO_OPS_SOURCE_MAX_FILES";
+pub const SOURCE_MAX_BYTES: &str = "STUDIO_OPS_SOURCE_MAX_BYTES";
+
+/// Instance types allowed when `STUDIO_OPS_ALLOWED_INSTANCE_TYPES` is not set.
+pub const DEFAULT_INSTANCE_TYPES: &[&str] = &[
+    "ml.m5.large",
+    "ml.m5.xlarge",
+    "ml.m5.2xlarge",
+    "ml.c5.xlarge",
+    "ml.c5.2xlarge",
+    "ml.g4dn.xlarge",
+    "ml.g5.xlarge",
+    "ml.p3.2xlarge",
+];
+
+/// Bounds on the script-mode source folder that is packaged into S3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceLimits {
+    pub max_files: usize,
+    pub max_bytes: usize,
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub suite: SuiteConfig,
     pub repository_name: String,
+    pub branch_patterns: Vec<String>,
+    pub new_branch_policy: NewBranchPolicy,
+    /// The folder whose sub-folders are models ("" = the repository root).
+    pub models_root: String,
+    pub max_jobs_per_push: usize,
+    pub deployment: Deployment,
+    pub policy: Policy,
+    pub source_limits: SourceLimits,
+}
+
+fn malformed(var: &str, expected: &str, found: impl Into<String>) -> ConfigError {
+    ConfigError::Malformed {
+        var: var.to_string(),
+        expected: expected.to_string(),
+        found: found.into(),
+    }
+}
+
+fn id_list(
+    env: &Env<'_>,
+    var: &'static str,
+    prefix: &str,
+    max: usize,
+) -> Result<Vec<String>, ConfigError> {
+    let expected = format!("a comma-separated list of 1 to {max} {prefix}… ids");
+    let items = env.list(var);
+    if items.is_empty() {
+        return Err(ConfigError::Missing {
+            var: var.to_string(),
+            expected,
+        });
+    }
+    if items.len() > max {
+        return Err(malformed(var, &expected, items.join(",")));
+    }
+    for i in &items {
+        let ok = i
+            .strip_prefix(prefix)
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !ok {
+            return Err(malformed(var, &expected, i.clone()));
+        }
+    }
+    Ok(items)
+}
+
+fn s3(var: &'static str, text: &str) -> Result<S3Location, ConfigError> {
+    S3Location::parse(text).map_err(|e| malformed(var, &format!("an s3:// URI ({e})"), text))
 }
 
 impl Config {
-    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+    /// Reads the configuration; `region` is the region the function (and so every job) runs in.
+    pub fn from_env(env: &Env<'_>, region: &str) -> Result<Self, ConfigError> {
+        let suite = SuiteConfig::from_env(env)?;
+        let repository_name = env.string(
+            REPOSITORY_NAME,
+            "the CodeCommit repository of the team's models",
+        )?;
+
+        let mut branch_patterns = env.list(BRANCH_PATTERNS);
+        if branch_patterns.is_empty() {
+            branch_patterns.push("main".to_string());
+        }
+        let new_branch_policy =
+            env.parsed_or(NEW_BRANCH_POLICY, "all or none", NewBranchPolicy::None)?;
+        let models_root = match env.optional(MODELS_ROOT) {
+            None => "models".to_string(),
+            Some(root) if root == "/" => String::new(),
+            Some(root) => paths::relative_path(root.trim_matches('/')).map_err(|e| {
+                malformed(MODELS_ROOT, &format!("a folder path ({e})"), root.clone())
+            })?,
+        };
+        let max_jobs_per_push = env.number_in(MAX_JOBS_PER_PUSH, 1..=100, 10)?;
+
+        let role_arn = env.string(
+            TRAINING_ROLE_ARN,
+            "the ARN of the SageMaker execution role for training jobs",
+        )?;
+        let role_ok = role_arn.starts_with("arn:aws")
+            && role_arn.contains(":iam::")
+            && role_arn.contains(":role/");
+        if !role_ok {
+            return Err(malformed(
+                TRAINING_ROLE_ARN,
+                "an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+                role_arn,
+            ));
+        }
+        let subnets = id_list(env, TRAINING_SUBNET_IDS, "subnet-", 16)?;
+        let security_groups = id_list(env, TRAINING_SECURITY_GROUP_IDS, "sg-", 5)?;
+        let output_text = env.string(
+            OUTPUT_S3_URI,
+            "the s3:// location where models, source and checkpoints are written",
+        )?;
+        let output = s3(OUTPUT_S3_URI, &output_text)?;
+        let code_text = env.string(
+            CODE_S3_URI,
+            "the s3:// location where script-mode source archives are uploaded",
+        )?;
+        let code = s3(CODE_S3_URI, &code_text)?;
+        let key = |var: &'static str| -> Result<Option<String>, ConfigError> {
+            match env.optional(var) {
+                Some(k) if k.len() > 2048 || k.chars().any(char::is_whitespace) => {
+                    Err(malformed(var, "a KMS key id, key ARN or alias", k))
+                }
+                other => Ok(other),
+            }
+        };
+        let deployment = Deployment {
+            region: region.to_string(),
+            role_arn,
+            subnets,
+            security_groups,
+            output,
+            code,
+            output_kms_key: key(OUTPUT_KMS_KEY_ID)?,
+            volume_kms_key: key(VOLUME_KMS_KEY_ID)?,
+        };
+
+        let data_texts = env.list(DATA_S3_URIS);
+        if data_texts.is_empty() {
+            return Err(ConfigError::Missing {
+                var: DATA_S3_URIS.to_string(),
+                expected: "a comma-separated list of s3:// locations input channels may read"
+                    .to_string(),
+            });
+        }
+        let data_prefixes = data_texts
+            .iter()
+            .map(|t| s3(DATA_S3_URIS, t))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut instance_types = env.list(ALLOWED_INSTANCE_TYPES);
+        if instance_types.is_empty() {
+            instance_types = DEFAULT_INSTANCE_TYPES
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        }
+        if let Some(bad) = instance_types.iter().find(|t| !t.starts_with("ml.")) {
+            return Err(malformed(
+                ALLOWED_INSTANCE_TYPES,
+                "SageMaker instance types like ml.m5.xlarge",
+                bad.clone(),
+            ));
+        }
+        let image_repositories = env.list(ALLOWED_IMAGE_REPOSITORIES);
+        for repo in &image_repositories {
+            let ok =
+                EcrImage::parse(&format!("{repo}:x")).is_ok_and(|i| i.repository_uri() == *repo);
+            if !ok {
+                return Err(malformed(
+                    ALLOWED_IMAGE_REPOSITORIES,
+                    "ECR repositories like 123456789012.dkr.ecr.us-east-1.amazonaws.com/arima (no tag)",
+                    repo.clone(),
+                ));
+            }
+        }
+
+        let max_runtime_seconds = env.number_in(MAX_RUNTIME_SECONDS, 60..=2_419_200, 86_400)?;
+        let max_wait_seconds = env.number_in(MAX_WAIT_SECONDS, 60..=2_419_200, 172_800)?;
+        if max_wait_seconds < max_runtime_seconds {
+            return Err(malformed(
+                MAX_WAIT_SECONDS,
+                &format!("at least {MAX_RUNTIME_SECONDS} ({max_runtime_seconds})"),
+                max_wait_seconds.to_string(),
+            ));
+        }
+        let policy = Policy {
+            region: region.to_string(),
+            instance_types,
+            image_repositories,
+            data_prefixes,
+            max_instance_count: env.number_in(MAX_INSTANCE_COUNT, 1..=100, 4)?,
+            max_volume_gb: env.number_in(MAX_VOLUME_GB, 1..=16_384, 100)?,
+            max_runtime_seconds,
+            max_wait_seconds,
+            require_network_isolation: env.flag(REQUIRE_NETWORK_ISOLATION, false)?,
+            limits: Limits {
+                max_bytes: env.number_in(MANIFEST_MAX_BYTES, 256..=1_048_576, 65_536)?,
+                max_depth: env.number_in(MANIFEST_MAX_DEPTH, 2..=32, 4)?,
+            },
+        };
+        let source_limits = SourceLimits {
+            max_files: env.number_in(SOURCE_MAX_FILES, 1..=10_000, 500)?,
+            max_bytes: env.number_in(SOURCE_MAX_BYTES, 1024..=104_857_600, 20_971_520)?,
+        };
         Ok(Self {
-            suite: SuiteConfig::from_env(env)?,
-            repository_name: env.string(
-                REPOSITORY_NAME,
-                "the CodeCommit repository of the team's models",
-            )?,
+            suite,
+            repository_name,
+            branch_patterns,
+            new_branch_policy,
+            models_root,
+            max_jobs_per_push,
+            deployment,
+            policy,
+            source_limits,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, &'static str> {
+        [
+            ("STUDIO_OPS_EVENT_BUS", "studio-ops"),
+            ("STUDIO_OPS_IDEMPOTENCY_TABLE", "idem"),
+            (REPOSITORY_NAME, "sagemaker-repository"),
+            (
+                TRAINING_ROLE_ARN,
+                "arn:aws:iam::123456789012:role/studio-ops-training",
+            ),
+            (
+                TRAINING_SUBNET_IDS,
+                "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
+            ),
+            (TRAINING_SECURITY_GROUP_IDS, "sg-0123456789abcdef0"),
+            (OUTPUT_S3_URI, "s3://studio-ops-models/training"),
+            (CODE_S3_URI, "s3://studio-ops-models/code/"),
+            (DATA_S3_URIS, "s3://studio-ops-data/"),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let vars = base();
+        let c = Config::from_env(&Env::new(&vars), "us-east-1").unwrap();
+        assert_eq!(c.branch_patterns, vec!["main"]);
+        assert_eq!(c.new_branch_policy, NewBranchPolicy::None);
+        assert_eq!(c.models_root, "models");
+        assert_eq!(c.max_jobs_per_push, 10);
+        assert_eq!(c.policy.max_instance_count, 4);
+        assert_eq!(c.policy.max_volume_gb, 100);
+        assert_eq!(c.policy.max_runtime_seconds, 86_400);
+        assert_eq!(
+            c.policy.limits,
+            Limits {
+                max_bytes: 65_536,
+                max_depth: 4
+            }
+        );
+        assert_eq!(c.policy.instance_types.len(), DEFAULT_INSTANCE_TYPES.len());
+        assert!(c.policy.image_repositories.is_empty());
+        assert!(!c.policy.require_network_isolation);
+        assert_eq!(
+            c.deployment.output.to_string(),
+            "s3://studio-ops-models/training"
+        );
+        assert_eq!(c.deployment.output_kms_key, None);
+    }
+
+    #[test]
+    fn required_and_malformed_settings_are_named() {
+        let mut vars = base();
+        vars.remove(TRAINING_ROLE_ARN);
+        let err = Config::from_env(&Env::new(&vars), "us-east-1").unwrap_err();
+        assert!(err.to_string().contains(TRAINING_ROLE_ARN), "{err}");
+
+        for (var, value) in [
+            (TRAINING_ROLE_ARN, "admin"),
+            (TRAINING_SUBNET_IDS, "subnet-xyz"),
+            (TRAINING_SECURITY_GROUP_IDS, "sg-1,sg-2,sg-3,sg-4,sg-5,sg-6"),
+            (OUTPUT_S3_URI, "https://bucket/x"),
+            (DATA_S3_URIS, "s3://data/../x"),
+            (
+                ALLOWED_IMAGE_REPOSITORIES,
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/arima:1",
+            ),
+            (ALLOWED_INSTANCE_TYPES, "m5.xlarge"),
+            (NEW_BRANCH_POLICY, "some"),
+            (MODELS_ROOT, "../models"),
+            (MAX_WAIT_SECONDS, "60"),
+            (OUTPUT_KMS_KEY_ID, "key with spaces"),
+        ] {
+            let mut vars = base();
+            vars.insert(var, value);
+            let err = Config::from_env(&Env::new(&vars), "us-east-1").unwrap_err();
+            assert!(matches!(err, ConfigError::Malformed { .. }), "{var}: {err}");
+            assert!(err.to_string().contains(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn every_variable_is_one_the_template_sets() {
+        let vars = base();
+        let env = Env::new(&vars);
+        Config::from_env(&env, "us-east-1").unwrap();
+        let template = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../infra/template.yaml"
+        ))
+        .unwrap();
+        // Suite variables are set under Globals, the function's own under TrainOnPushFunction.
+        for name in env.names_read() {
+            assert!(
+                template.contains(&format!("{name}:")),
+                "{name} is read but not set in infra/template.yaml"
+            );
+        }
     }
 }

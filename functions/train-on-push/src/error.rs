@@ -1,8 +1,13 @@
-//! What can go wrong in train-on-push, and whether Lambda should retry it.
+//! What can go wrong in train-on-push, and whether Lambda should retry it. A rejected manifest is not an
+//! error (it is published as Training Rejected); these are failures of the event, the configuration or AWS.
 
 use studio_ops_shared::config::ConfigError;
 use studio_ops_shared::events::EventError;
+use studio_ops_shared::idempotency::IdempotencyError;
+use studio_ops_shared::publisher::PublishError;
 use studio_ops_shared::{ErrorClass, Failure};
+
+use crate::ports::PortError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -10,12 +15,31 @@ pub enum HandlerError {
     Event(#[from] EventError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error(transparent)]
+    Idempotency(#[from] IdempotencyError),
+    /// A completed job of ours that SageMaker says has no model artifacts: nothing to register.
+    #[error("training job {job} completed without model artifacts; nothing to register")]
+    NoArtifacts { job: String },
+    #[error("training job {job} cannot be registered: {message}")]
+    Unregistrable { job: String, message: String },
+    #[error("cannot build the source archive of {job}: {message}")]
+    Archive { job: String, message: String },
 }
 
 impl Failure for HandlerError {
     fn class(&self) -> ErrorClass {
         match self {
             HandlerError::Event(_) | HandlerError::Config(_) => ErrorClass::NonRetryable,
+            HandlerError::Port(e) => e.class(),
+            HandlerError::Publish(e) => e.class(),
+            HandlerError::Idempotency(e) => e.class(),
+            HandlerError::NoArtifacts { .. }
+            | HandlerError::Unregistrable { .. }
+            | HandlerError::Archive { .. } => ErrorClass::NonRetryable,
         }
     }
 }

@@ -1,14 +1,53 @@
 //! train-on-push: a push starts training for the models it changed; a finished job becomes a registered model version.
 
-use studio_ops_shared::config::{Env, ProcessEnv};
+use studio_ops_shared::config::{ConfigError, Env, ProcessEnv};
+use studio_ops_shared::idempotency::DynamoIdempotencyStore;
+use studio_ops_shared::publisher::EventBridgePublisher;
 use studio_ops_shared::{aws, lambda, telemetry};
-use train_on_push::{config, handler};
+use train_on_push::adapters::codecommit::CodeCommitSource;
+use train_on_push::adapters::s3::S3Artifacts;
+use train_on_push::adapters::sagemaker::{SageMakerRegistry, SageMakerTraining};
+use train_on_push::config::Config;
+use train_on_push::handler::{Handler, Ports};
+
+/// The idempotency store's namespace for this function.
+const NAMESPACE: &str = "train-on-push";
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let config = config::Config::from_env(&Env::new(&ProcessEnv)).map_err(lambda::init_failed)?;
-    let sdk = aws::load_sdk_config(&config.suite.aws).await;
-    let handler = handler::Handler::new(config, &sdk);
+    let env = Env::new(&ProcessEnv);
+    // The region decides the built-in images; Lambda always sets AWS_REGION.
+    let suite_aws = studio_ops_shared::config::SuiteConfig::from_env(&env)
+        .map_err(lambda::init_failed)?
+        .aws;
+    let sdk = aws::load_sdk_config(&suite_aws).await;
+    let region = sdk
+        .region()
+        .map(|r| r.to_string())
+        .ok_or_else(|| ConfigError::Missing {
+            var: "AWS_REGION".to_string(),
+            expected: "the region the function runs in".to_string(),
+        })
+        .map_err(lambda::init_failed)?;
+    let config = Config::from_env(&env, &region).map_err(lambda::init_failed)?;
+    let sagemaker = aws_sdk_sagemaker::Client::new(&sdk);
+    let ports = Ports {
+        source: CodeCommitSource::new(aws_sdk_codecommit::Client::new(&sdk)),
+        training: SageMakerTraining::new(sagemaker.clone()),
+        registry: SageMakerRegistry::new(sagemaker),
+        artifacts: S3Artifacts::new(aws_sdk_s3::Client::new(&sdk)),
+        publisher: EventBridgePublisher::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            config.suite.event_bus_name.clone(),
+        ),
+        idempotency: DynamoIdempotencyStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            config.suite.idempotency_table.clone(),
+            NAMESPACE,
+            config.suite.idempotency_ttl,
+        ),
+    };
+    let handler = Handler::new(config, ports);
     lambda::serve(|event, context| handler.handle(event, context)).await
 }

@@ -1,0 +1,160 @@
+//! The repository port over CodeCommit: GetCommit, GetDifferences (every page), GetFolder and GetFile.
+
+use aws_sdk_codecommit::Client;
+use aws_sdk_codecommit::types::FileModeTypeEnum;
+
+use super::{code, port_error};
+use crate::ports::{CommitInfo, FolderEntry, PortError, SourceRepository};
+
+#[derive(Clone)]
+pub struct CodeCommitSource {
+    client: Client,
+}
+
+impl CodeCommitSource {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+impl SourceRepository for CodeCommitSource {
+    async fn commit(&self, repository: &str, commit_id: &str) -> Result<CommitInfo, PortError> {
+        let out = self
+            .client
+            .get_commit()
+            .repository_name(repository)
+            .commit_id(commit_id)
+            .send()
+            .await
+            .map_err(|e| port_error("GetCommit", &e))?;
+        let commit = out.commit();
+        let text = |s: Option<&str>| {
+            s.map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        Ok(CommitInfo {
+            message: commit
+                .and_then(|c| c.message())
+                .unwrap_or_default()
+                .to_string(),
+            author_name: text(commit.and_then(|c| c.author()).and_then(|a| a.name())),
+            author_email: text(commit.and_then(|c| c.author()).and_then(|a| a.email())),
+            committer_email: text(commit.and_then(|c| c.committer()).and_then(|a| a.email())),
+        })
+    }
+
+    async fn changed_paths(
+        &self,
+        repository: &str,
+        before: &str,
+        after: &str,
+        folder: &str,
+    ) -> Result<Vec<String>, PortError> {
+        let mut request = self
+            .client
+            .get_differences()
+            .repository_name(repository)
+            .before_commit_specifier(before)
+            .after_commit_specifier(after);
+        if !folder.is_empty() {
+            request = request.before_path(folder).after_path(folder);
+        }
+        let mut pages = request.into_paginator().send();
+        let mut paths = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(p) => p,
+                // The models folder exists in neither commit: nothing under it changed.
+                Err(e) if code(&e) == Some("PathDoesNotExistException") => return Ok(Vec::new()),
+                Err(e) => return Err(port_error("GetDifferences", &e)),
+            };
+            for d in page.differences() {
+                for blob in [d.before_blob(), d.after_blob()].into_iter().flatten() {
+                    if let Some(p) = blob.path()
+                        && paths.last().is_none_or(|last: &String| last != p)
+                    {
+                        paths.push(p.to_string());
+                    }
+                }
+            }
+        }
+        Ok(paths)
+    }
+
+    async fn folder(
+        &self,
+        repository: &str,
+        commit_id: &str,
+        path: &str,
+    ) -> Result<Option<Vec<FolderEntry>>, PortError> {
+        let folder_path = if path.is_empty() { "/" } else { path };
+        let out = match self
+            .client
+            .get_folder()
+            .repository_name(repository)
+            .commit_specifier(commit_id)
+            .folder_path(folder_path)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if code(&e) == Some("FolderDoesNotExistException") => return Ok(None),
+            Err(e) => return Err(port_error("GetFolder", &e)),
+        };
+        let mut entries = Vec::new();
+        for f in out.files() {
+            if let Some(p) = f.absolute_path() {
+                entries.push(FolderEntry::File {
+                    path: p.to_string(),
+                    executable: f.file_mode() == Some(&FileModeTypeEnum::Executable),
+                });
+            }
+        }
+        for f in out.sub_folders() {
+            if let Some(p) = f.absolute_path() {
+                entries.push(FolderEntry::Folder {
+                    path: p.to_string(),
+                });
+            }
+        }
+        for l in out.symbolic_links() {
+            if let Some(p) = l.absolute_path() {
+                entries.push(FolderEntry::Other {
+                    path: p.to_string(),
+                    what: "symbolic link",
+                });
+            }
+        }
+        for m in out.sub_modules() {
+            if let Some(p) = m.absolute_path() {
+                entries.push(FolderEntry::Other {
+                    path: p.to_string(),
+                    what: "submodule",
+                });
+            }
+        }
+        Ok(Some(entries))
+    }
+
+    async fn file(
+        &self,
+        repository: &str,
+        commit_id: &str,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, PortError> {
+        match self
+            .client
+            .get_file()
+            .repository_name(repository)
+            .commit_specifier(commit_id)
+            .file_path(path)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(Some(o.file_content.into_inner())),
+            Err(e) if code(&e) == Some("FileDoesNotExistException") => Ok(None),
+            Err(e) => Err(port_error("GetFile", &e)),
+        }
+    }
+}

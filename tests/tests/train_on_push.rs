@@ -1,0 +1,1081 @@
+//! train-on-push against the local AWS world: the simulator's CodeCommit over a real bare git repository built
+//! from `tests/fixtures/models-repo`, moto for training jobs, Experiments, S3, the Model Registry, DynamoDB and
+//! EventBridge (the suite's events are read from an SQS queue behind a rule on the suite's bus). A push changing
+//! one of four models starts exactly one job with the right image, VPC and tags; the TensorFlow model's source
+//! reaches S3; a bad manifest starts nothing and alerts; replays start one job; a completed job becomes one
+//! PendingManualApproval version carrying the commit; and the real binary does the same when EventBridge routes a
+//! push to it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aws_config::SdkConfig;
+use lambda_runtime::Context;
+use serde_json::{Value, json};
+use studio_ops_shared::config::Env;
+use studio_ops_shared::events::suite::SuiteEvent;
+use studio_ops_shared::idempotency::DynamoIdempotencyStore;
+use studio_ops_shared::publisher::EventBridgePublisher;
+use studio_ops_tests::moto::workspace_root;
+use studio_ops_tests::runtime_api::Outcome;
+use studio_ops_tests::world::{World, WorldConfig, create_queue, fixture};
+use train_on_push::adapters::codecommit::CodeCommitSource;
+use train_on_push::adapters::s3::S3Artifacts;
+use train_on_push::adapters::sagemaker::{SageMakerRegistry, SageMakerTraining};
+use train_on_push::config::Config;
+use train_on_push::handler::{Handler, Ports};
+use train_on_push::naming;
+use train_on_push::ports::{JobCreation, Training};
+
+type TrainOnPush = Handler<
+    CodeCommitSource,
+    SageMakerTraining,
+    SageMakerRegistry,
+    S3Artifacts,
+    EventBridgePublisher,
+    DynamoIdempotencyStore,
+>;
+
+const ARIMA_REPOSITORY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sales-arima";
+const CHURN: &str = "models/churn-xgboost/training.toml";
+
+// ----- a real git repository made from the fixture tree -----
+
+/// A working tree whose commits are pushed to `<git_root>/<name>.git`, the bare repository the simulator serves.
+struct GitRepo {
+    work: tempfile::TempDir,
+    bare: PathBuf,
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::new("git");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("GIT_") {
+            cmd.env_remove(&k);
+        }
+    }
+    let out = cmd
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .args([
+            "-c",
+            "user.name=Ana Silva",
+            "-c",
+            "user.email=ana.silva@example.com",
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+impl GitRepo {
+    /// The fixture tree as the first commit on `main`, pushed to a bare repository under `git_root`.
+    fn create(git_root: &Path, name: &str) -> (GitRepo, String) {
+        let work = tempfile::tempdir().unwrap();
+        copy_tree(
+            &workspace_root().join("tests/fixtures/models-repo"),
+            work.path(),
+        );
+        git(work.path(), &["init", "-q"]);
+        let bare = git_root.join(format!("{name}.git"));
+        git(git_root, &["init", "-q", "--bare", bare.to_str().unwrap()]);
+        let repo = GitRepo { work, bare };
+        let first = repo.commit(&[], "Four models: churn, translation, sales, digits");
+        (repo, first)
+    }
+
+    /// Applies `changes` (path → new text, or None to delete), commits, pushes; returns the commit id.
+    fn commit(&self, changes: &[(&str, Option<&str>)], message: &str) -> String {
+        for (path, text) in changes {
+            let file = self.work.path().join(path);
+            match text {
+                Some(t) => {
+                    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                    std::fs::write(&file, t).unwrap();
+                }
+                None => std::fs::remove_file(&file).unwrap(),
+            }
+        }
+        git(self.work.path(), &["add", "-A"]);
+        git(
+            self.work.path(),
+            &["commit", "-q", "--allow-empty", "-m", message],
+        );
+        git(
+            self.work.path(),
+            &[
+                "push",
+                "-q",
+                self.bare.to_str().unwrap(),
+                "HEAD:refs/heads/main",
+            ],
+        );
+        git(self.work.path(), &["rev-parse", "HEAD"])
+    }
+
+    fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.work.path().join(path)).unwrap()
+    }
+}
+
+// ----- the local world, the handler and the suite's events -----
+
+struct Local {
+    world: World,
+    repo: GitRepo,
+    /// The first commit (all four models).
+    first: String,
+    sqs: aws_sdk_sqs::Client,
+    events_queue: String,
+    /// SageMaker as the function sees it (through the simulator, which forwards training calls to moto).
+    sagemaker: aws_sdk_sagemaker::Client,
+    s3: aws_sdk_s3::Client,
+}
+
+impl Local {
+    async fn start() -> Local {
+        Self::start_with(WorldConfig::default()).await
+    }
+
+    async fn start_with(cfg: WorldConfig) -> Local {
+        let world = World::start(cfg).await.unwrap();
+        let (repo, first) = GitRepo::create(world.git_root(), &world.names.repository);
+        let (events_queue, queue_arn) = create_queue(world.moto_sdk(), "train-on-push-events")
+            .await
+            .unwrap();
+        let events = aws_sdk_eventbridge::Client::new(world.moto_sdk());
+        events
+            .put_rule()
+            .name("capture-suite-events")
+            .event_bus_name(&world.names.event_bus)
+            .event_pattern(json!({"source": ["studio-ops"]}).to_string())
+            .send()
+            .await
+            .unwrap();
+        events
+            .put_targets()
+            .rule("capture-suite-events")
+            .event_bus_name(&world.names.event_bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(queue_arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        Local {
+            sqs: aws_sdk_sqs::Client::new(world.moto_sdk()),
+            sagemaker: aws_sdk_sagemaker::Client::new(world.sim_sdk()),
+            s3: aws_sdk_s3::Client::new(world.moto_sdk()),
+            world,
+            repo,
+            first,
+            events_queue,
+        }
+    }
+
+    fn config(&self) -> Config {
+        let names = &self.world.names;
+        let bucket = &names.data_bucket;
+        let vars: HashMap<String, String> = [
+            ("STUDIO_OPS_EVENT_BUS", names.event_bus.clone()),
+            (
+                "STUDIO_OPS_IDEMPOTENCY_TABLE",
+                names.idempotency_table.clone(),
+            ),
+            ("STUDIO_OPS_REPOSITORY_NAME", names.repository.clone()),
+            (
+                "STUDIO_OPS_TRAINING_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/studio-ops-training".to_string(),
+            ),
+            (
+                "STUDIO_OPS_TRAINING_SUBNET_IDS",
+                "subnet-0123456789abcdef0,subnet-0fedcba9876543210".to_string(),
+            ),
+            (
+                "STUDIO_OPS_TRAINING_SECURITY_GROUP_IDS",
+                "sg-0123456789abcdef0".to_string(),
+            ),
+            ("STUDIO_OPS_OUTPUT_S3_URI", format!("s3://{bucket}/models/")),
+            ("STUDIO_OPS_CODE_S3_URI", format!("s3://{bucket}/code/")),
+            ("STUDIO_OPS_DATA_S3_URIS", format!("s3://{bucket}/data/")),
+            (
+                "STUDIO_OPS_OUTPUT_KMS_KEY_ID",
+                "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-000000000001"
+                    .to_string(),
+            ),
+            (
+                "STUDIO_OPS_ALLOWED_IMAGE_REPOSITORIES",
+                ARIMA_REPOSITORY.to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        Config::from_env(&Env::new(&vars), "us-east-1").unwrap()
+    }
+
+    fn handler(&self) -> TrainOnPush {
+        let config = self.config();
+        let moto = self.world.moto_sdk();
+        let sim = self.world.sim_sdk();
+        let sagemaker = aws_sdk_sagemaker::Client::new(sim);
+        Handler::new(
+            config.clone(),
+            Ports {
+                source: CodeCommitSource::new(aws_sdk_codecommit::Client::new(sim)),
+                training: SageMakerTraining::new(sagemaker.clone()),
+                registry: SageMakerRegistry::new(sagemaker),
+                artifacts: S3Artifacts::new(aws_sdk_s3::Client::new(moto)),
+                publisher: EventBridgePublisher::new(
+                    aws_sdk_eventbridge::Client::new(moto),
+                    config.suite.event_bus_name.clone(),
+                ),
+                idempotency: DynamoIdempotencyStore::new(
+                    aws_sdk_dynamodb::Client::new(moto),
+                    config.suite.idempotency_table.clone(),
+                    "train-on-push",
+                    config.suite.idempotency_ttl,
+                ),
+            },
+        )
+    }
+
+    /// The CodeCommit event for a push of `new` over `old` on main.
+    fn push(&self, old: &str, new: &str) -> Value {
+        let mut e = fixture("train-on-push/codecommit-reference-updated.json").unwrap();
+        e["detail"]["repositoryName"] = json!(self.world.names.repository);
+        e["detail"]["oldCommitId"] = json!(old);
+        e["detail"]["commitId"] = json!(new);
+        e
+    }
+
+    async fn calls(&self, op: &str) -> u64 {
+        self.world.sim().admin().stats().await.unwrap().calls_of(op)
+    }
+
+    async fn suite_events(&self) -> Vec<SuiteEvent> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.events_queue)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .unwrap();
+            if got.messages().is_empty() {
+                return out;
+            }
+            for m in got.messages() {
+                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+                assert_eq!(envelope["source"], "studio-ops");
+                out.push(SuiteEvent::from_envelope(&envelope).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.events_queue)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    async fn training_job_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = aws_sdk_sagemaker::Client::new(self.world.moto_sdk())
+            .list_training_jobs()
+            .send()
+            .await
+            .unwrap()
+            .training_job_summaries()
+            .iter()
+            .map(|s| s.training_job_name().unwrap_or_default().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    async fn tags_of(&self, arn: &str) -> BTreeMap<String, String> {
+        self.sagemaker
+            .list_tags()
+            .resource_arn(arn)
+            .send()
+            .await
+            .unwrap()
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// A "Training Job State Change" for a job as SageMaker describes it now, with `status`.
+    async fn state_change(&self, job: &str, status: &str, with_tags: bool) -> Value {
+        let d = self
+            .sagemaker
+            .describe_training_job()
+            .training_job_name(job)
+            .send()
+            .await
+            .unwrap();
+        let arn = d.training_job_arn().unwrap().to_string();
+        let mut e = fixture("train-on-push/sagemaker-training-job-completed.json").unwrap();
+        let detail = &mut e["detail"];
+        detail["TrainingJobName"] = json!(job);
+        detail["TrainingJobArn"] = json!(arn);
+        detail["TrainingJobStatus"] = json!(status);
+        detail["SecondaryStatus"] = json!(status);
+        detail["AlgorithmSpecification"]["TrainingImage"] = json!(
+            d.algorithm_specification()
+                .unwrap()
+                .training_image()
+                .unwrap()
+        );
+        detail["ModelArtifacts"]["S3ModelArtifacts"] =
+            json!(d.model_artifacts().unwrap().s3_model_artifacts().unwrap());
+        if with_tags {
+            detail["Tags"] = json!(self.tags_of(&arn).await);
+        } else {
+            detail.as_object_mut().unwrap().remove("Tags");
+        }
+        e["resources"] = json!([arn]);
+        e
+    }
+}
+
+fn change_churn(repo: &GitRepo, from: &str, to: &str) -> String {
+    let text = repo.read(CHURN);
+    assert!(text.contains(from), "{from} not in the churn manifest");
+    text.replacen(from, to, 1)
+}
+
+// ----- the tests -----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_changing_one_of_four_models_starts_exactly_its_job_with_image_vpc_and_tags() {
+    let local = Local::start().await;
+    let changed = change_churn(&local.repo, "max_depth = 5", "max_depth = 6");
+    let commit = local
+        .repo
+        .commit(&[(CHURN, Some(&changed))], "Deeper trees for churn");
+    let job = naming::job_name("churn-xgboost", &commit);
+
+    let out = local
+        .handler()
+        .handle(local.push(&local.first, &commit), Context::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        out["models"]["churn-xgboost"],
+        json!({"started": job}),
+        "{out}"
+    );
+
+    assert_eq!(local.calls("CreateTrainingJob").await, 1);
+    assert_eq!(local.training_job_names().await, vec![job.clone()]);
+    assert!(local.calls("GetDifferences").await >= 1);
+
+    let d = local
+        .sagemaker
+        .describe_training_job()
+        .training_job_name(&job)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        d.algorithm_specification().unwrap().training_image(),
+        Some("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1")
+    );
+    assert_eq!(
+        d.role_arn(),
+        Some("arn:aws:iam::123456789012:role/studio-ops-training")
+    );
+    let vpc = d.vpc_config().unwrap();
+    assert_eq!(
+        vpc.subnets(),
+        ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+    );
+    assert_eq!(vpc.security_group_ids(), ["sg-0123456789abcdef0"]);
+    assert_eq!(d.enable_network_isolation(), Some(true));
+    assert_eq!(d.enable_inter_container_traffic_encryption(), Some(true));
+    let output = d.output_data_config().unwrap();
+    assert_eq!(
+        output.s3_output_path(),
+        Some("s3://studio-ops-data-123456789012/models/churn-xgboost/")
+    );
+    assert!(output.kms_key_id().unwrap().starts_with("arn:aws:kms:"));
+    assert_eq!(d.hyper_parameters().unwrap()["max_depth"], "6");
+    let experiment = d.experiment_config().unwrap();
+    assert_eq!(experiment.experiment_name(), Some("churn"));
+    assert_eq!(experiment.trial_name(), Some(job.as_str()));
+
+    let tags = local.tags_of(d.training_job_arn().unwrap()).await;
+    assert_eq!(tags["studio-ops:managed-by"], "studio-ops");
+    assert_eq!(tags["studio-ops:model"], "churn-xgboost");
+    assert_eq!(tags["studio-ops:repository"], "sagemaker-repository");
+    assert_eq!(tags["studio-ops:branch"], "main");
+    assert_eq!(tags["studio-ops:commit"], commit);
+    assert_eq!(tags["studio-ops:author"], "ana.silva@example.com");
+
+    // Experiments: one experiment per model, one trial (run) per commit.
+    let moto_sm = aws_sdk_sagemaker::Client::new(local.world.moto_sdk());
+    moto_sm
+        .describe_experiment()
+        .experiment_name("churn")
+        .send()
+        .await
+        .unwrap();
+    let trials = moto_sm
+        .list_trials()
+        .experiment_name("churn")
+        .send()
+        .await
+        .unwrap();
+    let trial_names: Vec<&str> = trials
+        .trial_summaries()
+        .iter()
+        .filter_map(|t| t.trial_name())
+        .collect();
+    assert_eq!(trial_names, vec![job.as_str()]);
+
+    let events = local.suite_events().await;
+    let [SuiteEvent::TrainingStarted(s)] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(s.training_job_name, job);
+    assert_eq!(s.commit_id, commit);
+    assert_eq!(s.author.as_deref(), Some("ana.silva@example.com"));
+    assert_eq!(s.instance_type, "ml.m5.xlarge");
+    local.world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tensorflow_models_source_reaches_s3_as_script_mode_expects() {
+    let local = Local::start().await;
+    let script = "models/digits-cnn/src/train.py";
+    let new_script = format!(
+        "{}\n# v2: more epochs by default\n",
+        local.repo.read(script)
+    );
+    let commit = local
+        .repo
+        .commit(&[(script, Some(&new_script))], "digits: v2 script");
+    let job = naming::job_name("digits-cnn", &commit);
+    local
+        .handler()
+        .handle(local.push(&local.first, &commit), Context::default())
+        .await
+        .unwrap();
+    assert_eq!(local.training_job_names().await, vec![job.clone()]);
+
+    let key = format!("code/digits-cnn/{job}/sourcedir.tar.gz");
+    let object = local
+        .s3
+        .get_object()
+        .bucket(&local.world.names.data_bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        object.server_side_encryption().map(|s| s.as_str()),
+        Some("aws:kms")
+    );
+    let bytes = object.body.collect().await.unwrap().into_bytes();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+    let mut files = BTreeMap::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut text = String::new();
+        entry.read_to_string(&mut text).unwrap();
+        files.insert(name, text);
+    }
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        ["digits_data.py", "train.py"]
+    );
+    assert_eq!(files["train.py"], new_script);
+
+    let d = local
+        .sagemaker
+        .describe_training_job()
+        .training_job_name(&job)
+        .send()
+        .await
+        .unwrap();
+    let h = d.hyper_parameters().unwrap();
+    assert_eq!(h["sagemaker_program"], "\"train.py\"");
+    assert_eq!(
+        h["sagemaker_submit_directory"],
+        format!("\"s3://{}/{key}\"", local.world.names.data_bucket)
+    );
+    assert_eq!(
+        d.algorithm_specification().unwrap().training_image(),
+        Some("763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-training:2.16.2-gpu-py310")
+    );
+    let metrics: Vec<&str> = d
+        .algorithm_specification()
+        .unwrap()
+        .metric_definitions()
+        .iter()
+        .filter_map(|m| m.name())
+        .collect();
+    assert!(!metrics.is_empty());
+    local.world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_manifest_starts_nothing_and_alerts_the_committer() {
+    let local = Local::start().await;
+    let hostile = change_churn(
+        &local.repo,
+        "[algorithm]",
+        "role_arn = \"arn:aws:iam::999999999999:role/admin\"\n\n[algorithm]",
+    );
+    let line = hostile
+        .lines()
+        .position(|l| l.starts_with("role_arn"))
+        .unwrap()
+        + 1;
+    let commit = local
+        .repo
+        .commit(&[(CHURN, Some(&hostile))], "Train with my role");
+    let handler = local.handler();
+    handler
+        .handle(local.push(&local.first, &commit), Context::default())
+        .await
+        .unwrap();
+
+    assert_eq!(local.calls("CreateTrainingJob").await, 0);
+    assert_eq!(local.calls("CreateExperiment").await, 0);
+    assert!(local.training_job_names().await.is_empty());
+    let events = local.suite_events().await;
+    let [SuiteEvent::TrainingRejected(r)] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(r.file, CHURN);
+    assert_eq!(r.line, Some(u32::try_from(line).unwrap()));
+    assert_eq!(
+        r.reason,
+        "`role_arn` cannot be set in a manifest: the execution role is set by the administrator (STUDIO_OPS_TRAINING_ROLE_ARN)"
+    );
+    assert_eq!(r.author.as_deref(), Some("ana.silva@example.com"));
+    assert_eq!(r.commit_id, commit);
+    assert_eq!(r.model.as_deref(), Some("churn-xgboost"));
+
+    // A replay alerts no one again.
+    handler
+        .handle(local.push(&local.first, &commit), Context::default())
+        .await
+        .unwrap();
+    assert!(local.suite_events().await.is_empty());
+    local.world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_the_push_three_times_starts_one_job() {
+    let local = Local::start().await;
+    let changed = change_churn(&local.repo, "eta = 0.2", "eta = 0.1");
+    let commit = local
+        .repo
+        .commit(&[(CHURN, Some(&changed))], "Slower learning");
+    let event = local.push(&local.first, &commit);
+    let handler = local.handler();
+    for _ in 0..3 {
+        handler
+            .handle(event.clone(), Context::default())
+            .await
+            .unwrap();
+    }
+    // A new invocation environment (a fresh handler) with the same store: still one job.
+    local
+        .handler()
+        .handle(event, Context::default())
+        .await
+        .unwrap();
+    assert_eq!(local.calls("CreateTrainingJob").await, 1);
+    assert_eq!(
+        local.training_job_names().await,
+        vec![naming::job_name("churn-xgboost", &commit)]
+    );
+    let started = local
+        .suite_events()
+        .await
+        .into_iter()
+        .filter(|e| matches!(e, SuiteEvent::TrainingStarted(_)))
+        .count();
+    assert_eq!(started, 1);
+    local.world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skip_train_and_a_branch_outside_the_patterns_start_nothing() {
+    let local = Local::start().await;
+    let changed = change_churn(&local.repo, "eta = 0.2", "eta = 0.3");
+    let commit = local
+        .repo
+        .commit(&[(CHURN, Some(&changed))], "Tune eta [skip train]");
+    let out = local
+        .handler()
+        .handle(local.push(&local.first, &commit), Context::default())
+        .await
+        .unwrap();
+    assert!(out["skipped"].is_string(), "{out}");
+    let mut other_branch = local.push(&local.first, &commit);
+    other_branch["detail"]["referenceName"] = json!("experiment-lr");
+    let out = local
+        .handler()
+        .handle(other_branch, Context::default())
+        .await
+        .unwrap();
+    assert!(out["ignored"].is_string(), "{out}");
+    assert_eq!(local.calls("CreateTrainingJob").await, 0);
+    assert!(local.suite_events().await.is_empty());
+    local.world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_job_becomes_one_pending_manual_approval_version_carrying_the_commit() {
+    let local = Local::start().await;
+    let changed = change_churn(&local.repo, "num_round = 100", "num_round = 200");
+    let commit = local.repo.commit(&[(CHURN, Some(&changed))], "More rounds");
+    let job = naming::job_name("churn-xgboost", &commit);
+    let handler = local.handler();
+    handler
+        .handle(local.push(&local.first, &commit), Context::default())
+        .await
+        .unwrap();
+    local.suite_events().await;
+
+    // Moto finishes jobs at once; SageMaker's state change arrives three times, once without tags.
+    let completed = local.state_change(&job, "Completed", true).await;
+    for _ in 0..2 {
+        handler
+            .handle(completed.clone(), Context::default())
+            .await
+            .unwrap();
+    }
+    let untagged = local.state_change(&job, "Completed", false).await;
+    handler.handle(untagged, Context::default()).await.unwrap();
+
+    let moto_sm = aws_sdk_sagemaker::Client::new(local.world.moto_sdk());
+    let versions = moto_sm
+        .list_model_packages()
+        .model_package_group_name("churn-xgboost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.model_package_summary_list().len(), 1);
+    let arn = versions.model_package_summary_list()[0]
+        .model_package_arn()
+        .unwrap()
+        .to_string();
+    let p = moto_sm
+        .describe_model_package()
+        .model_package_name(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        p.model_approval_status().map(|s| s.as_str()),
+        Some("PendingManualApproval")
+    );
+    let lineage = p.metadata_properties().unwrap();
+    assert_eq!(lineage.commit_id(), Some(commit.as_str()));
+    assert_eq!(lineage.repository(), Some("sagemaker-repository"));
+    assert!(
+        lineage
+            .generated_by()
+            .unwrap()
+            .ends_with(&format!("training-job/{job}"))
+    );
+    let container = &p.inference_specification().unwrap().containers()[0];
+    assert_eq!(
+        container.image(),
+        Some("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1")
+    );
+    assert_eq!(
+        container.model_data_url(),
+        Some(
+            format!(
+                "s3://studio-ops-data-123456789012/models/churn-xgboost/{job}/output/model.tar.gz"
+            )
+            .as_str()
+        )
+    );
+    let meta = p.customer_metadata_properties().unwrap();
+    assert_eq!(meta["studio-ops:commit"], commit);
+    assert_eq!(meta["studio-ops:training-job"], job);
+    moto_sm
+        .describe_model_package_group()
+        .model_package_group_name("churn-xgboost")
+        .send()
+        .await
+        .unwrap();
+
+    let events = local.suite_events().await;
+    let [SuiteEvent::ModelRegistered(m)] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(m.model_package_arn, arn);
+    assert_eq!(m.commit_id.as_deref(), Some(commit.as_str()));
+    assert_eq!(m.training_job_name, job);
+    assert_eq!(local.calls("CreateModelPackage").await, 1);
+    local.world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_job_is_reported_once_and_a_foreign_job_is_left_alone() {
+    let local = Local::start().await;
+    let changed = change_churn(&local.repo, "max_depth = 5", "max_depth = 4");
+    let commit = local.repo.commit(&[(CHURN, Some(&changed))], "Shallower");
+    let job = naming::job_name("churn-xgboost", &commit);
+    let handler = local.handler();
+    handler
+        .handle(local.push(&local.first, &commit), Context::default())
+        .await
+        .unwrap();
+    local.suite_events().await;
+    let mut failed = local.state_change(&job, "Failed", true).await;
+    failed["detail"]["FailureReason"] = json!("AlgorithmError: label must be in [0,1]");
+    for _ in 0..2 {
+        handler
+            .handle(failed.clone(), Context::default())
+            .await
+            .unwrap();
+    }
+    let events = local.suite_events().await;
+    let [SuiteEvent::TrainingFailed(f)] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(f.training_job_name, job);
+    assert_eq!(f.failure_reason, "AlgorithmError: label must be in [0,1]");
+    assert_eq!(f.commit_id.as_deref(), Some(commit.as_str()));
+
+    // A job someone started by hand: no tags of ours (asked with ListTags), nothing registered.
+    let mut foreign = local.state_change(&job, "Completed", false).await;
+    foreign["detail"]["TrainingJobName"] = json!("hand-made-1");
+    foreign["detail"]["TrainingJobArn"] =
+        json!("arn:aws:sagemaker:us-east-1:123456789012:training-job/hand-made-1");
+    let moto_sm = aws_sdk_sagemaker::Client::new(local.world.moto_sdk());
+    let d = moto_sm
+        .describe_training_job()
+        .training_job_name(&job)
+        .send()
+        .await
+        .unwrap();
+    moto_sm
+        .create_training_job()
+        .training_job_name("hand-made-1")
+        .role_arn(d.role_arn().unwrap())
+        .set_algorithm_specification(d.algorithm_specification().cloned())
+        .set_output_data_config(d.output_data_config().cloned())
+        .set_resource_config(d.resource_config().cloned())
+        .set_stopping_condition(d.stopping_condition().cloned())
+        .send()
+        .await
+        .unwrap();
+    let out = handler.handle(foreign, Context::default()).await.unwrap();
+    assert_eq!(out["ignored"], "not started by studio-ops", "{out}");
+    assert!(local.suite_events().await.is_empty());
+    assert_eq!(local.calls("CreateModelPackage").await, 0);
+    local.world.stop().await;
+}
+
+/// SageMaker's answers for an existing job name and an existing experiment, as the real service gives them
+/// (moto replaces duplicates silently): a loopback stub speaking the SageMaker JSON protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sagemaker_adapter_reads_already_exists_answers() {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+
+    async fn answer(headers: HeaderMap) -> axum::response::Response {
+        let target = headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let error = |code: &str, message: &str| {
+            (
+                StatusCode::BAD_REQUEST,
+                [("content-type", "application/x-amz-json-1.1")],
+                json!({"__type": code, "message": message}).to_string(),
+            )
+                .into_response()
+        };
+        match target {
+            "SageMaker.CreateTrainingJob" => error(
+                "ResourceInUse",
+                "Training job names must be unique within an AWS account and region, and a training job with this name already exists (arn:aws:sagemaker:us-east-1:123456789012:training-job/churn-xgboost-abcdef1)",
+            ),
+            "SageMaker.CreateExperiment" => {
+                error("ValidationException", "Experiment 'churn' already exists.")
+            }
+            "SageMaker.DescribeTrainingJob" => {
+                error("ValidationException", "Requested resource not found.")
+            }
+            _ => error("UnknownOperationException", target),
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, axum::Router::new().fallback(answer))
+            .await
+            .ok();
+    });
+    let sdk: SdkConfig = studio_ops_tests::moto::local_sdk_config(&format!("http://{addr}")).await;
+    let training = SageMakerTraining::new(aws_sdk_sagemaker::Client::new(&sdk));
+    training
+        .ensure_experiment("churn", "runs of churn")
+        .await
+        .unwrap();
+    assert_eq!(
+        training
+            .describe_training_job("gone-1234567")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A plan for the job (the request content does not matter to the stub).
+    let local_cfg = {
+        let vars: HashMap<&str, &str> = [
+            ("STUDIO_OPS_EVENT_BUS", "b"),
+            ("STUDIO_OPS_IDEMPOTENCY_TABLE", "t"),
+            ("STUDIO_OPS_REPOSITORY_NAME", "sagemaker-repository"),
+            (
+                "STUDIO_OPS_TRAINING_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/r",
+            ),
+            ("STUDIO_OPS_TRAINING_SUBNET_IDS", "subnet-01"),
+            ("STUDIO_OPS_TRAINING_SECURITY_GROUP_IDS", "sg-01"),
+            (
+                "STUDIO_OPS_OUTPUT_S3_URI",
+                "s3://studio-ops-data-123456789012/models/",
+            ),
+            (
+                "STUDIO_OPS_CODE_S3_URI",
+                "s3://studio-ops-data-123456789012/code/",
+            ),
+            (
+                "STUDIO_OPS_DATA_S3_URIS",
+                "s3://studio-ops-data-123456789012/data/",
+            ),
+        ]
+        .into_iter()
+        .collect();
+        Config::from_env(&Env::new(&vars), "us-east-1").unwrap()
+    };
+    let manifest = train_on_push::manifest::parse(
+        &std::fs::read(
+            workspace_root()
+                .join("tests/fixtures/models-repo")
+                .join(CHURN),
+        )
+        .unwrap(),
+        &local_cfg.policy,
+    )
+    .unwrap();
+    let push = train_on_push::changes::Push {
+        repository: "sagemaker-repository".into(),
+        branch: "main".into(),
+        commit_id: "abcdef1234567890abcdef1234567890abcdef12".into(),
+        before: None,
+        pushed_by: None,
+    };
+    let spec = train_on_push::plan::training_job(
+        &train_on_push::plan::Target {
+            push: &push,
+            model: "churn-xgboost",
+            folder: "models/churn-xgboost",
+            author: None,
+        },
+        &manifest,
+        &local_cfg.deployment,
+    );
+    assert_eq!(
+        training.create_training_job(&spec).await.unwrap(),
+        JobCreation::AlreadyExists
+    );
+    server.abort();
+}
+
+/// The real binary, hosted behind the Lambda runtime API with the template's environment, trains on a push that
+/// EventBridge routes to it with the template's rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_binary_trains_on_a_routed_push() {
+    let mut cfg = WorldConfig {
+        functions: vec!["train-on-push".into()],
+        ..WorldConfig::default()
+    };
+    cfg.values
+        .insert("TrainingImageRepositories".into(), ARIMA_REPOSITORY.into());
+    let local = Local::start_with(cfg).await;
+    let arima = "models/sales-arima/training.toml";
+    let changed = local.repo.read(arima).replace("p = 2", "p = 3");
+    let commit = local
+        .repo
+        .commit(&[(arima, Some(&changed))], "ARIMA(3,1,2)");
+    let invocations = local
+        .world
+        .put_event(&local.push(&local.first, &commit))
+        .await
+        .unwrap();
+    assert_eq!(invocations.len(), 1, "{invocations:?}");
+    let Outcome::Response(out) = &invocations[0].outcome else {
+        panic!("{:?}", invocations[0].outcome)
+    };
+    let job = naming::job_name("sales-arima", &commit);
+    assert_eq!(
+        out["models"]["sales-arima"],
+        json!({"started": job}),
+        "{out}"
+    );
+    assert_eq!(local.training_job_names().await, vec![job.clone()]);
+    let d = local
+        .sagemaker
+        .describe_training_job()
+        .training_job_name(&job)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        d.algorithm_specification().unwrap().training_image(),
+        Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/sales-arima:1.4.0")
+    );
+    // The template's settings: the training role, the world's subnets, the workspace key.
+    assert!(d.role_arn().unwrap().ends_with(":role/studio-ops-training"));
+    assert_eq!(
+        d.resource_config().unwrap().volume_kms_key_id(),
+        Some("arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-000000000001")
+    );
+    let events = local.suite_events().await;
+    assert!(
+        matches!(events.as_slice(), [SuiteEvent::TrainingStarted(s)] if s.training_job_name == job),
+        "{events:?}"
+    );
+    local.world.stop().await;
+}
+
+/// GetDifferences pages (100 differences a page in the simulator) are all read, and GetFolder/GetFile see the
+/// commit asked for, not the branch tip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_codecommit_adapter_reads_every_page_and_the_commit_asked_for() {
+    use train_on_push::ports::{FolderEntry, SourceRepository};
+
+    let local = Local::start().await;
+    let notes: Vec<(String, String)> = (0..250)
+        .map(|i| {
+            (
+                format!("models/churn-xgboost/notes/{i:03}.md"),
+                format!("note {i}\n"),
+            )
+        })
+        .collect();
+    let changes: Vec<(&str, Option<&str>)> = notes
+        .iter()
+        .map(|(p, t)| (p.as_str(), Some(t.as_str())))
+        .collect();
+    let second = local.repo.commit(&changes, "Many notes");
+    let third = local.repo.commit(
+        &[("models/sales-arima/notes.md", Some("later\n"))],
+        "A later commit",
+    );
+    let source = CodeCommitSource::new(aws_sdk_codecommit::Client::new(local.world.sim_sdk()));
+    let repo = &local.world.names.repository;
+
+    let before = local.calls("GetDifferences").await;
+    let paths = source
+        .changed_paths(repo, &local.first, &second, "models")
+        .await
+        .unwrap();
+    assert_eq!(paths.len(), 250);
+    assert!(
+        paths
+            .iter()
+            .all(|p| p.starts_with("models/churn-xgboost/notes/"))
+    );
+    assert_eq!(local.calls("GetDifferences").await - before, 3);
+    // A folder that exists in neither commit: nothing changed under it.
+    assert!(
+        source
+            .changed_paths(repo, &local.first, &second, "no-such-folder")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let commit = source.commit(repo, &second).await.unwrap();
+    assert_eq!(commit.message.trim(), "Many notes");
+    assert_eq!(
+        commit.author_email.as_deref(),
+        Some("ana.silva@example.com")
+    );
+    let at_second = source
+        .folder(repo, &second, "models/sales-arima")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !at_second
+            .iter()
+            .any(|e| matches!(e, FolderEntry::File { path, .. } if path.ends_with("notes.md")))
+    );
+    assert!(
+        source
+            .file(repo, &third, "models/sales-arima/notes.md")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        source
+            .file(repo, &second, "models/sales-arima/notes.md")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        source.folder(repo, &second, "models/nope").await.unwrap(),
+        None
+    );
+    local.world.stop().await;
+}
