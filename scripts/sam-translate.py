@@ -48,7 +48,7 @@ def main() -> int:
         template = yaml_parse(handle.read())
     point_code_at_placeholders(template)
     try:
-        translated = transform(template, {}, NoManagedPolicies())
+        translated = transform(template, {}, NoManagedPolicies(), passthrough_metadata=True)
     except InvalidDocumentException as error:
         for cause in error.causes:
             print(f"{source}: {cause.message}", file=sys.stderr)

@@ -1,7 +1,9 @@
 //! The local AWS world of studio-ops: moto, the Studio/CodeCommit simulator, a loopback Lambda Runtime API that
 //! hosts the function binaries, and EventBridge routing with the template's own patterns.
 
+pub mod bench;
 pub mod demo;
+pub mod git;
 pub mod moto;
 pub mod runtime_api;
 pub mod sim;

@@ -140,10 +140,8 @@ impl World {
                 .get("RepositoryName")
                 .cloned()
                 .unwrap_or_else(|| "sagemaker-repository".into()),
-            domain_id: values
-                .get("DomainId")
-                .cloned()
-                .unwrap_or_else(|| "d-studioops0001".into()),
+            // The stack creates the domain; the local world seeds one with this id in the simulator.
+            domain_id: "d-studioops0001".into(),
         };
         let mut world_names = names.clone();
         let (topic_arn, inbox) = create_base(&moto_sdk, &names).await?;
@@ -173,6 +171,7 @@ impl World {
                 ),
             ),
             ("IdempotencyTable", world_names.idempotency_table.clone()),
+            ("StudioDomain.DomainId", world_names.domain_id.clone()),
             ("TeamTopic", world_names.topic_arn.clone()),
             ("TeamTopic.TopicArn", world_names.topic_arn.clone()),
             ("DataBucket", world_names.data_bucket.clone()),

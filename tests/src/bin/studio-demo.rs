@@ -16,6 +16,7 @@ async fn story(report: &mut Report) -> Result<(), WorldError> {
         world.sim().url(),
         world.names.domain_id
     );
+    report.chapters.push(demo::train::run(&world).await?);
     report.chapters.push(demo::idle::run(&world).await?);
     for message in world.inbox().await? {
         let body = message

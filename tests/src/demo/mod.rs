@@ -8,6 +8,7 @@ use crate::runtime_api::{Invocation, Outcome};
 
 pub mod idle;
 pub mod skeleton;
+pub mod train;
 
 /// One part of the story.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the pinned tools of the offline infrastructure checks into .venv/infra:
+#   cfn-lint, checkov, aws-sam-translator (PyPI, tools/requirements-infra.txt) and cfn-guard (crates.io).
+# Idempotent: a second run only verifies. Needs the package registries once; scripts/check-infra.sh then runs offline.
+# Own venv, not .venv: checkov pins boto3/networkx versions that would downgrade what moto runs on.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${INFRA_VENV:-$ROOT/.venv/infra}"
+CFN_GUARD_VERSION="3.2.1"
+PYTHON="${PYTHON:-python3}"
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+    echo "install-infra-tools: creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+
+echo "install-infra-tools: pip install -r tools/requirements-infra.txt"
+"$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tools/requirements-infra.txt"
+
+if [[ "$("$VENV/bin/cfn-guard" --version 2>/dev/null || true)" != "cfn-guard $CFN_GUARD_VERSION" ]]; then
+    echo "install-infra-tools: cargo install cfn-guard $CFN_GUARD_VERSION (about 2-3 minutes on 2 cores, once)"
+    # Its own target dir under target/ keeps the build out of the workspace's lock and makes a reinstall incremental.
+    cargo install cfn-guard --version "$CFN_GUARD_VERSION" --locked --root "$VENV" \
+        --target-dir "$ROOT/target/tools/cfn-guard"
+fi
+
+"$VENV/bin/cfn-lint" --version
+"$VENV/bin/checkov" --version
+"$VENV/bin/python" -c 'import samtranslator; print("aws-sam-translator", samtranslator.__version__)'
+"$VENV/bin/cfn-guard" --version

@@ -1,0 +1,1000 @@
+//! Work at scale against the simulator: the idle sweep over a seeded domain (800 user profiles, 800 spaces,
+//! 2,000 apps of mixed types, states and activity, 50 ms per call, 100 requests/s per operation) run by the
+//! release idle-shutdown bootstrap and by the sequential Python boto3 peer, and the provision-users reconcile.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use super::Summary;
+use crate::sim::admin::{SeedApp, SeedDomain, SeedRequest, SeedSpace, SeedUserProfile};
+use crate::sim::{KnobsPatch, RateLimit, Stats};
+
+/// The shape of the seeded world.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SweepScale {
+    pub user_profiles: usize,
+    pub spaces: usize,
+    pub apps: usize,
+    pub latency_ms: u64,
+    pub rate_per_operation: f64,
+    pub burst: f64,
+}
+
+impl Default for SweepScale {
+    fn default() -> Self {
+        Self {
+            user_profiles: 800,
+            spaces: 800,
+            apps: 2_000,
+            latency_ms: 50,
+            rate_per_operation: 100.0,
+            burst: 10.0,
+        }
+    }
+}
+
+/// The tag that exempts an app from the sweep (idle-shutdown's default).
+pub const EXEMPT_TAG: (&str, &str) = ("studio-ops:idle-shutdown", "exempt");
+
+const INSTANCE_TYPES: &[&str] = &[
+    "ml.t3.medium",
+    "ml.m5.large",
+    "ml.g4dn.xlarge",
+    "ml.c5.xlarge",
+];
+/// Minutes since the last user activity, cycled over the apps.
+const ACTIVITY_AGES_MIN: &[i64] = &[5, 45, 120, 300, 4_320];
+/// Every 20 apps: one Pending, one Failed, one Deleted, one Deleting, the rest InService.
+fn status_of(k: usize) -> &'static str {
+    match k % 20 {
+        0 => "Pending",
+        1 => "Failed",
+        2 => "Deleted",
+        3 => "Deleting",
+        _ => "InService",
+    }
+}
+
+/// The seed: profiles `user-NNNN`, private spaces `space-NNNN` owned by them, and apps — one JupyterLab or
+/// CodeEditor per space, then KernelGateway apps of the profiles, the rest classic JupyterServer (free) apps.
+pub fn seed_request(domain_id: &str, scale: &SweepScale, now: Timestamp) -> SeedRequest {
+    let mut req = SeedRequest {
+        domains: vec![SeedDomain {
+            domain_id: Some(domain_id.to_string()),
+            domain_name: "studio-ops".into(),
+            auth_mode: Some("SSO".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let profile = |i: usize| format!("user-{i:04}");
+    for i in 0..scale.user_profiles {
+        req.user_profiles.push(SeedUserProfile {
+            domain_id: domain_id.into(),
+            user_profile_name: profile(i),
+            creation_time: Some(now - SignedDuration::from_hours(24 * 30)),
+            ..Default::default()
+        });
+    }
+    for i in 0..scale.spaces {
+        req.spaces.push(SeedSpace {
+            domain_id: domain_id.into(),
+            space_name: format!("space-{i:04}"),
+            owner_user_profile_name: Some(profile(i % scale.user_profiles.max(1))),
+            sharing_type: Some("Private".into()),
+            app_type: Some(
+                if i % 2 == 0 {
+                    "JupyterLab"
+                } else {
+                    "CodeEditor"
+                }
+                .into(),
+            ),
+            creation_time: Some(now - SignedDuration::from_hours(24 * 30)),
+            ..Default::default()
+        });
+    }
+    let gateways = (scale.apps.saturating_sub(scale.spaces)) * 2 / 3;
+    for k in 0..scale.apps {
+        let (user, space, app_type, app_name) = if k < scale.spaces {
+            let t = if k % 2 == 0 {
+                "JupyterLab"
+            } else {
+                "CodeEditor"
+            };
+            (
+                None,
+                Some(format!("space-{k:04}")),
+                t,
+                "default".to_string(),
+            )
+        } else if k < scale.spaces + gateways {
+            let j = k - scale.spaces;
+            (
+                Some(profile(j % scale.user_profiles.max(1))),
+                None,
+                "KernelGateway",
+                format!("datascience-1-0-{j:04}"),
+            )
+        } else {
+            let j = k - scale.spaces - gateways;
+            (
+                Some(profile(j % scale.user_profiles.max(1))),
+                None,
+                "JupyterServer",
+                "default".to_string(),
+            )
+        };
+        let instance = if app_type == "JupyterServer" {
+            "system".to_string()
+        } else {
+            INSTANCE_TYPES[k % INSTANCE_TYPES.len()].to_string()
+        };
+        let created = if k % 3 == 0 {
+            now - SignedDuration::from_hours(96)
+        } else {
+            now - SignedDuration::from_hours(10)
+        };
+        let age = ACTIVITY_AGES_MIN[k % ACTIVITY_AGES_MIN.len()];
+        let last_activity = (now - SignedDuration::from_mins(age)).max(created);
+        let mut tags = BTreeMap::new();
+        if k % 50 == 17 {
+            tags.insert(EXEMPT_TAG.0.to_string(), EXEMPT_TAG.1.to_string());
+        }
+        req.apps.push(SeedApp {
+            domain_id: domain_id.into(),
+            user_profile_name: user,
+            space_name: space,
+            app_type: app_type.into(),
+            app_name: Some(app_name),
+            status: Some(status_of(k).into()),
+            creation_time: Some(created),
+            last_health_check: Some(now - SignedDuration::from_mins(1)),
+            last_user_activity: Some(last_activity),
+            instance_type: Some(instance),
+            tags,
+            ..Default::default()
+        });
+    }
+    req
+}
+
+/// The simulator knobs of the sweep benchmark.
+pub fn sweep_knobs(scale: &SweepScale) -> KnobsPatch {
+    let mut limits = BTreeMap::new();
+    limits.insert(
+        "*".to_string(),
+        RateLimit {
+            rps: scale.rate_per_operation,
+            burst: scale.burst,
+        },
+    );
+    KnobsPatch {
+        latency_ms: Some(scale.latency_ms),
+        rate_limits: Some(limits),
+        // Only the seeded timestamps say who is idle.
+        health_check_interval_ms: Some(0),
+        ..Default::default()
+    }
+}
+
+/// The least time the calls of a run can take under the per-operation rate limit: the busiest operation's calls
+/// beyond the initial burst, at the refill rate.
+pub fn rate_floor_seconds(stats: &Stats, scale: &SweepScale) -> f64 {
+    stats
+        .calls
+        .values()
+        .map(|&n| (n as f64 - scale.burst).max(0.0) / scale.rate_per_operation)
+        .fold(0.0, f64::max)
+}
+
+/// One sweep run, by either implementation.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SweepRun {
+    pub wall_s: f64,
+    pub calls: BTreeMap<String, u64>,
+    pub throttled: u64,
+    pub faults: u64,
+    pub rate_floor_s: f64,
+    /// Apps the sweep should have stopped (by the shared decision) but did not, plus apps it never looked at.
+    pub apps_missed: usize,
+    /// Failures the sweep reported that came from throttling (retries exhausted).
+    pub throttles_surfaced: u64,
+    pub stopped: usize,
+    pub warned: usize,
+    pub outcome: String,
+}
+
+/// The runs of one implementation.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SweepSeries {
+    pub implementation: String,
+    pub runs: Vec<SweepRun>,
+    pub wall_s: Summary,
+    pub floor_share_median: f64,
+    pub throttles_seen_median: f64,
+    pub throttles_surfaced_max: u64,
+    pub apps_missed_max: usize,
+}
+
+impl SweepSeries {
+    pub fn new(implementation: &str, runs: Vec<SweepRun>) -> Self {
+        let walls: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
+        let shares: Vec<f64> = runs
+            .iter()
+            .map(|r| {
+                if r.wall_s > 0.0 {
+                    r.rate_floor_s / r.wall_s
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let throttles: Vec<f64> = runs.iter().map(|r| r.throttled as f64).collect();
+        Self {
+            implementation: implementation.to_string(),
+            wall_s: Summary::of(&walls),
+            floor_share_median: Summary::of(&shares).median,
+            throttles_seen_median: Summary::of(&throttles).median,
+            throttles_surfaced_max: runs.iter().map(|r| r.throttles_surfaced).max().unwrap_or(0),
+            apps_missed_max: runs.iter().map(|r| r.apps_missed).max().unwrap_or(0),
+            runs,
+        }
+    }
+}
+
+/// The Rust sweep against the Python peer on the same seeded world and knobs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SweepComparison {
+    pub scale: Option<SweepScale>,
+    pub rust: SweepSeries,
+    pub python: SweepSeries,
+    /// Python median wall time / Rust median wall time.
+    pub ratio_median: f64,
+    /// Whether both stopped exactly the same apps.
+    pub same_decisions: bool,
+}
+
+impl SweepComparison {
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "## Idle sweep at scale\n");
+        if let Some(s) = &self.scale {
+            let _ = writeln!(
+                md,
+                "{} user profiles, {} spaces, {} apps (mixed types, states, activity); {} ms per call; {} requests/s per operation (burst {}). Each run starts from the same seed.\n",
+                s.user_profiles, s.spaces, s.apps, s.latency_ms, s.rate_per_operation, s.burst
+            );
+        }
+        let _ = writeln!(
+            md,
+            "| implementation | runs | wall median | min–max | rate floor | share of floor | throttles seen (median) | surfaced | apps missed | stopped | warned | API calls per operation (last run) |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for s in [&self.rust, &self.python] {
+            let last = s.runs.last().cloned().unwrap_or_default();
+            let calls = last
+                .calls
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.2} s | {:.2}–{:.2} s | {:.2} s | {:.0} % | {} | {} | {} | {} | {} | {} |",
+                s.implementation,
+                s.wall_s.runs,
+                s.wall_s.median,
+                s.wall_s.min,
+                s.wall_s.max,
+                last.rate_floor_s,
+                s.floor_share_median * 100.0,
+                s.throttles_seen_median,
+                s.throttles_surfaced_max,
+                s.apps_missed_max,
+                last.stopped,
+                last.warned,
+                calls
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\nPython / Rust wall time (medians): **{:.1}×**; same apps stopped by both: {}.\n",
+            self.ratio_median,
+            if self.same_decisions { "yes" } else { "**no**" }
+        );
+        md
+    }
+}
+
+/// One reconcile scenario.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReconcileResult {
+    pub scenario: String,
+    pub wall_s: Summary,
+    pub created: usize,
+    pub deprovisioned: usize,
+    pub api_calls: u64,
+    pub throttled: u64,
+    pub outcome: String,
+}
+
+/// The tag idle-shutdown writes when it warns (and reads to stop after the grace period).
+pub const WARNING_TAG: &str = "studio-ops:idle-warning-at";
+
+/// A stable key of an app: `user/<profile>/<type>/<name>` or `space/<space>/<type>/<name>`.
+fn app_key(user: Option<&str>, space: Option<&str>, app_type: &str, app_name: &str) -> String {
+    match (space, user) {
+        (Some(s), _) => format!("space/{s}/{app_type}/{app_name}"),
+        (None, Some(u)) => format!("user/{u}/{app_type}/{app_name}"),
+        (None, None) => format!("?/{app_type}/{app_name}"),
+    }
+}
+
+/// What a correct sweep does to the seeded world, by the idle rules both implementations follow (accelerated
+/// instances 60 min with a 24 h cap, others 180 min; exempt tags on app, space or profile; warn, then stop
+/// once a valid warning is older than the 30 min grace).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Expected {
+    pub stop: std::collections::BTreeSet<String>,
+    pub warn: std::collections::BTreeSet<String>,
+}
+
+pub fn expected_actions(req: &SeedRequest, now: Timestamp) -> Expected {
+    let exempt = |tags: &BTreeMap<String, String>| {
+        tags.get(EXEMPT_TAG.0).map(String::as_str) == Some(EXEMPT_TAG.1)
+    };
+    let exempt_profiles: std::collections::BTreeSet<&str> = req
+        .user_profiles
+        .iter()
+        .filter(|p| exempt(&p.tags))
+        .map(|p| p.user_profile_name.as_str())
+        .collect();
+    let spaces: BTreeMap<&str, &SeedSpace> = req
+        .spaces
+        .iter()
+        .map(|s| (s.space_name.as_str(), s))
+        .collect();
+    let mut out = Expected::default();
+    for a in &req.apps {
+        let instance = a.instance_type.as_deref().unwrap_or("unknown");
+        if a.app_type == "JupyterServer"
+            || instance == "system"
+            || a.status.as_deref() != Some("InService")
+        {
+            continue;
+        }
+        if exempt(&a.tags) {
+            continue;
+        }
+        let accelerated = ["ml.g", "ml.p", "ml.trn", "ml.inf"]
+            .iter()
+            .any(|p| instance.starts_with(p));
+        let (limit, cap) = if accelerated {
+            (60, Some(24 * 60))
+        } else {
+            (180, None)
+        };
+        let Some(created) = a.creation_time else {
+            continue;
+        };
+        let evidence = match (a.last_user_activity, a.last_health_check) {
+            (Some(ua), hc) if Some(ua) != hc && ua > created => ua,
+            _ => created,
+        };
+        let cap_hit =
+            cap.is_some_and(|c| now.duration_since(created) >= SignedDuration::from_mins(c));
+        let idle_hit = now.duration_since(evidence) >= SignedDuration::from_mins(limit);
+        if !(cap_hit || idle_hit) {
+            continue;
+        }
+        let owner_profile = match (&a.space_name, &a.user_profile_name) {
+            (Some(s), _) => {
+                let Some(space) = spaces.get(s.as_str()) else {
+                    continue;
+                };
+                if exempt(&space.tags) {
+                    continue;
+                }
+                space.owner_user_profile_name.clone()
+            }
+            (None, u) => u.clone(),
+        };
+        if owner_profile
+            .as_deref()
+            .is_some_and(|p| exempt_profiles.contains(p))
+        {
+            continue;
+        }
+        let key = app_key(
+            a.user_profile_name.as_deref(),
+            a.space_name.as_deref(),
+            &a.app_type,
+            a.app_name.as_deref().unwrap_or("default"),
+        );
+        let warned_at = a
+            .tags
+            .get(WARNING_TAG)
+            .and_then(|t| t.parse::<Timestamp>().ok());
+        let valid = warned_at.filter(|w| {
+            *w >= created && (cap_hit || *w >= evidence) && *w <= now + SignedDuration::from_mins(5)
+        });
+        match valid {
+            Some(w) if now >= w + SignedDuration::from_mins(30) => {
+                out.stop.insert(key);
+            }
+            Some(_) => {}
+            None => {
+                out.warn.insert(key);
+            }
+        }
+    }
+    out
+}
+
+/// What the simulator's state shows a sweep did: apps now deleting or deleted, apps newly carrying a warning tag.
+fn observed_actions(before: &SeedRequest, after: &crate::sim::admin::StateDump) -> Expected {
+    let mut seeded_warning = std::collections::BTreeSet::new();
+    let mut seeded_running = std::collections::BTreeSet::new();
+    for a in &before.apps {
+        let key = app_key(
+            a.user_profile_name.as_deref(),
+            a.space_name.as_deref(),
+            &a.app_type,
+            a.app_name.as_deref().unwrap_or("default"),
+        );
+        if a.tags.contains_key(WARNING_TAG) {
+            seeded_warning.insert(key.clone());
+        }
+        if a.status.as_deref() == Some("InService") {
+            seeded_running.insert(key);
+        }
+    }
+    let mut out = Expected::default();
+    for a in &after.apps {
+        let key = app_key(
+            a.user_profile_name.as_deref(),
+            a.space_name.as_deref(),
+            &a.app_type,
+            &a.app_name,
+        );
+        if seeded_running.contains(&key) && matches!(a.status.as_str(), "Deleting" | "Deleted") {
+            out.stop.insert(key.clone());
+        }
+        if a.tags.contains_key(WARNING_TAG) && !seeded_warning.contains(&key) {
+            out.warn.insert(key);
+        }
+    }
+    out
+}
+
+fn missed(expected: &Expected, observed: &Expected) -> usize {
+    expected.stop.difference(&observed.stop).count()
+        + expected.warn.difference(&observed.warn).count()
+}
+
+/// Seeds the sweep world afresh and sets its knobs; returns the seed and the time decisions are judged at.
+async fn reseed(
+    admin: &crate::sim::AdminClient,
+    domain_id: &str,
+    scale: &SweepScale,
+) -> Result<(SeedRequest, Timestamp), super::BenchError> {
+    admin.reset().await?;
+    let now = Timestamp::now();
+    let mut req = seed_request(domain_id, scale, now);
+    decorate_for_sweep(&mut req, now);
+    admin.seed(&req).await?;
+    admin.set_knobs(&sweep_knobs(scale)).await?;
+    admin.reset_stats().await?;
+    Ok((req, now))
+}
+
+/// Warning tags (older than the grace period) on some idle apps so that the sweep stops as well as warns, and
+/// exempt tags on a few spaces and profiles so that owner facts matter.
+pub fn decorate_for_sweep(req: &mut SeedRequest, now: Timestamp) {
+    for (k, a) in req.apps.iter_mut().enumerate() {
+        let age = ACTIVITY_AGES_MIN[k % ACTIVITY_AGES_MIN.len()];
+        if age >= 300 && k % 2 == 0 {
+            a.tags.insert(
+                WARNING_TAG.to_string(),
+                (now - SignedDuration::from_mins(60)).to_string(),
+            );
+        }
+    }
+    for (i, s) in req.spaces.iter_mut().enumerate() {
+        if i % 61 == 7 {
+            s.tags
+                .insert(EXEMPT_TAG.0.to_string(), EXEMPT_TAG.1.to_string());
+        }
+    }
+    for (i, p) in req.user_profiles.iter_mut().enumerate() {
+        if i % 97 == 5 {
+            p.tags
+                .insert(EXEMPT_TAG.0.to_string(), EXEMPT_TAG.1.to_string());
+        }
+    }
+}
+
+/// The idle-shutdown settings of the benchmark: the template's, with the client-side SageMaker limit at its
+/// maximum (100 calls/s) and wide concurrency so the simulator's limits, not the defaults, are what is measured.
+pub const SWEEP_FUNCTION_ENV: &[(&str, &str)] = &[
+    ("STUDIO_OPS_IDLE_SAGEMAKER_CALLS_PER_SECOND", "100"),
+    ("STUDIO_OPS_IDLE_SAGEMAKER_CALLS_BURST", "10"),
+    ("STUDIO_OPS_IDLE_CONCURRENCY", "32"),
+];
+
+/// Runs the idle sweep at scale with both implementations.
+pub async fn run_sweeps(
+    results: &mut super::report::Results,
+    runs: usize,
+    python_runs: usize,
+    out: &std::path::Path,
+) -> Result<(), super::BenchError> {
+    use super::BenchError;
+    let scale = SweepScale::default();
+    let world =
+        crate::world::World::start(super::world_config(crate::world::WorldConfig::default()))
+            .await?;
+    let admin = world.sim().admin();
+    let domain = world.names.domain_id.clone();
+    let logs = out.join("logs");
+    std::fs::create_dir_all(&logs).map_err(BenchError::io("create the log folder"))?;
+
+    let mut env = super::warm::function_env(
+        &world,
+        "idle-shutdown",
+        world.moto().url(),
+        world.sim().url(),
+    )?;
+    env.insert("STUDIO_OPS_DOMAIN_IDS".into(), domain.clone());
+    for (k, v) in SWEEP_FUNCTION_ENV {
+        env.insert((*k).into(), (*v).into());
+    }
+    let binary = crate::runtime_api::function_binary("idle-shutdown");
+    let host = super::warm::host(
+        "idle-shutdown",
+        &binary,
+        env,
+        std::time::Duration::from_secs(300),
+        &logs,
+    )
+    .await?;
+
+    let mut rust_runs = Vec::new();
+    let mut rust_observed = Vec::new();
+    for n in 0..runs {
+        let (seed, now) = reseed(&admin, &domain, &scale).await?;
+        let started = std::time::Instant::now();
+        let inv = host.invoke(serde_json::json!({})).await?;
+        let wall = started.elapsed().as_secs_f64();
+        let stats = admin.stats().await?;
+        let state = admin.state().await?;
+        let observed = observed_actions(&seed, &state);
+        let expected = expected_actions(&seed, now);
+        let report = inv.outcome.response().cloned().unwrap_or_default();
+        let count = |k: &str| {
+            report
+                .get(k)
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+        };
+        let surfaced = report
+            .get("apps")
+            .and_then(serde_json::Value::as_array)
+            .map(|apps| {
+                apps.iter()
+                    .filter(|a| {
+                        a.get("outcome").and_then(serde_json::Value::as_str) == Some("failed")
+                    })
+                    .filter(|a| {
+                        a.get("reason")
+                            .and_then(serde_json::Value::as_str)
+                            .is_some_and(|r| r.contains("Throttl"))
+                    })
+                    .count() as u64
+            })
+            .unwrap_or(0);
+        let run = SweepRun {
+            wall_s: wall,
+            rate_floor_s: rate_floor_seconds(&stats, &scale),
+            calls: stats.calls.clone(),
+            throttled: stats.total_throttled(),
+            faults: stats.faults_injected,
+            apps_missed: missed(&expected, &observed)
+                + (count("notReached") + count("failed")) as usize,
+            throttles_surfaced: surfaced,
+            stopped: observed.stop.len(),
+            warned: observed.warn.len(),
+            outcome: match &inv.outcome {
+                crate::runtime_api::Outcome::Response(_) => format!(
+                    "ok: scanned {}, warned {}, stopped {}, failed {}, not reached {}",
+                    count("scanned"),
+                    count("warned"),
+                    count("stopped"),
+                    count("failed"),
+                    count("notReached")
+                ),
+                other => format!("{other:?}"),
+            },
+        };
+        println!(
+            "  rust sweep {}: {:.2} s (floor {:.2} s), {} calls, {} throttled, missed {}, {}",
+            n + 1,
+            run.wall_s,
+            run.rate_floor_s,
+            stats.total_calls(),
+            run.throttled,
+            run.apps_missed,
+            run.outcome
+        );
+        rust_runs.push(run);
+        rust_observed.push(observed);
+    }
+    host.stop().await;
+
+    let python = super::venv_python();
+    let script = super::peer_script("idle_sweep.py");
+    let mut py_runs = Vec::new();
+    let mut py_observed = Vec::new();
+    for n in 0..python_runs {
+        let (seed, now) = reseed(&admin, &domain, &scale).await?;
+        let started = std::time::Instant::now();
+        let output = tokio::process::Command::new(&python)
+            .arg(&script)
+            .arg(&domain)
+            .env_clear()
+            .envs(crate::world::aws_env(world.moto().url(), world.sim().url()))
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .output()
+            .await
+            .map_err(BenchError::io("run the Python sweep"))?;
+        let wall = started.elapsed().as_secs_f64();
+        if !output.status.success() {
+            return Err(BenchError::Failed(format!(
+                "the Python sweep failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        let stats = admin.stats().await?;
+        let state = admin.state().await?;
+        let observed = observed_actions(&seed, &state);
+        let expected = expected_actions(&seed, now);
+        let failures = answer
+            .get("failed")
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let run = SweepRun {
+            wall_s: wall,
+            rate_floor_s: rate_floor_seconds(&stats, &scale),
+            calls: stats.calls.clone(),
+            throttled: stats.total_throttled(),
+            faults: stats.faults_injected,
+            apps_missed: missed(&expected, &observed) + failures.len(),
+            throttles_surfaced: failures
+                .iter()
+                .filter(|f| f.to_string().contains("Throttl"))
+                .count() as u64,
+            stopped: observed.stop.len(),
+            warned: observed.warn.len(),
+            outcome: format!("ok: {} failed", failures.len()),
+        };
+        println!(
+            "  python sweep {}: {:.2} s (floor {:.2} s), {} calls, {} throttled, missed {}",
+            n + 1,
+            run.wall_s,
+            run.rate_floor_s,
+            stats.total_calls(),
+            run.throttled,
+            run.apps_missed
+        );
+        py_runs.push(run);
+        py_observed.push(observed);
+    }
+    world.stop().await;
+
+    let same = match (rust_observed.first(), py_observed.first()) {
+        (Some(r), Some(p)) => r == p,
+        _ => false,
+    };
+    let rust = SweepSeries::new("Rust idle-shutdown (release bootstrap)", rust_runs);
+    let python = SweepSeries::new("Python boto3, sequential", py_runs);
+    let ratio = if rust.wall_s.median > 0.0 {
+        python.wall_s.median / rust.wall_s.median
+    } else {
+        0.0
+    };
+    results.sweep = Some(SweepComparison {
+        scale: Some(scale),
+        rust,
+        python,
+        ratio_median: ratio,
+        same_decisions: same,
+    });
+    results.notes.push(format!(
+        "Idle sweep settings: the template's environment plus {}.",
+        SWEEP_FUNCTION_ENV
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    Ok(())
+}
+
+/// The identity store the template names (`IdentityStoreId`'s default) and moto serves.
+pub const IDENTITY_STORE: &str = "d-9067000000";
+
+/// Creates a group of `members` users in moto's identity store (a few requests at a time) and returns its id and
+/// the `(user name, user id)` of every member.
+pub async fn seed_identity(
+    sdk: &aws_config::SdkConfig,
+    group_name: &str,
+    members: usize,
+) -> Result<(String, Vec<(String, String)>), super::BenchError> {
+    use futures::StreamExt;
+    let ids = aws_sdk_identitystore::Client::new(sdk);
+    let fail = |what: &str, e: String| super::BenchError::Failed(format!("{what}: {e}"));
+    let group = ids
+        .create_group()
+        .identity_store_id(IDENTITY_STORE)
+        .display_name(group_name)
+        .send()
+        .await
+        .map_err(|e| fail("CreateGroup", studio_ops_shared::error::error_chain(&e)))?
+        .group_id()
+        .to_string();
+    let users: Vec<Result<(String, String), super::BenchError>> = futures::stream::iter(0..members)
+        .map(|i| {
+            let ids = ids.clone();
+            let group = group.clone();
+            async move {
+                let name = format!("{group_name}-user{i:04}@example.com");
+                let user = ids
+                    .create_user()
+                    .identity_store_id(IDENTITY_STORE)
+                    .user_name(&name)
+                    .display_name(&name)
+                    .name(
+                        aws_sdk_identitystore::types::Name::builder()
+                            .given_name("Bench")
+                            .family_name(format!("User{i:04}"))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| fail("CreateUser", studio_ops_shared::error::error_chain(&e)))?
+                    .user_id()
+                    .to_string();
+                ids.create_group_membership()
+                    .identity_store_id(IDENTITY_STORE)
+                    .group_id(&group)
+                    .member_id(aws_sdk_identitystore::types::MemberId::UserId(user.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        fail(
+                            "CreateGroupMembership",
+                            studio_ops_shared::error::error_chain(&e),
+                        )
+                    })?;
+                Ok((name, user))
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let users = users.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok((group, users))
+}
+
+/// Runs the reconcile scenarios: a 1,000-member group against an empty domain, and against a domain whose
+/// 1,100 managed profiles include 100 of users who left (so 100 deprovisions).
+pub async fn run_reconciles(
+    results: &mut super::report::Results,
+    runs: usize,
+    out: &std::path::Path,
+) -> Result<(), super::BenchError> {
+    use super::BenchError;
+    use provision_users::plan::{MANAGED_BY, TAG_GROUP_ID, TAG_MANAGED_BY, TAG_USER_ID};
+    let scale = SweepScale::default();
+    let world =
+        crate::world::World::start(super::world_config(crate::world::WorldConfig::default()))
+            .await?;
+    let admin = world.sim().admin();
+    let domain = world.names.domain_id.clone();
+    let logs = out.join("logs");
+    std::fs::create_dir_all(&logs).map_err(BenchError::io("create the log folder"))?;
+    println!("  seeding a 1,000-member group in moto's identity store…");
+    let (group, members) = seed_identity(world.moto_sdk(), "bench-data-science", 1_000).await?;
+
+    let mut env = super::warm::function_env(
+        &world,
+        "provision-users",
+        world.moto().url(),
+        world.sim().url(),
+    )?;
+    env.insert("STUDIO_OPS_PROVISION_GROUP_IDS".into(), group.clone());
+    env.insert("STUDIO_OPS_IDENTITY_STORE_ID".into(), IDENTITY_STORE.into());
+    env.insert("STUDIO_OPS_DOMAIN_ID".into(), domain.clone());
+    // The brake's default (10 at once) would block the 100 deprovisions the scenario is about.
+    env.insert("STUDIO_OPS_DEPROVISION_MAX_COUNT".into(), "100".into());
+    let binary = crate::runtime_api::function_binary("provision-users");
+    let host = super::warm::host(
+        "provision-users",
+        &binary,
+        env.clone(),
+        std::time::Duration::from_secs(900),
+        &logs,
+    )
+    .await?;
+
+    let knobs = sweep_knobs(&scale);
+    let _ = &members;
+    let base = |now: Timestamp| {
+        SeedRequest {
+            domains: vec![SeedDomain {
+                domain_id: Some(domain.clone()),
+                domain_name: "studio-ops".into(),
+                auth_mode: Some("SSO".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+        .with_time(now)
+    };
+    for scenario in [
+        "1,000 members, empty domain",
+        "1,000 members, 100 to deprovision",
+    ] {
+        let mut walls = Vec::new();
+        let mut last = ReconcileResult {
+            scenario: scenario.to_string(),
+            ..Default::default()
+        };
+        for n in 0..runs {
+            admin.reset().await?;
+            let now = Timestamp::now();
+            admin.seed(&base(now)).await?;
+            let deprovisioning = scenario.contains("deprovision");
+            if deprovisioning {
+                // Everyone already provisioned (an earlier reconcile, at full speed), plus 100 managed profiles of
+                // users who left the group a month ago.
+                host.invoke(serde_json::json!({})).await?;
+                let leavers: Vec<SeedUserProfile> = (0..100)
+                    .map(|i| SeedUserProfile {
+                        domain_id: domain.clone(),
+                        user_profile_name: format!("left-user{i:03}"),
+                        creation_time: Some(now - SignedDuration::from_hours(24 * 30)),
+                        tags: [
+                            (TAG_MANAGED_BY.to_string(), MANAGED_BY.to_string()),
+                            (
+                                TAG_USER_ID.to_string(),
+                                format!("00000000-0000-0000-0000-{i:012}"),
+                            ),
+                            (TAG_GROUP_ID.to_string(), group.clone()),
+                        ]
+                        .into_iter()
+                        .collect(),
+                        ..Default::default()
+                    })
+                    .collect();
+                admin
+                    .seed(&SeedRequest {
+                        user_profiles: leavers,
+                        ..Default::default()
+                    })
+                    .await?;
+            }
+            admin.set_knobs(&knobs).await?;
+            admin.reset_stats().await?;
+            let live = |s: &crate::sim::admin::StateDump| -> std::collections::BTreeSet<String> {
+                s.user_profiles
+                    .iter()
+                    .filter(|p| p.status != "Deleting" && p.status != "Deleted")
+                    .map(|p| p.user_profile_name.clone())
+                    .collect()
+            };
+            let before = live(&admin.state().await?);
+            let started = std::time::Instant::now();
+            let inv = host.invoke(serde_json::json!({})).await?;
+            let wall = started.elapsed().as_secs_f64();
+            let stats = admin.stats().await?;
+            let after = live(&admin.state().await?);
+            let created = after.difference(&before).count();
+            let deprovisioned = before.difference(&after).count();
+            walls.push(wall);
+            last = ReconcileResult {
+                scenario: scenario.to_string(),
+                wall_s: Summary::default(),
+                created,
+                deprovisioned,
+                api_calls: stats.total_calls(),
+                throttled: stats.total_throttled(),
+                outcome: match &inv.outcome {
+                    crate::runtime_api::Outcome::Response(_) => "ok".to_string(),
+                    other => format!("{other:?}").chars().take(300).collect(),
+                },
+            };
+            println!(
+                "  reconcile ({scenario}) run {}: {wall:.2} s, {created} created, {deprovisioned} deprovisioned, {} calls, {} throttled",
+                n + 1,
+                last.api_calls,
+                last.throttled
+            );
+            let (want_created, want_gone) = if deprovisioning {
+                (0, 100)
+            } else {
+                (members.len(), 0)
+            };
+            if created != want_created || deprovisioned != want_gone {
+                results.errors.push(format!(
+                    "reconcile ({scenario}) run {}: created {created} (expected {want_created}), deprovisioned {deprovisioned} (expected {want_gone}): {:?}",
+                    n + 1,
+                    inv.outcome
+                ));
+            }
+        }
+        last.wall_s = Summary::of(&walls);
+        results.reconcile.push(last);
+    }
+    host.stop().await;
+    world.stop().await;
+    results.notes.push(
+        "Reconcile settings: the template's environment (20 SageMaker calls/s, concurrency 8) with STUDIO_OPS_DEPROVISION_MAX_COUNT=100; simulator at 50 ms per call and 100 requests/s per operation.".into(),
+    );
+    Ok(())
+}
+
+trait WithTime {
+    fn with_time(self, now: Timestamp) -> Self;
+}
+
+impl WithTime for SeedRequest {
+    fn with_time(mut self, now: Timestamp) -> Self {
+        for d in &mut self.domains {
+            d.creation_time
+                .get_or_insert(now - SignedDuration::from_hours(24 * 90));
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_has_the_advertised_shape() {
+        let scale = SweepScale::default();
+        let now = Timestamp::now();
+        let req = seed_request("d-bench0000001", &scale, now);
+        assert_eq!(req.user_profiles.len(), 800);
+        assert_eq!(req.spaces.len(), 800);
+        assert_eq!(req.apps.len(), 2_000);
+        let count = |t: &str| req.apps.iter().filter(|a| a.app_type == t).count();
+        assert_eq!(count("JupyterLab") + count("CodeEditor"), 800);
+        assert_eq!(count("KernelGateway"), 800);
+        assert_eq!(count("JupyterServer"), 400);
+        let in_service = req
+            .apps
+            .iter()
+            .filter(|a| a.status.as_deref() == Some("InService"))
+            .count();
+        assert_eq!(in_service, 1_600);
+        assert!(req.apps.iter().any(|a| !a.tags.is_empty()));
+    }
+
+    #[test]
+    fn floor_is_the_busiest_operation_beyond_the_burst() {
+        let scale = SweepScale::default();
+        let mut stats = Stats::default();
+        stats.calls.insert("ListApps".into(), 30);
+        stats.calls.insert("DescribeApp".into(), 1_610);
+        assert!((rate_floor_seconds(&stats, &scale) - 16.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,238 @@
+//! The train-on-push chapter: a data scientist pushes a change to one model, its training job starts; a bad
+//! manifest is refused with its line; the finished job becomes a model version pending approval, which a
+//! reviewer approves.
+
+use serde_json::{Value, json};
+
+use super::Chapter;
+use crate::git::GitRepo;
+use crate::moto::workspace_root;
+use crate::runtime_api::{Invocation, Outcome};
+use crate::world::{World, WorldError, fixture};
+
+fn push_event(world: &World, before: &str, after: &str) -> Result<Value, WorldError> {
+    let mut e = fixture("train-on-push/codecommit-reference-updated.json")?;
+    e["detail"]["repositoryName"] = json!(world.names.repository);
+    e["detail"]["oldCommitId"] = json!(before);
+    e["detail"]["commitId"] = json!(after);
+    Ok(e)
+}
+
+fn answers(invocations: &[Invocation], function: &str) -> Vec<String> {
+    invocations
+        .iter()
+        .filter(|i| i.function == function)
+        .map(|i| match &i.outcome {
+            Outcome::Response(v) => v.to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+fn sdk_err(e: impl std::error::Error) -> WorldError {
+    WorldError::Other(studio_ops_shared::error::error_chain(&e))
+}
+
+pub async fn run(world: &World) -> Result<Chapter, WorldError> {
+    let mut chapter = Chapter::new(
+        "Afternoon: a push trains a model; the finished job lands in the Model Registry",
+    );
+    let repo = GitRepo::create(
+        world.git_root(),
+        &world.names.repository,
+        &workspace_root().join("tests/fixtures/models-repo"),
+    )?;
+    chapter.line(format!(
+        "repository {} holds four models: churn-xgboost, translate-seq2seq, sales-arima, digits-cnn",
+        world.names.repository
+    ));
+
+    // 1. A change to one model.
+    let manifest = "models/churn-xgboost/training.toml";
+    let tuned = repo.read(manifest)?.replace("eta = 0.2", "eta = 0.1");
+    let (before, after) = repo.commit(manifest, &tuned, "churn: lower the learning rate")?;
+    let invocations = world
+        .put_event(&push_event(world, &before, &after)?)
+        .await?;
+    chapter.record(&invocations);
+    chapter.line(format!(
+        "push {} (eta 0.2 → 0.1): {}",
+        &after[..7],
+        answers(&invocations, "train-on-push").join(" ")
+    ));
+
+    let sagemaker = aws_sdk_sagemaker::Client::new(world.sim_sdk());
+    let jobs = sagemaker
+        .list_training_jobs()
+        .send()
+        .await
+        .map_err(sdk_err)?;
+    let names: Vec<String> = jobs
+        .training_job_summaries()
+        .iter()
+        .map(|j| j.training_job_name().unwrap_or_default().to_string())
+        .collect();
+    chapter.line(format!("training jobs: {names:?}"));
+    let expected_job = format!("churn-xgboost-{}", &after[..7]);
+    if names != vec![expected_job.clone()] {
+        chapter.fail(format!("expected exactly the job {expected_job}"));
+        return Ok(chapter);
+    }
+
+    // 2. The same push delivered again changes nothing.
+    let again = world
+        .put_event(&push_event(world, &before, &after)?)
+        .await?;
+    chapter.record(&again);
+    let count = sagemaker
+        .list_training_jobs()
+        .send()
+        .await
+        .map_err(sdk_err)?
+        .training_job_summaries()
+        .len();
+    chapter.line(format!("the same push delivered again: still {count} job"));
+    if count != 1 {
+        chapter.fail("a duplicate push started a second job");
+    }
+
+    // 3. A hostile manifest: an instance type outside the allow-list and a role override.
+    let arima = "models/sales-arima/training.toml";
+    let bad = repo.read(arima)?.replace(
+        "instance_type = \"ml.m5.large\"",
+        "instance_type = \"ml.p4d.24xlarge\"",
+    );
+    let (b2, a2) = repo.commit(arima, &bad, "arima: go big")?;
+    let invocations = world.put_event(&push_event(world, &b2, &a2)?).await?;
+    chapter.record(&invocations);
+    chapter.line(format!(
+        "push {} (sales-arima on ml.p4d.24xlarge): {}",
+        &a2[..7],
+        answers(&invocations, "train-on-push").join(" ")
+    ));
+
+    // 4. SageMaker finishes the job (moto completes jobs at once) and sends its state change.
+    let job = sagemaker
+        .describe_training_job()
+        .training_job_name(&expected_job)
+        .send()
+        .await
+        .map_err(sdk_err)?;
+    let arn = job.training_job_arn().unwrap_or_default().to_string();
+    let tags = sagemaker
+        .list_tags()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .map_err(sdk_err)?;
+    let mut done = fixture("train-on-push/sagemaker-training-job-completed.json")?;
+    {
+        let d = &mut done["detail"];
+        d["TrainingJobName"] = json!(expected_job);
+        d["TrainingJobArn"] = json!(arn);
+        d["AlgorithmSpecification"]["TrainingImage"] = json!(
+            job.algorithm_specification()
+                .and_then(|a| a.training_image())
+                .unwrap_or_default()
+        );
+        d["ModelArtifacts"]["S3ModelArtifacts"] = json!(
+            job.model_artifacts()
+                .map(|m| m.s3_model_artifacts())
+                .unwrap_or_default()
+        );
+        d["Tags"] = Value::Object(
+            tags.tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default().to_string(), json!(t.value())))
+                .collect(),
+        );
+    }
+    done["resources"] = json!([arn]);
+    let invocations = world.put_event(&done).await?;
+    chapter.record(&invocations);
+    chapter.line(format!(
+        "job {expected_job} completed: {}",
+        answers(&invocations, "train-on-push").join(" ")
+    ));
+    // SageMaker says so twice.
+    let dup = world.put_event(&done).await?;
+    chapter.record(&dup);
+
+    let packages = sagemaker
+        .list_model_packages()
+        .model_package_group_name("churn-xgboost")
+        .send()
+        .await
+        .map_err(sdk_err)?;
+    let versions: Vec<(String, String)> = packages
+        .model_package_summary_list()
+        .iter()
+        .map(|p| {
+            (
+                p.model_package_arn().unwrap_or_default().to_string(),
+                p.model_approval_status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    chapter.line(format!("Model Registry, group churn-xgboost: {versions:?}"));
+    if versions.len() != 1 || versions[0].1 != "PendingManualApproval" {
+        chapter.fail("expected exactly one version pending approval");
+        return Ok(chapter);
+    }
+
+    // 5. The registry announces the new version, then a reviewer approves it (events as SageMaker sends them).
+    let package_arn = versions[0].0.clone();
+    for (status, note) in [
+        ("PendingManualApproval", None),
+        ("Approved", Some("AUC up on the holdout; ship it")),
+    ] {
+        if let Some(note) = note {
+            sagemaker
+                .update_model_package()
+                .model_package_arn(&package_arn)
+                .model_approval_status(aws_sdk_sagemaker::types::ModelApprovalStatus::Approved)
+                .approval_description(note)
+                .send()
+                .await
+                .map_err(sdk_err)?;
+        }
+        let described = sagemaker
+            .describe_model_package()
+            .model_package_name(&package_arn)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let mut event = fixture("notify/sagemaker-model-package-pending.json")?;
+        let d = &mut event["detail"];
+        d["ModelPackageArn"] = json!(package_arn);
+        d["ModelPackageGroupName"] = json!("churn-xgboost");
+        d["ModelPackageVersion"] = json!(described.model_package_version());
+        d["ModelApprovalStatus"] = json!(status);
+        d["LastModifiedTime"] = json!(
+            described
+                .last_modified_time()
+                .or(described.creation_time())
+                .map(|t| t.secs())
+                .unwrap_or_default()
+                * 1000
+        );
+        if let Some(meta) = described.customer_metadata_properties() {
+            d["CustomerMetadataProperties"] = json!(meta);
+        }
+        if let Some(note) = note {
+            d["ApprovalDescription"] = json!(note);
+        }
+        event["resources"] = json!([package_arn]);
+        let invocations = world.put_event(&event).await?;
+        chapter.record(&invocations);
+        chapter.line(format!(
+            "model package {status}: notify {}",
+            answers(&invocations, "notify").join(" ")
+        ));
+    }
+    chapter.fact("trainingJob", expected_job);
+    chapter.fact("modelPackage", package_arn);
+    Ok(chapter)
+}

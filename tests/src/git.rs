@@ -1,0 +1,113 @@
+//! A git working tree beside a bare repository under the simulator's git root: how tests and the demo "push" to
+//! the CodeCommit repository the simulator serves.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::world::WorldError;
+
+pub struct GitRepo {
+    work: tempfile::TempDir,
+    bare: PathBuf,
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String, WorldError> {
+    let mut cmd = Command::new("git");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("GIT_") {
+            cmd.env_remove(&k);
+        }
+    }
+    let out = cmd
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .args([
+            "-c",
+            "user.name=Ana Silva",
+            "-c",
+            "user.email=ana.silva@example.com",
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| WorldError::Other(format!("git {args:?}: {e}")))?;
+    if !out.status.success() {
+        return Err(WorldError::Other(format!(
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), WorldError> {
+    let err = |e: std::io::Error| WorldError::Other(format!("{}: {e}", from.display()));
+    std::fs::create_dir_all(to).map_err(err)?;
+    for entry in std::fs::read_dir(from).map_err(err)? {
+        let entry = entry.map_err(err)?;
+        let target = to.join(entry.file_name());
+        if entry.file_type().map_err(err)?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+impl GitRepo {
+    /// Creates `<git_root>/<name>.git` holding one commit of `tree` on `main`.
+    pub fn create(git_root: &Path, name: &str, tree: &Path) -> Result<Self, WorldError> {
+        let work = tempfile::tempdir().map_err(|e| WorldError::Other(e.to_string()))?;
+        let bare = git_root.join(format!("{name}.git"));
+        let bare_text = bare.to_string_lossy().to_string();
+        git(git_root, &["init", "--bare", "-q", &bare_text])?;
+        copy_tree(tree, work.path())?;
+        git(work.path(), &["init", "-q"])?;
+        git(work.path(), &["add", "-A"])?;
+        git(
+            work.path(),
+            &["commit", "-q", "-m", "Add the team's models"],
+        )?;
+        git(work.path(), &["remote", "add", "origin", &bare_text])?;
+        git(work.path(), &["push", "-q", "origin", "main"])?;
+        Ok(Self { work, bare })
+    }
+
+    /// Writes `contents` at `path` (relative to the tree), commits with `message` and pushes; returns the
+    /// commit ids before and after.
+    pub fn commit(
+        &self,
+        path: &str,
+        contents: &str,
+        message: &str,
+    ) -> Result<(String, String), WorldError> {
+        let before = self.head()?;
+        let file = self.work.path().join(path);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| WorldError::Other(e.to_string()))?;
+        }
+        std::fs::write(&file, contents).map_err(|e| WorldError::Other(e.to_string()))?;
+        git(self.work.path(), &["add", "-A"])?;
+        git(self.work.path(), &["commit", "-q", "-m", message])?;
+        git(self.work.path(), &["push", "-q", "origin", "main"])?;
+        Ok((before, self.head()?))
+    }
+
+    pub fn read(&self, path: &str) -> Result<String, WorldError> {
+        std::fs::read_to_string(self.work.path().join(path))
+            .map_err(|e| WorldError::Other(format!("{path}: {e}")))
+    }
+
+    pub fn head(&self) -> Result<String, WorldError> {
+        git(self.work.path(), &["rev-parse", "HEAD"])
+    }
+
+    pub fn bare(&self) -> &Path {
+        &self.bare
+    }
+}

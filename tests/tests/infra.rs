@@ -1,0 +1,481 @@
+//! One source of truth between code and `infra/template.yaml`: every environment variable a function's
+//! `Config::from_env` reads is set by the template (and parses), every rule and schedule feeds a function the
+//! workspace builds, and every rule may dead-letter into the delivery queue.
+//!
+//! References the template resolves at deploy time (`!Ref`, `!GetAtt`, `${..}`) get placeholder values shaped like
+//! the real ones, derived from the template itself, so a new reference needs no edit here.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_norway::Value as Yaml;
+use studio_ops_shared::config::Env;
+use studio_ops_tests::moto::workspace_root;
+use studio_ops_tests::sim::ACCOUNT_ID;
+use studio_ops_tests::template::{self, Template};
+
+const REGION: &str = "us-east-1";
+const KEY_ID: &str = "0123abcd-4567-89ef-0123-456789abcdef";
+
+/// How each function reads its configuration: the function's own `Config::from_env`.
+type ReadConfig = fn(&Env<'_>) -> Result<(), String>;
+
+const CONFIG_READERS: &[(&str, ReadConfig)] = &[
+    ("provision-users", |env| {
+        provision_users::config::Config::from_env(env)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }),
+    ("idle-shutdown", |env| {
+        idle_shutdown::config::Config::from_env(env)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }),
+    ("train-on-push", |env| {
+        train_on_push::config::Config::from_env(env, REGION)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }),
+    ("notify", |env| {
+        notify::config::Config::from_env(env)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }),
+];
+
+fn template_text() -> String {
+    template::read_template_text(&workspace_root()).unwrap()
+}
+
+fn document(text: &str) -> Yaml {
+    serde_norway::from_str(text).unwrap()
+}
+
+fn get<'a>(value: &'a Yaml, key: &str) -> Option<&'a Yaml> {
+    value.as_mapping().and_then(|m| m.get(key))
+}
+
+fn entries(value: Option<&Yaml>) -> Vec<(String, &Yaml)> {
+    value
+        .and_then(Yaml::as_mapping)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| k.as_str().map(|k| (k.to_string(), v)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Logical id → resource type.
+fn resource_types(doc: &Yaml) -> BTreeMap<String, String> {
+    entries(get(doc, "Resources"))
+        .into_iter()
+        .map(|(id, r)| {
+            let ty = get(r, "Type")
+                .and_then(Yaml::as_str)
+                .unwrap_or("")
+                .to_string();
+            (id, ty)
+        })
+        .collect()
+}
+
+/// The `X.Y` names in a `Fn::Sub` string.
+fn sub_references(text: &str, out: &mut BTreeSet<String>) {
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { return };
+        let name = &after[..end];
+        if name.contains('.') && !name.starts_with("AWS::") {
+            out.insert(name.to_string());
+        }
+        rest = &after[end + 1..];
+    }
+}
+
+fn get_att_name(arg: &Yaml) -> Option<String> {
+    match arg {
+        Yaml::String(s) => Some(s.clone()),
+        Yaml::Sequence(parts) => Some(
+            parts
+                .iter()
+                .filter_map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join("."),
+        ),
+        _ => None,
+    }
+}
+
+fn sub_text(arg: &Yaml) -> Option<&str> {
+    match arg {
+        Yaml::String(s) => Some(s),
+        Yaml::Sequence(parts) => parts.first().and_then(Yaml::as_str),
+        _ => None,
+    }
+}
+
+/// Every `X.Y` the template reads with `GetAtt` (short or long form) or inside a `Sub` string.
+fn attribute_references(value: &Yaml, out: &mut BTreeSet<String>) {
+    match value {
+        Yaml::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            match tag.trim_start_matches('!') {
+                "GetAtt" => out.extend(get_att_name(&tagged.value)),
+                "Sub" => {
+                    if let Some(text) = sub_text(&tagged.value) {
+                        sub_references(text, out);
+                    }
+                }
+                _ => {}
+            }
+            attribute_references(&tagged.value, out);
+        }
+        Yaml::Mapping(map) => {
+            for (k, v) in map {
+                match k.as_str() {
+                    Some("Fn::GetAtt") => out.extend(get_att_name(v)),
+                    Some("Fn::Sub") => {
+                        if let Some(text) = sub_text(v) {
+                            sub_references(text, out);
+                        }
+                    }
+                    _ => {}
+                }
+                attribute_references(v, out);
+            }
+        }
+        Yaml::Sequence(items) => items.iter().for_each(|i| attribute_references(i, out)),
+        _ => {}
+    }
+}
+
+fn placeholder_arn(logical_id: &str, resource_type: &str) -> String {
+    let service = resource_type
+        .split("::")
+        .nth(1)
+        .unwrap_or("service")
+        .to_ascii_lowercase();
+    let name = logical_id.to_ascii_lowercase();
+    match resource_type {
+        "AWS::IAM::Role" => format!("arn:aws:iam::{ACCOUNT_ID}:role/{logical_id}"),
+        "AWS::S3::Bucket" => format!("arn:aws:s3:::{name}"),
+        "AWS::KMS::Key" => format!("arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{KEY_ID}"),
+        "AWS::DynamoDB::Table" => format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"),
+        "AWS::Events::EventBus" => format!("arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/{name}"),
+        "AWS::Serverless::Function" | "AWS::Lambda::Function" => {
+            format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}")
+        }
+        _ => format!("arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{logical_id}"),
+    }
+}
+
+/// What `!Ref` of a resource gives, shaped like the real value.
+fn placeholder_ref(logical_id: &str, resource_type: &str) -> String {
+    match resource_type {
+        "AWS::SNS::Topic" => format!("arn:aws:sns:{REGION}:{ACCOUNT_ID}:{logical_id}"),
+        "AWS::SQS::Queue" => {
+            format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{logical_id}")
+        }
+        "AWS::KMS::Key" => KEY_ID.to_string(),
+        _ => logical_id.to_ascii_lowercase(),
+    }
+}
+
+/// What `!GetAtt X.attribute` gives, shaped like the real value.
+fn placeholder_attribute(logical_id: &str, resource_type: &str, attribute: &str) -> String {
+    match attribute {
+        "Arn" => placeholder_arn(logical_id, resource_type),
+        "TopicArn" | "QueueUrl" => placeholder_ref(logical_id, resource_type),
+        "DomainId" => "d-0123456789ab".to_string(),
+        "DomainArn" => format!("arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:domain/d-0123456789ab"),
+        "Outputs.VpcId" => "vpc-0123456789abcdef0".to_string(),
+        "Outputs.SubnetIds" => "subnet-0aaaaaaaaaaaaaaa0,subnet-0bbbbbbbbbbbbbbb0".to_string(),
+        a if a.ends_with("SecurityGroupId") => "sg-0123456789abcdef0".to_string(),
+        "Name" | "QueueName" | "TopicName" => logical_id.to_ascii_lowercase(),
+        other => format!(
+            "{}-{}",
+            logical_id.to_ascii_lowercase(),
+            other.to_ascii_lowercase()
+        ),
+    }
+}
+
+/// Values for every reference the template makes: parameter defaults, resources, their attributes.
+fn deploy_time_values(text: &str) -> HashMap<String, String> {
+    let doc = document(text);
+    let types = resource_types(&doc);
+    let mut values: HashMap<String, String> = template::parameter_defaults(text)
+        .unwrap()
+        .into_iter()
+        .collect();
+    for (id, ty) in &types {
+        values.insert(id.clone(), placeholder_ref(id, ty));
+    }
+    let mut attributes = BTreeSet::new();
+    attribute_references(&doc, &mut attributes);
+    for name in attributes {
+        let Some((id, attribute)) = name.split_once('.') else {
+            continue;
+        };
+        if let Some(ty) = types.get(id) {
+            values.insert(name.clone(), placeholder_attribute(id, ty, attribute));
+        }
+    }
+    values
+}
+
+fn parsed_template() -> Template {
+    let text = template_text();
+    template::parse(&text, &deploy_time_values(&text)).unwrap()
+}
+
+/// What is wrong between a function's configuration code and the variables the template gives it.
+fn config_mismatches(
+    function: &str,
+    read: ReadConfig,
+    variables: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let source: HashMap<String, String> = variables.clone().into_iter().collect();
+    let env = Env::new(&source);
+    let mut problems = Vec::new();
+    if let Err(error) = read(&env) {
+        problems.push(format!(
+            "{function}: Config::from_env fails with the template's values: {error}"
+        ));
+    }
+    for name in env.names_read() {
+        if !variables.contains_key(name) {
+            problems.push(format!(
+                "{function}: reads {name}, which infra/template.yaml does not set (add it to the function's \
+                 Environment.Variables or Globals)"
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_variable_a_function_reads_is_set_by_the_template() {
+    let template = parsed_template();
+    let mut problems = Vec::new();
+    for (function, read) in CONFIG_READERS {
+        let Some(spec) = template.functions.iter().find(|f| f.name == *function) else {
+            problems.push(format!(
+                "{function}: no function with this FunctionName in the template"
+            ));
+            continue;
+        };
+        problems.extend(config_mismatches(function, *read, &spec.env));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A configuration that needs `BUS` and may read `TTL_SECONDS`, like the shared `SuiteConfig` does.
+fn read_bus_and_ttl(env: &Env<'_>) -> Result<(), String> {
+    env.string("BUS", "the bus").map_err(|e| e.to_string())?;
+    env.number_in("TTL_SECONDS", 60..=86_400, 3_600u64)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_variable_the_template_lacks_is_reported() {
+    let set = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let complete = set(&[("BUS", "studio-ops"), ("TTL_SECONDS", "600")]);
+    assert!(config_mismatches("f", read_bus_and_ttl, &complete).is_empty());
+
+    // An optional variable with a code default still has to be set by the template.
+    let problems = config_mismatches("f", read_bus_and_ttl, &set(&[("BUS", "studio-ops")]));
+    assert_eq!(
+        problems,
+        [
+            "f: reads TTL_SECONDS, which infra/template.yaml does not set (add it to the function's \
+          Environment.Variables or Globals)"
+        ]
+    );
+
+    // A value the code rejects is reported with the code's own message.
+    let problems = config_mismatches(
+        "f",
+        read_bus_and_ttl,
+        &set(&[("BUS", "studio-ops"), ("TTL_SECONDS", "5")]),
+    );
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("f: Config::from_env fails") && problems[0].contains("TTL_SECONDS"),
+        "{problems:?}"
+    );
+
+    let problems = config_mismatches("f", read_bus_and_ttl, &set(&[]));
+    assert!(
+        problems.iter().any(|p| p.contains("reads BUS")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("Config::from_env fails") && p.contains("BUS")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn every_function_in_the_template_is_checked_here_and_built_by_the_workspace() {
+    let template = parsed_template();
+    let checked: BTreeSet<&str> = CONFIG_READERS.iter().map(|(name, _)| *name).collect();
+    for function in &template.functions {
+        assert!(
+            checked.contains(function.name.as_str()),
+            "{} is in the template but its Config::from_env is not checked by tests/tests/infra.rs",
+            function.name
+        );
+        let manifest = workspace_root()
+            .join("functions")
+            .join(&function.binary)
+            .join("Cargo.toml");
+        assert!(
+            manifest.is_file(),
+            "{}: Metadata.BuildProperties.Binary {} has no crate at {}",
+            function.logical_id,
+            function.binary,
+            manifest.display()
+        );
+    }
+    assert_eq!(template.functions.len(), CONFIG_READERS.len());
+}
+
+#[test]
+fn every_rule_and_schedule_targets_a_function_of_the_template() {
+    let template = parsed_template();
+    let functions: BTreeSet<&str> = template.functions.iter().map(|f| f.name.as_str()).collect();
+    assert!(!template.rules.is_empty() && !template.schedules.is_empty());
+    for rule in &template.rules {
+        assert!(
+            functions.contains(rule.function.as_str()),
+            "rule {} targets {}, which is not a function of the template",
+            rule.event,
+            rule.function
+        );
+        assert!(
+            rule.pattern.as_object().is_some_and(|p| !p.is_empty()),
+            "rule {} of {} has an empty pattern: it would match every event",
+            rule.event,
+            rule.function
+        );
+    }
+    for schedule in &template.schedules {
+        assert!(
+            functions.contains(schedule.function.as_str()),
+            "schedule {} targets {}, which is not a function of the template",
+            schedule.event,
+            schedule.function
+        );
+        assert!(
+            schedule.expression.starts_with("rate(") || schedule.expression.starts_with("cron("),
+            "schedule {} of {}: {:?} is not a rate() or cron() expression",
+            schedule.event,
+            schedule.function,
+            schedule.expression
+        );
+    }
+    for function in &template.functions {
+        let triggers = template
+            .rules
+            .iter()
+            .filter(|r| r.function == function.name)
+            .count()
+            + template
+                .schedules
+                .iter()
+                .filter(|s| s.function == function.name)
+                .count();
+        assert!(triggers > 0, "{} has no rule or schedule", function.name);
+    }
+}
+
+/// Every rule and schedule of every function, as `(function logical id, event name, event)`.
+fn function_events(doc: &Yaml) -> Vec<(String, String, &Yaml)> {
+    let mut out = Vec::new();
+    for (id, resource) in entries(get(doc, "Resources")) {
+        if get(resource, "Type").and_then(Yaml::as_str) != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let events = get(resource, "Properties").and_then(|p| get(p, "Events"));
+        for (name, event) in entries(events) {
+            out.push((id.clone(), name, event));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_trigger_retries_and_dead_letters() {
+    let doc = document(&template_text());
+    let events = function_events(&doc);
+    assert!(!events.is_empty());
+    for (function, name, event) in events {
+        let kind = get(event, "Type").and_then(Yaml::as_str).unwrap_or("");
+        if kind != "EventBridgeRule" && kind != "ScheduleV2" {
+            continue;
+        }
+        let props = get(event, "Properties");
+        let retry = props.and_then(|p| get(p, "RetryPolicy"));
+        for field in ["MaximumRetryAttempts", "MaximumEventAgeInSeconds"] {
+            assert!(
+                retry.and_then(|r| get(r, field)).is_some(),
+                "{function}.Events.{name}: RetryPolicy.{field} is missing"
+            );
+        }
+        assert!(
+            props
+                .and_then(|p| get(p, "DeadLetterConfig"))
+                .and_then(|d| get(d, "Arn"))
+                .is_some(),
+            "{function}.Events.{name}: DeadLetterConfig.Arn is missing (point it at DeliveryDeadLetterQueue)"
+        );
+    }
+}
+
+#[test]
+fn the_delivery_queue_admits_every_rule_and_no_other() {
+    let doc = document(&template_text());
+    // SAM names the rule it generates for function F's event E "FE".
+    let rules: BTreeSet<String> = function_events(&doc)
+        .into_iter()
+        .filter(|(_, _, e)| get(e, "Type").and_then(Yaml::as_str) == Some("EventBridgeRule"))
+        .map(|(function, name, _)| format!("{function}{name}.Arn"))
+        .collect();
+    let policy = get(&doc, "Resources")
+        .and_then(|r| get(r, "DeliveryDeadLetterQueuePolicy"))
+        .expect("DeliveryDeadLetterQueuePolicy");
+    let statements = get(policy, "Properties")
+        .and_then(|p| get(p, "PolicyDocument"))
+        .and_then(|d| get(d, "Statement"))
+        .and_then(Yaml::as_sequence)
+        .expect("the queue policy's statements");
+    let admitted = statements
+        .iter()
+        .find(|s| {
+            get(s, "Effect").and_then(Yaml::as_str) == Some("Allow")
+                && get(s, "Principal")
+                    .and_then(|p| get(p, "Service"))
+                    .and_then(Yaml::as_str)
+                    == Some("events.amazonaws.com")
+        })
+        .and_then(|s| get(s, "Condition"))
+        .and_then(|c| get(c, "ArnEquals"))
+        .and_then(|a| get(a, "aws:SourceArn"))
+        .expect("an Allow for events.amazonaws.com with ArnEquals aws:SourceArn");
+    let mut listed = BTreeSet::new();
+    attribute_references(admitted, &mut listed);
+    assert_eq!(
+        listed, rules,
+        "DeliveryDeadLetterQueuePolicy must list exactly the rules' ARNs (!GetAtt <Function><Event>.Arn)"
+    );
+}
