@@ -9,13 +9,16 @@ use studio_ops_tests::world::{World, WorldConfig, WorldError};
 
 async fn story(report: &mut Report) -> Result<(), WorldError> {
     println!("starting the local AWS world (moto + simulator + four Lambda processes)…");
-    let world = World::start(WorldConfig::all_functions()).await?;
+    let mut world = World::start(WorldConfig::all_functions()).await?;
     println!(
         "  moto {}  simulator {}  domain {}",
         world.moto().url(),
         world.sim().url(),
         world.names.domain_id
     );
+    report
+        .chapters
+        .push(demo::provision::run(&mut world).await?);
     report.chapters.push(demo::train::run(&world).await?);
     report.chapters.push(demo::idle::run(&world).await?);
     for message in world.inbox().await? {

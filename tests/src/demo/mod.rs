@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::runtime_api::{Invocation, Outcome};
 
 pub mod idle;
-pub mod skeleton;
+pub mod provision;
 pub mod train;
 
 /// One part of the story.
