@@ -2,7 +2,10 @@
 
 use studio_ops_shared::config::ConfigError;
 use studio_ops_shared::events::EventError;
+use studio_ops_shared::publisher::PublishError;
 use studio_ops_shared::{ErrorClass, Failure};
+
+use crate::reconcile::ObserveError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -10,12 +13,37 @@ pub enum HandlerError {
     Event(#[from] EventError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(
+        "no Identity Center group is configured: set {} (the stack's StudioGroupId parameter); nothing was done",
+        crate::config::GROUP_IDS
+    )]
+    NotConfigured,
+    #[error(
+        "this function manages Studio domain {configured}; the invocation asked for {requested}"
+    )]
+    WrongDomain {
+        requested: String,
+        configured: String,
+    },
+    #[error("reading the groups and the domain failed; nothing was changed")]
+    Observe(#[from] ObserveError),
+    /// Some actions are left (ResourceInUse, throttling, the deadline): Lambda's retry continues them.
+    #[error("reconcile incomplete; the next run continues: {0}")]
+    Incomplete(String),
+    #[error("the reconcile finished but its events were not published")]
+    Publish(#[from] PublishError),
 }
 
 impl Failure for HandlerError {
     fn class(&self) -> ErrorClass {
         match self {
-            HandlerError::Event(_) | HandlerError::Config(_) => ErrorClass::NonRetryable,
+            HandlerError::Event(_)
+            | HandlerError::Config(_)
+            | HandlerError::NotConfigured
+            | HandlerError::WrongDomain { .. } => ErrorClass::NonRetryable,
+            HandlerError::Observe(e) => e.class(),
+            HandlerError::Incomplete(_) => ErrorClass::Retryable,
+            HandlerError::Publish(e) => e.class(),
         }
     }
 }

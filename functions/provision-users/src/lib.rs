@@ -1,5 +1,13 @@
 //! provision-users: makes the Studio domain's user profiles follow the configured Identity Center group(s).
 
+pub mod brake;
 pub mod config;
 pub mod error;
 pub mod handler;
+pub mod identity;
+pub mod naming;
+pub mod plan;
+pub mod ports;
+pub mod reconcile;
+pub mod settings;
+pub mod studio;
