@@ -444,6 +444,44 @@ impl World {
         }
     }
 
+    /// Creates a queue that receives every event on the suite's bus (a rule on `source: studio-ops`), so a test can
+    /// read back what the functions really published; returns the queue URL (read it with [`World::drain_queue`]).
+    pub async fn tap_suite_bus(&self, name: &str) -> Result<String, WorldError> {
+        let (queue_url, queue_arn) = create_queue(&self.moto_sdk, name).await?;
+        let events = aws_sdk_eventbridge::Client::new(&self.moto_sdk);
+        events
+            .put_rule()
+            .name(name)
+            .event_bus_name(&self.names.event_bus)
+            .event_pattern(
+                serde_json::json!({"source": [studio_ops_shared::events::suite::SOURCE]})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_err("PutRule", e))?;
+        events
+            .put_targets()
+            .rule(name)
+            .event_bus_name(&self.names.event_bus)
+            .targets(
+                Target::builder()
+                    .id(format!("{name}-queue"))
+                    .arn(queue_arn)
+                    .build()
+                    .map_err(|e| aws_err("Target", e))?,
+            )
+            .send()
+            .await
+            .map_err(|e| aws_err("PutTargets", e))?;
+        Ok(queue_url)
+    }
+
+    /// Receives and deletes everything a queue holds, parsed as JSON.
+    pub async fn drain_queue(&self, queue_url: &str) -> Result<Vec<Value>, WorldError> {
+        self.drain(queue_url).await
+    }
+
     /// The messages the team's SNS topic delivered to the inbox queue since the last call (SNS envelopes).
     pub async fn inbox(&self) -> Result<Vec<Value>, WorldError> {
         self.drain(&self.names.inbox_queue_url).await

@@ -30,7 +30,7 @@ use studio_ops_tests::sim::admin::{
     SeedUserProfile, StateDump,
 };
 use studio_ops_tests::sim::{KnobsPatch, RateLimit};
-use studio_ops_tests::world::{World, WorldConfig, create_queue, fixture};
+use studio_ops_tests::world::{World, WorldConfig, fixture};
 
 type IdleShutdown = Handler<SageMakerStudio, EventBridgePublisher, DynamoIdempotencyStore>;
 
@@ -73,32 +73,7 @@ impl Local {
 
     async fn start_with(cfg: WorldConfig) -> Local {
         let world = World::start(cfg).await.unwrap();
-        let (events_queue, queue_arn) = create_queue(world.moto_sdk(), "idle-shutdown-events")
-            .await
-            .unwrap();
-        let events = aws_sdk_eventbridge::Client::new(world.moto_sdk());
-        events
-            .put_rule()
-            .name("all-suite-events")
-            .event_bus_name(&world.names.event_bus)
-            .event_pattern(json!({"source": ["studio-ops"]}).to_string())
-            .send()
-            .await
-            .unwrap();
-        events
-            .put_targets()
-            .rule("all-suite-events")
-            .event_bus_name(&world.names.event_bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("capture")
-                    .arn(queue_arn)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
+        let events_queue = world.tap_suite_bus("idle-shutdown-events").await.unwrap();
         let sqs = aws_sdk_sqs::Client::new(world.moto_sdk());
         let sagemaker = aws_sdk_sagemaker::Client::new(world.sim_sdk());
         Local {

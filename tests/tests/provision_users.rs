@@ -26,7 +26,7 @@ use studio_ops_tests::runtime_api::{FunctionHost, FunctionSpec, function_binary}
 use studio_ops_tests::sim::admin::{SeedApp, SeedRequest, SeedUserProfile, StateDump};
 use studio_ops_tests::sim::{KnobsPatch, RateLimit};
 use studio_ops_tests::template::{self, TemplateError};
-use studio_ops_tests::world::{World, WorldConfig, aws_env, create_queue, fixture};
+use studio_ops_tests::world::{World, WorldConfig, aws_env, fixture};
 
 /// The identity store the fixtures name.
 const STORE: &str = "d-9067000000";
@@ -107,32 +107,7 @@ impl Local {
         let ids = aws_sdk_identitystore::Client::new(&moto);
         let group = create_group(&ids, "data-science").await;
         let other_group = create_group(&ids, "marketing").await;
-        let (events_queue, queue_arn) = create_queue(world.moto_sdk(), "provision-users-events")
-            .await
-            .unwrap();
-        let events = aws_sdk_eventbridge::Client::new(world.moto_sdk());
-        events
-            .put_rule()
-            .name("all-suite-events")
-            .event_bus_name(&world.names.event_bus)
-            .event_pattern(json!({"source": ["studio-ops"]}).to_string())
-            .send()
-            .await
-            .unwrap();
-        events
-            .put_targets()
-            .rule("all-suite-events")
-            .event_bus_name(&world.names.event_bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("capture")
-                    .arn(queue_arn)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
+        let events_queue = world.tap_suite_bus("provision-users-events").await.unwrap();
         let sqs = aws_sdk_sqs::Client::new(world.moto_sdk());
         Local {
             world,

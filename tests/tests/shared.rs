@@ -3,14 +3,13 @@
 
 use std::time::Duration;
 
-use aws_sdk_eventbridge::types::Target;
 use serde_json::{Value, json};
 use studio_ops_shared::events::suite::{AppStopped, IdleSweepCompleted, SuiteEvent};
 use studio_ops_shared::idempotency::{
     Claim, DynamoIdempotencyStore, IdempotencyError, IdempotencyStore, Once, once,
 };
 use studio_ops_shared::publisher::{EventBridgePublisher, PublishEvents};
-use studio_ops_tests::world::{World, WorldConfig, create_queue};
+use studio_ops_tests::world::{World, WorldConfig};
 
 fn soon() -> jiff::Timestamp {
     jiff::Timestamp::now() + Duration::from_secs(60)
@@ -87,24 +86,8 @@ async fn idempotency_store_on_dynamodb() {
 #[tokio::test]
 async fn publisher_puts_every_event_on_the_suite_bus() {
     let world = World::start(WorldConfig::default()).await.unwrap();
+    let queue_url = world.tap_suite_bus("suite-tap").await.unwrap();
     let events = aws_sdk_eventbridge::Client::new(world.moto_sdk());
-    let (queue_url, queue_arn) = create_queue(world.moto_sdk(), "suite-tap").await.unwrap();
-    events
-        .put_rule()
-        .name("tap")
-        .event_bus_name(&world.names.event_bus)
-        .event_pattern(json!({"source": ["studio-ops"]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule("tap")
-        .event_bus_name(&world.names.event_bus)
-        .targets(Target::builder().id("tap").arn(queue_arn).build().unwrap())
-        .send()
-        .await
-        .unwrap();
 
     let publisher = EventBridgePublisher::new(events, &world.names.event_bus);
     // 23 events: three PutEvents calls of at most ten entries.

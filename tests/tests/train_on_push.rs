@@ -20,7 +20,7 @@ use studio_ops_shared::idempotency::DynamoIdempotencyStore;
 use studio_ops_shared::publisher::EventBridgePublisher;
 use studio_ops_tests::moto::workspace_root;
 use studio_ops_tests::runtime_api::Outcome;
-use studio_ops_tests::world::{World, WorldConfig, create_queue, fixture};
+use studio_ops_tests::world::{World, WorldConfig, fixture};
 use train_on_push::adapters::codecommit::CodeCommitSource;
 use train_on_push::adapters::s3::S3Artifacts;
 use train_on_push::adapters::sagemaker::{SageMakerRegistry, SageMakerTraining};
@@ -166,32 +166,7 @@ impl Local {
     async fn start_with(cfg: WorldConfig) -> Local {
         let world = World::start(cfg).await.unwrap();
         let (repo, first) = GitRepo::create(world.git_root(), &world.names.repository);
-        let (events_queue, queue_arn) = create_queue(world.moto_sdk(), "train-on-push-events")
-            .await
-            .unwrap();
-        let events = aws_sdk_eventbridge::Client::new(world.moto_sdk());
-        events
-            .put_rule()
-            .name("capture-suite-events")
-            .event_bus_name(&world.names.event_bus)
-            .event_pattern(json!({"source": ["studio-ops"]}).to_string())
-            .send()
-            .await
-            .unwrap();
-        events
-            .put_targets()
-            .rule("capture-suite-events")
-            .event_bus_name(&world.names.event_bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("queue")
-                    .arn(queue_arn)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
+        let events_queue = world.tap_suite_bus("train-on-push-events").await.unwrap();
         Local {
             sqs: aws_sdk_sqs::Client::new(world.moto_sdk()),
             sagemaker: aws_sdk_sagemaker::Client::new(world.sim_sdk()),
