@@ -60,42 +60,58 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), WorldError> {
 }
 
 impl GitRepo {
-    /// Creates `<git_root>/<name>.git` holding one commit of `tree` on `main`.
-    pub fn create(git_root: &Path, name: &str, tree: &Path) -> Result<Self, WorldError> {
+    /// Creates `<git_root>/<name>.git` holding `tree` as the first commit on `main`.
+    pub fn create(
+        git_root: &Path,
+        name: &str,
+        tree: &Path,
+        message: &str,
+    ) -> Result<Self, WorldError> {
         let work = tempfile::tempdir().map_err(|e| WorldError::Other(e.to_string()))?;
         let bare = git_root.join(format!("{name}.git"));
-        let bare_text = bare.to_string_lossy().to_string();
-        git(git_root, &["init", "--bare", "-q", &bare_text])?;
+        git(git_root, &["init", "--bare", "-q", &bare.to_string_lossy()])?;
         copy_tree(tree, work.path())?;
         git(work.path(), &["init", "-q"])?;
-        git(work.path(), &["add", "-A"])?;
-        git(
-            work.path(),
-            &["commit", "-q", "-m", "Add the team's models"],
-        )?;
-        git(work.path(), &["remote", "add", "origin", &bare_text])?;
-        git(work.path(), &["push", "-q", "origin", "main"])?;
-        Ok(Self { work, bare })
+        let repo = Self { work, bare };
+        repo.commit(&[], message)?;
+        Ok(repo)
     }
 
-    /// Writes `contents` at `path` (relative to the tree), commits with `message` and pushes; returns the
-    /// commit ids before and after.
+    /// Applies `changes` (path → new text, or `None` to delete), commits with `message` and pushes to `main`;
+    /// returns the new commit id.
     pub fn commit(
         &self,
-        path: &str,
-        contents: &str,
+        changes: &[(&str, Option<&str>)],
         message: &str,
-    ) -> Result<(String, String), WorldError> {
-        let before = self.head()?;
-        let file = self.work.path().join(path);
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| WorldError::Other(e.to_string()))?;
+    ) -> Result<String, WorldError> {
+        let io = |e: std::io::Error| WorldError::Other(e.to_string());
+        for (path, text) in changes {
+            let file = self.work.path().join(path);
+            match text {
+                Some(t) => {
+                    if let Some(parent) = file.parent() {
+                        std::fs::create_dir_all(parent).map_err(io)?;
+                    }
+                    std::fs::write(&file, t).map_err(io)?;
+                }
+                None => std::fs::remove_file(&file).map_err(io)?,
+            }
         }
-        std::fs::write(&file, contents).map_err(|e| WorldError::Other(e.to_string()))?;
         git(self.work.path(), &["add", "-A"])?;
-        git(self.work.path(), &["commit", "-q", "-m", message])?;
-        git(self.work.path(), &["push", "-q", "origin", "main"])?;
-        Ok((before, self.head()?))
+        git(
+            self.work.path(),
+            &["commit", "-q", "--allow-empty", "-m", message],
+        )?;
+        git(
+            self.work.path(),
+            &[
+                "push",
+                "-q",
+                &self.bare.to_string_lossy(),
+                "HEAD:refs/heads/main",
+            ],
+        )?;
+        self.head()
     }
 
     pub fn read(&self, path: &str) -> Result<String, WorldError> {

@@ -8,8 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use aws_config::SdkConfig;
 use lambda_runtime::Context;
@@ -43,104 +42,30 @@ const CHURN: &str = "models/churn-xgboost/training.toml";
 
 // ----- a real git repository made from the fixture tree -----
 
-/// A working tree whose commits are pushed to `<git_root>/<name>.git`, the bare repository the simulator serves.
-struct GitRepo {
-    work: tempfile::TempDir,
-    bare: PathBuf,
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let mut cmd = Command::new("git");
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("GIT_") {
-            cmd.env_remove(&k);
-        }
-    }
-    let out = cmd
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .args([
-            "-c",
-            "user.name=Ana Silva",
-            "-c",
-            "user.email=ana.silva@example.com",
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+/// The fixture tree pushed to `<git_root>/<name>.git` (the library's repository, with test-friendly panics).
+struct GitRepo(studio_ops_tests::git::GitRepo);
 
 impl GitRepo {
-    /// The fixture tree as the first commit on `main`, pushed to a bare repository under `git_root`.
+    /// The fixture tree as the first commit on `main`; returns the repository and that commit's id.
     fn create(git_root: &Path, name: &str) -> (GitRepo, String) {
-        let work = tempfile::tempdir().unwrap();
-        copy_tree(
+        let repo = studio_ops_tests::git::GitRepo::create(
+            git_root,
+            name,
             &workspace_root().join("tests/fixtures/models-repo"),
-            work.path(),
-        );
-        git(work.path(), &["init", "-q"]);
-        let bare = git_root.join(format!("{name}.git"));
-        git(git_root, &["init", "-q", "--bare", bare.to_str().unwrap()]);
-        let repo = GitRepo { work, bare };
-        let first = repo.commit(&[], "Four models: churn, translation, sales, digits");
-        (repo, first)
+            "Four models: churn, translation, sales, digits",
+        )
+        .unwrap();
+        let first = repo.head().unwrap();
+        (GitRepo(repo), first)
     }
 
     /// Applies `changes` (path → new text, or None to delete), commits, pushes; returns the commit id.
     fn commit(&self, changes: &[(&str, Option<&str>)], message: &str) -> String {
-        for (path, text) in changes {
-            let file = self.work.path().join(path);
-            match text {
-                Some(t) => {
-                    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-                    std::fs::write(&file, t).unwrap();
-                }
-                None => std::fs::remove_file(&file).unwrap(),
-            }
-        }
-        git(self.work.path(), &["add", "-A"]);
-        git(
-            self.work.path(),
-            &["commit", "-q", "--allow-empty", "-m", message],
-        );
-        git(
-            self.work.path(),
-            &[
-                "push",
-                "-q",
-                self.bare.to_str().unwrap(),
-                "HEAD:refs/heads/main",
-            ],
-        );
-        git(self.work.path(), &["rev-parse", "HEAD"])
+        self.0.commit(changes, message).unwrap()
     }
 
     fn read(&self, path: &str) -> String {
-        std::fs::read_to_string(self.work.path().join(path)).unwrap()
+        self.0.read(path).unwrap()
     }
 }
 

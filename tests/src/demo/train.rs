@@ -41,6 +41,7 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
         world.git_root(),
         &world.names.repository,
         &workspace_root().join("tests/fixtures/models-repo"),
+        "Add the team's models",
     )?;
     chapter.line(format!(
         "repository {} holds four models: churn-xgboost, translate-seq2seq, sales-arima, digits-cnn",
@@ -50,7 +51,11 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
     // 1. A change to one model.
     let manifest = "models/churn-xgboost/training.toml";
     let tuned = repo.read(manifest)?.replace("eta = 0.2", "eta = 0.1");
-    let (before, after) = repo.commit(manifest, &tuned, "churn: lower the learning rate")?;
+    let before = repo.head()?;
+    let after = repo.commit(
+        &[(manifest, Some(&tuned))],
+        "churn: lower the learning rate",
+    )?;
     let invocations = world
         .put_event(&push_event(world, &before, &after)?)
         .await?;
@@ -102,7 +107,8 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
         "instance_type = \"ml.m5.large\"",
         "instance_type = \"ml.p4d.24xlarge\"",
     );
-    let (b2, a2) = repo.commit(arima, &bad, "arima: go big")?;
+    let b2 = repo.head()?;
+    let a2 = repo.commit(&[(arima, Some(&bad))], "arima: go big")?;
     let invocations = world.put_event(&push_event(world, &b2, &a2)?).await?;
     chapter.record(&invocations);
     chapter.line(format!(
