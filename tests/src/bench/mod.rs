@@ -210,7 +210,12 @@ pub fn placeholder_values() -> std::collections::HashMap<String, String> {
 fn placeholder_for(reference: &str) -> String {
     let (resource, attribute) = reference.split_once('.').unwrap_or((reference, ""));
     let lower = attribute.to_ascii_lowercase();
-    if lower.contains("subnet") {
+    if lower == "domainid" {
+        // The domain `World::start` seeds in the simulator.
+        "d-studioops0001".into()
+    } else if lower == "domainarn" {
+        "arn:aws:sagemaker:us-east-1:123456789012:domain/d-studioops0001".into()
+    } else if lower.contains("subnet") {
         "subnet-0a000000000000001,subnet-0a000000000000002".into()
     } else if lower.contains("securitygroup") {
         "sg-0a000000000000001".into()

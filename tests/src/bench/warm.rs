@@ -124,17 +124,26 @@ pub fn with_fresh_id(payload: &Value, n: usize) -> Value {
     p
 }
 
-/// Runs `invocations` warm invocations of `function` (cycling through `events`) after one first invocation.
+/// What a warm run sends: the events cycled through, the environment on top of the template's, how many
+/// invocations and the pause before each.
+#[derive(Debug, Clone)]
+pub struct WarmSpec {
+    pub events: Vec<WarmEvent>,
+    pub env: BTreeMap<String, String>,
+    pub invocations: usize,
+    pub pause: Duration,
+}
+
+/// Runs `spec.invocations` warm invocations of `function` (cycling through the events) after one first invocation.
 pub async fn measure(
     world: &World,
     function: &str,
     binary: &Path,
-    events: &[WarmEvent],
-    extra_env: &BTreeMap<String, String>,
-    invocations: usize,
-    pause: Duration,
+    spec: &WarmSpec,
     log_dir: &Path,
 ) -> Result<WarmResult, BenchError> {
+    let (events, extra_env, invocations, pause) =
+        (&spec.events, &spec.env, spec.invocations, spec.pause);
     if events.is_empty() {
         return Err(BenchError::Failed(format!("no warm events for {function}")));
     }

@@ -22,7 +22,9 @@ async fn main() -> std::process::ExitCode {
             println!("#   export {k}={v}");
         }
     }
-    println!("# then: cargo lambda watch   and   cargo lambda invoke <function> --data-file events/<function>/<fixture>.json");
+    println!(
+        "# then: cargo lambda watch   and   cargo lambda invoke <function> --data-file events/<function>/<fixture>.json"
+    );
     println!("# Ctrl-C stops moto and the simulator.");
     let _ = tokio::signal::ctrl_c().await;
     world.stop().await;
