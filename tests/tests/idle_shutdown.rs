@@ -37,7 +37,6 @@ type IdleShutdown = Handler<SageMakerStudio, EventBridgePublisher, DynamoIdempot
 /// One local world with a queue that receives every suite event from moto's bus.
 struct Local {
     world: World,
-    sqs: aws_sdk_sqs::Client,
     sagemaker: aws_sdk_sagemaker::Client,
     events_queue: String,
 }
@@ -74,11 +73,9 @@ impl Local {
     async fn start_with(cfg: WorldConfig) -> Local {
         let world = World::start(cfg).await.unwrap();
         let events_queue = world.tap_suite_bus("idle-shutdown-events").await.unwrap();
-        let sqs = aws_sdk_sqs::Client::new(world.moto_sdk());
         let sagemaker = aws_sdk_sagemaker::Client::new(world.sim_sdk());
         Local {
             world,
-            sqs,
             sagemaker,
             events_queue,
         }
@@ -167,33 +164,16 @@ impl Local {
 
     /// The suite events published since the last call.
     async fn events(&self) -> Vec<SuiteEvent> {
-        let mut out = Vec::new();
-        loop {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.events_queue)
-                .max_number_of_messages(10)
-                .wait_time_seconds(0)
-                .send()
-                .await
-                .unwrap();
-            if got.messages().is_empty() {
-                return out;
-            }
-            for m in got.messages() {
-                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+        self.world
+            .drain_queue(&self.events_queue)
+            .await
+            .unwrap()
+            .iter()
+            .map(|envelope| {
                 assert_eq!(envelope["source"], "studio-ops");
-                out.push(SuiteEvent::from_envelope(&envelope).unwrap());
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.events_queue)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+                SuiteEvent::from_envelope(envelope).unwrap()
+            })
+            .collect()
     }
 }
 

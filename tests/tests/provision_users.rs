@@ -37,7 +37,6 @@ type ProvisionUsers = Handler<IdentityStore, SageMakerStudio, EventBridgePublish
 struct Local {
     world: World,
     ids: aws_sdk_identitystore::Client,
-    sqs: aws_sdk_sqs::Client,
     events_queue: String,
     /// The configured group ("data-science").
     group: String,
@@ -108,11 +107,9 @@ impl Local {
         let group = create_group(&ids, "data-science").await;
         let other_group = create_group(&ids, "marketing").await;
         let events_queue = world.tap_suite_bus("provision-users-events").await.unwrap();
-        let sqs = aws_sdk_sqs::Client::new(world.moto_sdk());
         Local {
             world,
             ids,
-            sqs,
             events_queue,
             group,
             other_group,
@@ -211,33 +208,16 @@ impl Local {
 
     /// The suite events published since the last call.
     async fn events(&self) -> Vec<SuiteEvent> {
-        let mut out = Vec::new();
-        loop {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.events_queue)
-                .max_number_of_messages(10)
-                .wait_time_seconds(0)
-                .send()
-                .await
-                .unwrap();
-            if got.messages().is_empty() {
-                return out;
-            }
-            for m in got.messages() {
-                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+        self.world
+            .drain_queue(&self.events_queue)
+            .await
+            .unwrap()
+            .iter()
+            .map(|envelope| {
                 assert_eq!(envelope["source"], "studio-ops");
-                out.push(SuiteEvent::from_envelope(&envelope).unwrap());
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.events_queue)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+                SuiteEvent::from_envelope(envelope).unwrap()
+            })
+            .collect()
     }
 }
 
