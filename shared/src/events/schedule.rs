@@ -34,6 +34,14 @@ impl RunRequest {
         if value.is_null() {
             return Ok(Self::default());
         }
+        // serde would read a JSON array by position (`[true]` as a dry run): only an object is a request.
+        if !value.is_object() {
+            return Err(EventError::new(
+                "manual or scheduled invocation",
+                ".",
+                "expected a JSON object such as {\"dryRun\": true}",
+            ));
+        }
         from_value("manual or scheduled invocation", value)
     }
 }
@@ -65,5 +73,13 @@ mod tests {
         );
         let err = RunRequest::from_invocation(&json!({"dryRun": "yes"})).unwrap_err();
         assert_eq!(err.path, "dryRun");
+        for not_an_object in [json!([true]), json!(true), json!("dryRun")] {
+            let err = RunRequest::from_invocation(&not_an_object).unwrap_err();
+            assert!(
+                err.reason.starts_with("expected a JSON object"),
+                "{}",
+                err.reason
+            );
+        }
     }
 }

@@ -210,7 +210,7 @@ pub fn bad_events() -> Vec<BadEvent> {
             expected: malformed(
                 RUN,
                 ".",
-                "invalid type: string \"reconcile everything\", expected struct RunRequest",
+                "expected a JSON object such as {\"dryRun\": true}",
             ),
         },
         BadEvent {
@@ -250,11 +250,15 @@ pub fn bad_events() -> Vec<BadEvent> {
             ),
         },
         BadEvent {
-            // serde reads a list as the struct's fields in order, so the error is at the first element.
+            // Without the object check serde would read a list as the struct's fields in order.
             name: "payload that is a list",
             function: "idle-shutdown",
             payload: json!([{"dryRun": true}]),
-            expected: malformed(RUN, "[0]", "invalid type: map, expected a boolean"),
+            expected: malformed(
+                RUN,
+                ".",
+                "expected a JSON object such as {\"dryRun\": true}",
+            ),
         },
         BadEvent {
             name: "payload that is a number",
@@ -263,7 +267,7 @@ pub fn bad_events() -> Vec<BadEvent> {
             expected: malformed(
                 RUN,
                 ".",
-                "invalid type: integer `42`, expected struct RunRequest",
+                "expected a JSON object such as {\"dryRun\": true}",
             ),
         },
         // train-on-push: pushes
