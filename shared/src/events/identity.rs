@@ -128,14 +128,49 @@ fn text(params: &Value, path: &[&str]) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A string at `path` that the call cannot do without; the error names the deepest place that is wrong.
 fn required(params: &Value, path: &[&str]) -> Result<String, EventError> {
-    text(params, path).ok_or_else(|| {
-        EventError::new(
+    let mut at = String::from("detail.requestParameters");
+    let mut cur = params;
+    for key in path {
+        let Some(fields) = cur.as_object() else {
+            // A missing `requestParameters` is reported as its first missing field; a wrong type where it is.
+            return Err(if cur.is_null() {
+                EventError::new(WHAT, &format!("{at}.{key}"), "missing field")
+            } else {
+                EventError::new(
+                    WHAT,
+                    &at,
+                    format!("expected an object, found {}", json_kind(cur)),
+                )
+            });
+        };
+        at = format!("{at}.{key}");
+        cur = fields
+            .get(*key)
+            .ok_or_else(|| EventError::new(WHAT, &at, "missing field"))?;
+    }
+    match cur.as_str().map(str::trim) {
+        Some(s) if s == MASKED => Err(EventError::new(WHAT, &at, "value is masked")),
+        Some("") => Err(EventError::new(WHAT, &at, "empty string")),
+        Some(s) => Ok(s.to_string()),
+        None => Err(EventError::new(
             WHAT,
-            &format!("detail.requestParameters.{}", path.join(".")),
-            "missing field",
-        )
-    })
+            &at,
+            format!("expected a string, found {}", json_kind(cur)),
+        )),
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// Identity-store ids are hex with dashes, optionally prefixed by a 10-hex-digit store part.
@@ -224,6 +259,22 @@ mod tests {
             c.membership_signal().unwrap(),
             MembershipSignal::CallFailed { .. }
         ));
+        let not_an_object = call(
+            "identitystore.amazonaws.com",
+            "CreateGroupMembership",
+            json!("groupId"),
+        );
+        let err = not_an_object.membership_signal().unwrap_err();
+        assert_eq!(err.path, "detail.requestParameters");
+        assert!(err.reason.contains("found a string"), "{err}");
+        let wrong_type = call(
+            "identitystore.amazonaws.com",
+            "CreateGroupMembership",
+            json!({"groupId": "g", "memberId": {"userId": 7}}),
+        );
+        let err = wrong_type.membership_signal().unwrap_err();
+        assert_eq!(err.path, "detail.requestParameters.memberId.userId");
+        assert!(err.reason.contains("found a number"), "{err}");
         let other = call("iam.amazonaws.com", "CreateUser", json!({}));
         assert_eq!(
             other.membership_signal().unwrap_err().path,

@@ -10,6 +10,7 @@ pub mod time;
 
 pub use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -34,20 +35,69 @@ impl EventError {
     }
 }
 
-/// Deserializes `value` into `T`, reporting the failing field's path.
-pub fn from_value<T: DeserializeOwned>(what: &str, value: &Value) -> Result<T, EventError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
+/// Deserializes `value` into `T`, reporting the failing field's path. Every struct must come from a JSON object:
+/// serde would also fill a struct from an array by position, which reads `["a", "b"]` as a valid event.
+pub fn from_value<T: DeserializeOwned + Serialize>(
+    what: &str,
+    value: &Value,
+) -> Result<T, EventError> {
+    let typed: T = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let reason = strip_position(&e.into_inner().to_string());
         EventError::new(what, &path, reason)
-    })
+    })?;
+    // Serializing a plain data struct cannot fail; if it ever did there would be nothing to compare.
+    if let Ok(shape) = serde_json::to_value(&typed)
+        && let Some(path) = array_read_as_object(value, &shape, String::new())
+    {
+        let path = if path.is_empty() { "." } else { path.as_str() };
+        return Err(EventError::new(
+            what,
+            path,
+            "expected an object, found an array",
+        ));
+    }
+    Ok(typed)
+}
+
+/// The first place where the typed value has an object but the input had an array (a struct read by position).
+fn array_read_as_object(input: &Value, typed: &Value, path: String) -> Option<String> {
+    match (input, typed) {
+        (Value::Array(_), Value::Object(_)) => Some(path),
+        (Value::Object(fields), Value::Object(typed_fields)) => {
+            typed_fields.iter().find_map(|(key, typed_child)| {
+                let child = fields.get(key)?;
+                let child_path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                array_read_as_object(child, typed_child, child_path)
+            })
+        }
+        (Value::Array(items), Value::Array(typed_items)) => items
+            .iter()
+            .zip(typed_items)
+            .enumerate()
+            .find_map(|(i, (item, typed_item))| {
+                array_read_as_object(item, typed_item, format!("{path}[{i}]"))
+            }),
+        _ => None,
+    }
 }
 
 /// Parses a full EventBridge envelope with a typed `detail`.
-pub fn parse_envelope<T: DeserializeOwned + serde::Serialize>(
+pub fn parse_envelope<T: DeserializeOwned + Serialize>(
     what: &str,
     value: &Value,
 ) -> Result<EventBridgeEvent<T>, EventError> {
+    if !value.is_object() {
+        return Err(EventError::new(
+            what,
+            ".",
+            "expected an EventBridge event (a JSON object)",
+        ));
+    }
     from_value(what, value)
 }
 
@@ -101,6 +151,16 @@ mod tests {
             "{}",
             err.reason
         );
+    }
+
+    #[test]
+    fn a_struct_is_never_read_from_an_array() {
+        let v = json!({"detail-type": "X", "source": "s", "detail": ["a"]});
+        let err = parse_envelope::<Detail>("X", &v).unwrap_err();
+        assert_eq!(err.path, "detail");
+        assert_eq!(err.reason, "expected an object, found an array");
+        let whole = json!(["X", "s", {"commitId": "a"}]);
+        assert_eq!(parse_envelope::<Detail>("X", &whole).unwrap_err().path, ".");
     }
 
     #[test]
