@@ -1,5 +1,5 @@
 //! What two or more studio-ops functions need: configuration, telemetry, error classification, AWS
-//! clients, typed trigger events, the suite's own events and their publisher, and the idempotency store.
+//! clients, typed trigger events, the suite's own events and their publisher, the idempotency store and per-operation rate limits.
 
 pub mod aws;
 pub mod config;
@@ -10,5 +10,6 @@ pub mod lambda;
 pub mod metrics;
 pub mod publisher;
 pub mod telemetry;
+pub mod throttle;
 
 pub use error::{ErrorClass, Failure};

@@ -36,7 +36,7 @@ pub const DRY_RUN: &str = "STUDIO_OPS_IDLE_DRY_RUN";
 pub const PRICES: &str = "STUDIO_OPS_IDLE_PRICES_USD_PER_HOUR";
 /// Apps examined at the same time.
 pub const CONCURRENCY: &str = "STUDIO_OPS_IDLE_CONCURRENCY";
-/// Client-side limit on SageMaker calls per second, and its burst.
+/// Client-side limit on calls per second to each SageMaker operation (AWS sets its quotas per API), and its burst.
 pub const CALLS_PER_SECOND: &str = "STUDIO_OPS_IDLE_SAGEMAKER_CALLS_PER_SECOND";
 pub const CALLS_BURST: &str = "STUDIO_OPS_IDLE_SAGEMAKER_CALLS_BURST";
 /// Seconds before the Lambda deadline after which no new app is started (its work would not finish).

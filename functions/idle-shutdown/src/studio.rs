@@ -1,16 +1,17 @@
 //! The Studio port (what the sweep asks of SageMaker) and its adapter over one `aws-sdk-sagemaker` client, with a
-//! client-side rate limit shared by every call so that a large sweep stays under the account's API quotas.
+//! client-side rate limit per SageMaker operation (the account's quotas are per API), so that a large sweep runs
+//! every operation at its own limit and none beyond it.
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use aws_sdk_sagemaker::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sagemaker::types::{AppType, Tag};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use jiff::Timestamp;
 use studio_ops_shared::error::{classify_sdk_error, describe_sdk_error, sdk_error_code};
+use studio_ops_shared::throttle::OperationLimiter;
+pub use studio_ops_shared::throttle::RateLimit;
 use studio_ops_shared::{ErrorClass, Failure};
 
 use crate::decision::{AppListing, AppOwner, IdleSetting, IdleSettings, Tags};
@@ -181,18 +182,12 @@ pub trait Studio: Send + Sync {
     ) -> impl Future<Output = Result<DeleteOutcome, StudioError>> + Send;
 }
 
-/// Calls per second and burst of the client-side limiter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub per_second: NonZeroU32,
-    pub burst: NonZeroU32,
-}
-
-/// Adapter over one SageMaker client. Every request (each page of a listing too) first takes a token.
+/// Adapter over one SageMaker client. Every request (each page of a listing too) first takes a token from its
+/// operation's bucket.
 #[derive(Clone)]
 pub struct SageMakerStudio {
     client: aws_sdk_sagemaker::Client,
-    limiter: Arc<DefaultDirectRateLimiter>,
+    limiter: Arc<OperationLimiter>,
 }
 
 /// ListApps and ListSpaces return at most this many items per page.
@@ -209,14 +204,12 @@ impl SageMakerStudio {
     pub fn new(client: aws_sdk_sagemaker::Client, rate: RateLimit) -> Self {
         Self {
             client,
-            limiter: Arc::new(RateLimiter::direct(
-                Quota::per_second(rate.per_second).allow_burst(rate.burst),
-            )),
+            limiter: Arc::new(OperationLimiter::new(rate)),
         }
     }
 
-    async fn token(&self) {
-        self.limiter.until_ready().await;
+    async fn token(&self, operation: &'static str) {
+        self.limiter.ready(operation).await;
     }
 }
 
@@ -225,7 +218,7 @@ impl Studio for SageMakerStudio {
         let mut pages = self.client.list_domains().into_paginator().send();
         let mut ids = Vec::new();
         loop {
-            self.token().await;
+            self.token("ListDomains").await;
             let Some(page) = pages.next().await else {
                 break;
             };
@@ -249,7 +242,7 @@ impl Studio for SageMakerStudio {
             .send();
         let mut apps = Vec::new();
         loop {
-            self.token().await;
+            self.token("ListApps").await;
             let Some(page) = pages.next().await else {
                 break;
             };
@@ -302,7 +295,7 @@ impl Studio for SageMakerStudio {
             .send();
         let mut owners = BTreeMap::new();
         loop {
-            self.token().await;
+            self.token("ListSpaces").await;
             let Some(page) = pages.next().await else {
                 break;
             };
@@ -321,7 +314,7 @@ impl Studio for SageMakerStudio {
     }
 
     async fn describe_app(&self, app: &AppListing) -> Result<Option<AppDescription>, StudioError> {
-        self.token().await;
+        self.token("DescribeApp").await;
         let out = self
             .client
             .describe_app()
@@ -363,7 +356,7 @@ impl Studio for SageMakerStudio {
     }
 
     async fn domain_idle_settings(&self, domain_id: &str) -> Result<IdleSettings, StudioError> {
-        self.token().await;
+        self.token("DescribeDomain").await;
         let out = self
             .client
             .describe_domain()
@@ -379,7 +372,7 @@ impl Studio for SageMakerStudio {
         domain_id: &str,
         space_name: &str,
     ) -> Result<SpaceDescription, StudioError> {
-        self.token().await;
+        self.token("DescribeSpace").await;
         let out = self
             .client
             .describe_space()
@@ -424,7 +417,7 @@ impl Studio for SageMakerStudio {
         domain_id: &str,
         user_profile_name: &str,
     ) -> Result<ProfileDescription, StudioError> {
-        self.token().await;
+        self.token("DescribeUserProfile").await;
         let out = self
             .client
             .describe_user_profile()
@@ -451,7 +444,7 @@ impl Studio for SageMakerStudio {
             .send();
         let mut tags = Tags::new();
         loop {
-            self.token().await;
+            self.token("ListTags").await;
             let Some(page) = pages.next().await else {
                 break;
             };
@@ -470,7 +463,7 @@ impl Studio for SageMakerStudio {
             .iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect::<Vec<_>>();
-        self.token().await;
+        self.token("AddTags").await;
         self.client
             .add_tags()
             .resource_arn(arn)
@@ -482,7 +475,7 @@ impl Studio for SageMakerStudio {
     }
 
     async fn delete_tags(&self, arn: &str, keys: &[&str]) -> Result<(), StudioError> {
-        self.token().await;
+        self.token("DeleteTags").await;
         self.client
             .delete_tags()
             .resource_arn(arn)
@@ -494,7 +487,7 @@ impl Studio for SageMakerStudio {
     }
 
     async fn delete_app(&self, app: &AppListing) -> Result<DeleteOutcome, StudioError> {
-        self.token().await;
+        self.token("DeleteApp").await;
         let result = self
             .client
             .delete_app()
@@ -529,6 +522,7 @@ mod tests {
     use aws_sdk_sagemaker::types::error::{ResourceInUse, ResourceNotFound};
     use aws_sdk_sagemaker::types::{AppStatus, ResourceSpec};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use std::num::NonZeroU32;
 
     fn meta(code: &str, message: &str) -> aws_smithy_types::error::ErrorMetadata {
         aws_smithy_types::error::ErrorMetadata::builder()

@@ -25,6 +25,7 @@ pub const MAX_COUNT: &str = "STUDIO_OPS_DEPROVISION_MAX_COUNT";
 pub const GRACE: &str = "STUDIO_OPS_DEPROVISION_GRACE_SECONDS";
 pub const APP_DELETE_WAIT: &str = "STUDIO_OPS_APP_DELETE_WAIT_SECONDS";
 pub const CONCURRENCY: &str = "STUDIO_OPS_PROVISION_CONCURRENCY";
+/// Client-side limit on calls per second to each SageMaker operation, steady and burst.
 pub const SAGEMAKER_RATE: &str = "STUDIO_OPS_PROVISION_SAGEMAKER_CALLS_PER_SECOND";
 
 #[derive(Debug, Clone)]

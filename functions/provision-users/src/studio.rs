@@ -1,12 +1,12 @@
 //! Adapter: the studio port over one `aws-sdk-sagemaker` client and one Studio domain. Every request (each page
-//! of a listing too) first takes a token from a rate limiter, so that a 1,000-profile reconcile stays under the
-//! account's SageMaker API limits, which Studio's own console and idle-shutdown share.
+//! of a listing too) first takes a token from its operation's rate limiter, so that a 1,000-profile reconcile stays
+//! under the account's per-API SageMaker limits, which Studio's own console and idle-shutdown share.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use studio_ops_shared::throttle::{OperationLimiter, RateLimit};
 
 use aws_sdk_sagemaker::types::{
     AppInstanceType, AppLifecycleManagement, AppType, CodeEditorAppSettings, IdleSettings,
@@ -25,14 +25,14 @@ use crate::settings::ProfileSettings;
 pub struct SageMakerStudio {
     client: aws_sdk_sagemaker::Client,
     domain_id: String,
-    limiter: Arc<DefaultDirectRateLimiter>,
+    limiter: Arc<OperationLimiter>,
 }
 
 /// ListUserProfiles, ListSpaces, ListApps and ListTags pages.
 const PAGE_SIZE: i32 = 100;
 
 impl SageMakerStudio {
-    /// `calls_per_second` is both the steady rate and the burst.
+    /// `calls_per_second` is both the steady rate and the burst, for each SageMaker operation.
     pub fn new(
         client: aws_sdk_sagemaker::Client,
         domain_id: impl Into<String>,
@@ -41,12 +41,14 @@ impl SageMakerStudio {
         Self {
             client,
             domain_id: domain_id.into(),
-            limiter: Arc::new(RateLimiter::direct(Quota::per_second(calls_per_second))),
+            limiter: Arc::new(OperationLimiter::new(RateLimit::per_second(
+                calls_per_second,
+            ))),
         }
     }
 
-    async fn token(&self) {
-        self.limiter.until_ready().await;
+    async fn token(&self, operation: &'static str) {
+        self.limiter.ready(operation).await;
     }
 }
 
@@ -130,7 +132,7 @@ fn created(result: Result<(), PortError>) -> Result<Created, PortError> {
 impl StudioPort for SageMakerStudio {
     async fn domain_exists(&self) -> Result<bool, PortError> {
         persist(|| async {
-            self.token().await;
+            self.token("DescribeDomain").await;
             match self
                 .client
                 .describe_domain()
@@ -156,7 +158,7 @@ impl StudioPort for SageMakerStudio {
                 .send();
             let mut out = Vec::new();
             loop {
-                self.token().await;
+                self.token("ListUserProfiles").await;
                 let Some(page) = pages.next().await else {
                     return Ok(out);
                 };
@@ -181,7 +183,7 @@ impl StudioPort for SageMakerStudio {
 
     async fn describe_profile(&self, name: &str) -> Result<Option<ProfileDetail>, PortError> {
         persist(|| async {
-            self.token().await;
+            self.token("DescribeUserProfile").await;
             match self
                 .client
                 .describe_user_profile()
@@ -223,7 +225,7 @@ impl StudioPort for SageMakerStudio {
                 .send();
             let mut out = BTreeMap::new();
             loop {
-                self.token().await;
+                self.token("ListTags").await;
                 let Some(page) = pages.next().await else {
                     return Ok(out);
                 };
@@ -240,7 +242,7 @@ impl StudioPort for SageMakerStudio {
 
     async fn add_tags(&self, arn: &str, map: &BTreeMap<String, String>) -> Result<(), PortError> {
         persist(|| async {
-            self.token().await;
+            self.token("AddTags").await;
             self.client
                 .add_tags()
                 .resource_arn(arn)
@@ -255,7 +257,7 @@ impl StudioPort for SageMakerStudio {
 
     async fn create_profile(&self, profile: &NewProfile) -> Result<Created, PortError> {
         persist(|| async {
-            self.token().await;
+            self.token("CreateUserProfile").await;
             created(
                 self.client
                     .create_user_profile()
@@ -280,7 +282,7 @@ impl StudioPort for SageMakerStudio {
         settings: &ProfileSettings,
     ) -> Result<Change, PortError> {
         persist(|| async {
-            self.token().await;
+            self.token("UpdateUserProfile").await;
             change(
                 self.client
                     .update_user_profile()
@@ -298,7 +300,7 @@ impl StudioPort for SageMakerStudio {
 
     async fn delete_profile(&self, name: &str) -> Result<Change, PortError> {
         persist(|| async {
-            self.token().await;
+            self.token("DeleteUserProfile").await;
             change(
                 self.client
                     .delete_user_profile()
@@ -324,7 +326,7 @@ impl StudioPort for SageMakerStudio {
                 .send();
             let mut out = Vec::new();
             loop {
-                self.token().await;
+                self.token("ListSpaces").await;
                 let Some(page) = pages.next().await else {
                     return Ok(out);
                 };
@@ -356,7 +358,7 @@ impl StudioPort for SageMakerStudio {
 
     async fn describe_space(&self, name: &str) -> Result<Option<SpaceSummary>, PortError> {
         persist(|| async {
-            self.token().await;
+            self.token("DescribeSpace").await;
             match self
                 .client
                 .describe_space()
@@ -397,7 +399,7 @@ impl StudioPort for SageMakerStudio {
                 .build()
         });
         persist(|| async {
-            self.token().await;
+            self.token("CreateSpace").await;
             created(
                 self.client
                     .create_space()
@@ -432,7 +434,7 @@ impl StudioPort for SageMakerStudio {
 
     async fn delete_space(&self, name: &str) -> Result<Change, PortError> {
         persist(|| async {
-            self.token().await;
+            self.token("DeleteSpace").await;
             change(
                 self.client
                     .delete_space()
@@ -461,7 +463,7 @@ impl StudioPort for SageMakerStudio {
             let mut pages = req.into_paginator().send();
             let mut out = Vec::new();
             loop {
-                self.token().await;
+                self.token("ListApps").await;
                 let Some(page) = pages.next().await else {
                     return Ok(out);
                 };
@@ -492,7 +494,7 @@ impl StudioPort for SageMakerStudio {
 
     async fn describe_app(&self, app: &AppRef) -> Result<Option<String>, PortError> {
         persist(|| async {
-            self.token().await;
+            self.token("DescribeApp").await;
             let req = self
                 .client
                 .describe_app()
@@ -517,7 +519,7 @@ impl StudioPort for SageMakerStudio {
 
     async fn delete_app(&self, app: &AppRef) -> Result<Change, PortError> {
         persist(|| async {
-            self.token().await;
+            self.token("DeleteApp").await;
             let req = self
                 .client
                 .delete_app()

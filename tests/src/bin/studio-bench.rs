@@ -3,7 +3,7 @@
 //! `target/bench/results.md`. Run through `scripts/bench.sh`, which builds the release binaries first.
 //!
 //! Options: `--only size,cold,warm,sweep,reconcile`, `--cold-runs N` (default 30), `--warm N` (200),
-//! `--sweep-runs N` (3), `--python-sweep-runs N` (1: a sequential sweep takes minutes),
+//! `--sweep-runs N` (3), `--python-sweep-runs N` (1: a sequential sweep takes minutes; 0 skips it),
 //! `--reconcile-runs N` (2), `--out DIR` (target/bench), `--env K=V` (extra function environment, for experiments).
 
 use std::collections::BTreeMap;
@@ -66,7 +66,7 @@ fn options() -> Result<Options, String> {
             "--cold-runs" => o.cold_runs = number(value(&a)?, &a)?.max(1),
             "--warm" => o.warm_invocations = number(value(&a)?, &a)?.max(1),
             "--sweep-runs" => o.sweep_runs = number(value(&a)?, &a)?.max(1),
-            "--python-sweep-runs" => o.python_sweep_runs = number(value(&a)?, &a)?.max(1),
+            "--python-sweep-runs" => o.python_sweep_runs = number(value(&a)?, &a)?,
             "--reconcile-runs" => o.reconcile_runs = number(value(&a)?, &a)?.max(1),
             "--out" => o.out = PathBuf::from(value(&a)?),
             "--env" => {
