@@ -202,10 +202,12 @@ fn timestamp(t: Option<&aws_sdk_sagemaker::primitives::DateTime>) -> Option<Time
 
 impl SageMakerStudio {
     pub fn new(client: aws_sdk_sagemaker::Client, rate: RateLimit) -> Self {
-        Self {
-            client,
-            limiter: Arc::new(OperationLimiter::new(rate)),
-        }
+        Self::with_limiter(client, Arc::new(OperationLimiter::new(rate)))
+    }
+
+    /// An adapter whose requests take their tokens from `limiter` (shared with whoever else holds it).
+    pub fn with_limiter(client: aws_sdk_sagemaker::Client, limiter: Arc<OperationLimiter>) -> Self {
+        Self { client, limiter }
     }
 
     async fn token(&self, operation: &'static str) {
@@ -217,12 +219,16 @@ impl Studio for SageMakerStudio {
     async fn list_domains(&self) -> Result<Vec<String>, StudioError> {
         let mut pages = self.client.list_domains().into_paginator().send();
         let mut ids = Vec::new();
-        loop {
+        // The paginator answers `None` after the last page without a request, so the token is taken only
+        // while the last page said there is more: an unused token would halve the operation's rate.
+        let mut more = true;
+        while more {
             self.token("ListDomains").await;
             let Some(page) = pages.next().await else {
                 break;
             };
             let page = page.map_err(|e| StudioError::from_sdk("ListDomains", &e))?;
+            more = page.next_token().is_some_and(|t| !t.is_empty());
             ids.extend(
                 page.domains()
                     .iter()
@@ -241,12 +247,16 @@ impl Studio for SageMakerStudio {
             .into_paginator()
             .send();
         let mut apps = Vec::new();
-        loop {
+        // The paginator answers `None` after the last page without a request, so the token is taken only
+        // while the last page said there is more: an unused token would halve the operation's rate.
+        let mut more = true;
+        while more {
             self.token("ListApps").await;
             let Some(page) = pages.next().await else {
                 break;
             };
             let page = page.map_err(|e| StudioError::from_sdk("ListApps", &e))?;
+            more = page.next_token().is_some_and(|t| !t.is_empty());
             for a in page.apps() {
                 let owner = match (a.user_profile_name(), a.space_name()) {
                     (_, Some(s)) if !s.is_empty() => AppOwner::Space(s.to_string()),
@@ -294,12 +304,16 @@ impl Studio for SageMakerStudio {
             .into_paginator()
             .send();
         let mut owners = BTreeMap::new();
-        loop {
+        // The paginator answers `None` after the last page without a request, so the token is taken only
+        // while the last page said there is more: an unused token would halve the operation's rate.
+        let mut more = true;
+        while more {
             self.token("ListSpaces").await;
             let Some(page) = pages.next().await else {
                 break;
             };
             let page = page.map_err(|e| StudioError::from_sdk("ListSpaces", &e))?;
+            more = page.next_token().is_some_and(|t| !t.is_empty());
             for s in page.spaces() {
                 if let (Some(name), Some(owner)) = (
                     s.space_name(),
@@ -443,12 +457,16 @@ impl Studio for SageMakerStudio {
             .into_paginator()
             .send();
         let mut tags = Tags::new();
-        loop {
+        // The paginator answers `None` after the last page without a request, so the token is taken only
+        // while the last page said there is more: an unused token would halve the operation's rate.
+        let mut more = true;
+        while more {
             self.token("ListTags").await;
             let Some(page) = pages.next().await else {
                 break;
             };
             let page = page.map_err(|e| StudioError::from_sdk("ListTags", &e))?;
+            more = page.next_token().is_some_and(|t| !t.is_empty());
             for t in page.tags() {
                 if let Some(key) = t.key() {
                     tags.insert(key.to_string(), t.value().unwrap_or_default().to_string());
@@ -631,5 +649,46 @@ mod tests {
         );
         assert_eq!(d.last_user_activity, None);
         assert_eq!(studio.describe_app(&space_app()).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn each_request_takes_exactly_one_token_of_its_operation() {
+        use aws_sdk_sagemaker::operation::list_tags::ListTagsOutput;
+        let tag = |k: &str| Tag::builder().key(k).value("v").build();
+        let single = mock!(aws_sdk_sagemaker::Client::list_tags)
+            .then_output(move || ListTagsOutput::builder().tags(tag("a")).build());
+        let first = mock!(aws_sdk_sagemaker::Client::list_tags)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(move || {
+                ListTagsOutput::builder()
+                    .tags(tag("b"))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(aws_sdk_sagemaker::Client::list_tags)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(move || ListTagsOutput::builder().tags(tag("c")).build());
+        let client = mock_client!(
+            aws_sdk_sagemaker,
+            RuleMode::Sequential,
+            [&single, &first, &second]
+        );
+        // One token per second: none comes back while the test runs, so the count below is exact.
+        let limiter = Arc::new(OperationLimiter::new(RateLimit {
+            per_second: NonZeroU32::MIN,
+            burst: NonZeroU32::new(4).unwrap(),
+        }));
+        let studio = SageMakerStudio::with_limiter(client, limiter.clone());
+        assert_eq!(studio.list_tags("arn:1").await.unwrap().len(), 1);
+        let two_pages = studio.list_tags("arn:2").await.unwrap();
+        assert_eq!(two_pages.keys().collect::<Vec<_>>(), ["b", "c"]);
+        // Three requests were sent: one token of the burst of four is left, and other operations are untouched.
+        assert!(limiter.try_ready("ListTags"), "a request took two tokens");
+        assert!(!limiter.try_ready("ListTags"), "a request took no token");
+        assert!(limiter.try_ready("DescribeApp"));
+        assert_eq!(
+            single.num_calls() + first.num_calls() + second.num_calls(),
+            3
+        );
     }
 }

@@ -157,12 +157,16 @@ impl StudioPort for SageMakerStudio {
                 .into_paginator()
                 .send();
             let mut out = Vec::new();
-            loop {
+            // The paginator answers `None` after the last page without a request, so the token is taken only
+            // while the last page said there is more: an unused token would halve the operation's rate.
+            let mut more = true;
+            while more {
                 self.token("ListUserProfiles").await;
                 let Some(page) = pages.next().await else {
-                    return Ok(out);
+                    break;
                 };
                 let page = page.map_err(|e| PortError::from_sdk("ListUserProfiles", &e))?;
+                more = page.next_token().is_some_and(|t| !t.is_empty());
                 for p in page.user_profiles() {
                     let Some(name) = p.user_profile_name() else {
                         continue;
@@ -177,6 +181,7 @@ impl StudioPort for SageMakerStudio {
                     });
                 }
             }
+            Ok(out)
         })
         .await
     }
@@ -224,18 +229,23 @@ impl StudioPort for SageMakerStudio {
                 .into_paginator()
                 .send();
             let mut out = BTreeMap::new();
-            loop {
+            // The paginator answers `None` after the last page without a request, so the token is taken only
+            // while the last page said there is more: an unused token would halve the operation's rate.
+            let mut more = true;
+            while more {
                 self.token("ListTags").await;
                 let Some(page) = pages.next().await else {
-                    return Ok(out);
+                    break;
                 };
                 let page = page.map_err(|e| PortError::from_sdk("ListTags", &e))?;
+                more = page.next_token().is_some_and(|t| !t.is_empty());
                 for tag in page.tags() {
                     if let Some(k) = tag.key() {
                         out.insert(k.to_string(), tag.value().unwrap_or_default().to_string());
                     }
                 }
             }
+            Ok(out)
         })
         .await
     }
@@ -325,12 +335,16 @@ impl StudioPort for SageMakerStudio {
                 .into_paginator()
                 .send();
             let mut out = Vec::new();
-            loop {
+            // The paginator answers `None` after the last page without a request, so the token is taken only
+            // while the last page said there is more: an unused token would halve the operation's rate.
+            let mut more = true;
+            while more {
                 self.token("ListSpaces").await;
                 let Some(page) = pages.next().await else {
-                    return Ok(out);
+                    break;
                 };
                 let page = page.map_err(|e| PortError::from_sdk("ListSpaces", &e))?;
+                more = page.next_token().is_some_and(|t| !t.is_empty());
                 for s in page.spaces() {
                     let Some(name) = s.space_name() else {
                         continue;
@@ -352,6 +366,7 @@ impl StudioPort for SageMakerStudio {
                     });
                 }
             }
+            Ok(out)
         })
         .await
     }
@@ -462,12 +477,16 @@ impl StudioPort for SageMakerStudio {
             };
             let mut pages = req.into_paginator().send();
             let mut out = Vec::new();
-            loop {
+            // The paginator answers `None` after the last page without a request, so the token is taken only
+            // while the last page said there is more: an unused token would halve the operation's rate.
+            let mut more = true;
+            while more {
                 self.token("ListApps").await;
                 let Some(page) = pages.next().await else {
-                    return Ok(out);
+                    break;
                 };
                 let page = page.map_err(|e| PortError::from_sdk("ListApps", &e))?;
+                more = page.next_token().is_some_and(|t| !t.is_empty());
                 for a in page.apps() {
                     let (Some(app_type), Some(app_name)) = (a.app_type(), a.app_name()) else {
                         continue;
@@ -488,6 +507,7 @@ impl StudioPort for SageMakerStudio {
                     });
                 }
             }
+            Ok(out)
         })
         .await
     }

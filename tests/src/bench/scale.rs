@@ -531,6 +531,7 @@ pub async fn run_sweeps(
     results: &mut super::report::Results,
     runs: usize,
     python_runs: usize,
+    extra_env: &BTreeMap<String, String>,
     out: &std::path::Path,
 ) -> Result<(), super::BenchError> {
     use super::BenchError;
@@ -553,6 +554,7 @@ pub async fn run_sweeps(
     for (k, v) in SWEEP_FUNCTION_ENV {
         env.insert((*k).into(), (*v).into());
     }
+    env.extend(extra_env.clone());
     let binary = crate::runtime_api::function_binary("idle-shutdown");
     let host = super::warm::host(
         "idle-shutdown",
@@ -719,6 +721,8 @@ pub async fn run_sweeps(
         "Idle sweep settings: the template's environment plus {}.",
         SWEEP_FUNCTION_ENV
             .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain(extra_env.clone())
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(", ")

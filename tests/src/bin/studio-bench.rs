@@ -380,8 +380,14 @@ async fn run(opts: &Options, results: &mut Results) -> Result<(), BenchError> {
     }
     if wants("sweep") {
         println!("idle sweep at scale…");
-        if let Err(e) =
-            scale::run_sweeps(results, opts.sweep_runs, opts.python_sweep_runs, &opts.out).await
+        if let Err(e) = scale::run_sweeps(
+            results,
+            opts.sweep_runs,
+            opts.python_sweep_runs,
+            &opts.extra_env,
+            &opts.out,
+        )
+        .await
         {
             results.errors.push(format!("idle sweep: {e}"));
         }
