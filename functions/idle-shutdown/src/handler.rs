@@ -1,6 +1,7 @@
 //! idle-shutdown handler: a scheduled or manual invocation → one sweep. Lists the apps of each domain, screens them,
-//! describes the rest with bounded concurrency, runs the decision table, then warns, stops or keeps each app and
-//! publishes one `Idle Sweep Completed` summary. Every app ends in the report; none is left half-done.
+//! describes the rest with bounded concurrency, runs the decision table, then warns, stops or keeps each app (a
+//! warning or a stop is announced as it happens) and publishes one `Idle Sweep Completed` summary. Every app ends in
+//! the report; none is left half-done.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -78,8 +79,9 @@ impl Run {
     }
 }
 
-/// Where one app's processing ended: with a result (and an `App Stopped` event when this sweep stopped it), or with
-/// its reading failed, which changed nothing and may be tried again.
+/// Where one app's processing ended: with a result (and the `App Stopped` event of an app this sweep stopped whose
+/// notice could not be published at once, for the end of the sweep to try again), or with its reading failed, which
+/// changed nothing and may be tried again.
 enum Processed {
     Done(AppResult, Option<Box<AppStopped>>),
     ReadFailed(AppListing, StudioError),
@@ -574,7 +576,14 @@ where
                                 reason: result.reason.clone(),
                                 hourly_cost_usd: result.hourly_cost_usd,
                             };
-                            return (result, Some(event));
+                            // Announced now, so that the owner hears of it even if this invocation dies later;
+                            // a notice that cannot go out now goes with the sweep summary.
+                            let notice = [SuiteEvent::from(event.clone())];
+                            if let Err(e) = self.ports.publisher.publish(&notice).await {
+                                tracing::warn!(app = %result.app.app_name, error = %e, "App Stopped not published; retried with the sweep summary");
+                                return (result, Some(event));
+                            }
+                            return (result, None);
                         }
                         Ok(DeleteOutcome::AlreadyGone) => {
                             result.outcome = Outcome::Skipped("already-gone".into());
@@ -928,10 +937,12 @@ mod tests {
         }
     }
 
-    /// Fails every publish that carries an `App Idle Warning` while `fail_warnings` is set.
+    /// Fails every publish that carries an `App Idle Warning` while `fail_warnings` is set, and every publish made
+    /// only of `App Stopped` notices while `fail_stop_notices` is set.
     #[derive(Default)]
     struct FlakyPublisher {
         fail_warnings: AtomicBool,
+        fail_stop_notices: AtomicBool,
         inner: RecordingPublisher,
     }
 
@@ -940,7 +951,12 @@ mod tests {
             let warning = events
                 .iter()
                 .any(|e| matches!(e, SuiteEvent::AppIdleWarning(_)));
-            if warning && self.fail_warnings.load(Ordering::SeqCst) {
+            let only_stops = events
+                .iter()
+                .all(|e| matches!(e, SuiteEvent::AppStopped(_)));
+            if (warning && self.fail_warnings.load(Ordering::SeqCst))
+                || (only_stops && self.fail_stop_notices.load(Ordering::SeqCst))
+            {
                 return Err(PublishError::Call {
                     class: ErrorClass::Retryable,
                     message: "ServiceUnavailable".into(),
@@ -1521,6 +1537,68 @@ mod tests {
         assert_eq!(report.skipped.get("already-gone"), Some(&1));
         assert_eq!(report.skipped.get("delete-in-use"), Some(&1));
         assert_eq!(events(&h).len(), 1, "only the summary");
+    }
+
+    fn stoppable(names: &[&str]) -> FakeStudio {
+        let mut s = FakeStudio::default();
+        for app in names {
+            s.add(
+                app,
+                user("ana"),
+                "KernelGateway",
+                "InService",
+                "ml.g5.xlarge",
+                600,
+                Some(120),
+            );
+            s.tag(&format!("arn:app/{app}"), WARNING_TAG, &ago(31).to_string());
+        }
+        s
+    }
+
+    #[tokio::test]
+    async fn a_stop_is_announced_as_it_happens_before_the_summary() {
+        let h = handler(stoppable(&["gpu-1", "gpu-2"]), &[]);
+        let report = h
+            .sweep(&RunRequest::default(), now(), far_deadline())
+            .await
+            .unwrap();
+        assert_eq!(report.stopped, 2);
+        let published = events(&h);
+        let kinds: Vec<&str> = published.iter().map(SuiteEvent::detail_type).collect();
+        assert_eq!(
+            kinds,
+            ["App Stopped", "App Stopped", "Idle Sweep Completed"],
+            "each stop is published on its own, then the summary"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stop_notice_that_cannot_go_out_at_once_goes_with_the_summary() {
+        let h = handler(stoppable(&["gpu-1", "gpu-2"]), &[]);
+        h.ports
+            .publisher
+            .fail_stop_notices
+            .store(true, Ordering::SeqCst);
+        let report = h
+            .sweep(&RunRequest::default(), now(), far_deadline())
+            .await
+            .unwrap();
+        assert_eq!(report.stopped, 2);
+        let published = events(&h);
+        let mut stopped: Vec<String> = published
+            .iter()
+            .filter_map(|e| match e {
+                SuiteEvent::AppStopped(s) => Some(s.app_name.clone()),
+                _ => None,
+            })
+            .collect();
+        stopped.sort();
+        assert_eq!(stopped, ["gpu-1", "gpu-2"], "each notice exactly once");
+        assert_eq!(
+            published.last().map(SuiteEvent::detail_type),
+            Some("Idle Sweep Completed")
+        );
     }
 
     #[tokio::test]
