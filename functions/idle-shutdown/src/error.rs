@@ -20,9 +20,9 @@ pub enum HandlerError {
     /// The domains to sweep could not be listed, so nothing was swept.
     #[error("cannot list the Studio domains to sweep: {0}")]
     ListDomains(#[source] StudioError),
-    /// Every domain failed to list its apps.
-    #[error("no domain could be swept: {0}")]
-    NothingSwept(String),
+    /// No domain could be listed in full. Apps of the pages that were read have been swept; a retry sweeps the rest.
+    #[error("no domain could be listed in full: {0}")]
+    NoDomainListed(String),
     /// The sweep ran (see the logged report), but its events could not be published.
     #[error("sweep events not published: {0}")]
     Publish(#[from] PublishError),
@@ -35,7 +35,7 @@ impl Failure for HandlerError {
                 ErrorClass::NonRetryable
             }
             HandlerError::ListDomains(e) => e.class(),
-            HandlerError::NothingSwept(_) => ErrorClass::Retryable,
+            HandlerError::NoDomainListed(_) => ErrorClass::Retryable,
             HandlerError::Publish(e) => e.class(),
         }
     }

@@ -3,11 +3,12 @@
 //! warning or a stop is announced as it happens) and publishes one `Idle Sweep Completed` summary. Every app ends in
 //! the report; none is left half-done.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use jiff::{SignedDuration, Timestamp};
 use lambda_runtime::Context;
 use serde_json::{Value, json};
@@ -142,24 +143,37 @@ where
             domain_idle: Mutex::new(HashMap::new()),
         };
         let domains = self.domains(request).await?;
-        let (listings, failed_domains) = self.list(&domains, request, &run).await;
+        let failed_domains = Mutex::new(Vec::new());
+        let policy = &self.config.policy;
+        let run = &run;
+        // Apps are screened and processed while the next ListApps page is read.
+        let first_pass: Vec<Processed> = self
+            .listing(&domains, request, run, &failed_domains)
+            .map(|app| async move {
+                match screen(&app, policy) {
+                    Some(skip) => Processed::Done(
+                        AppResult::new(
+                            app,
+                            Outcome::Skipped(skip.key()),
+                            "screen",
+                            skip.to_string(),
+                        ),
+                        None,
+                    ),
+                    None => self.process(app, run).await,
+                }
+            })
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await;
+        let failed_domains = failed_domains
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
 
-        let mut results = Vec::with_capacity(listings.len());
-        let mut queue = Vec::new();
-        for app in listings {
-            match screen(&app, &self.config.policy) {
-                Some(skip) => results.push(AppResult::new(
-                    app,
-                    Outcome::Skipped(skip.key()),
-                    "screen",
-                    skip.to_string(),
-                )),
-                None => queue.push(app),
-            }
-        }
+        let mut results = Vec::with_capacity(first_pass.len());
         let mut stopped_events = Vec::new();
         let mut retry = Vec::new();
-        for processed in self.process_all(queue, self.config.concurrency, &run).await {
+        for processed in first_pass {
             match processed {
                 Processed::Done(result, event) => {
                     results.push(result);
@@ -174,7 +188,7 @@ where
         // Apps whose reading was throttled or hit a server fault get one more pass once the burst has passed,
         // at half the concurrency, so that the same unlucky apps are not left out sweep after sweep.
         let second_pass = (self.config.concurrency / 2).max(1);
-        for processed in self.process_all(retry, second_pass, &run).await {
+        for processed in self.process_all(retry, second_pass, run).await {
             match processed {
                 Processed::Done(result, event) => {
                     results.push(result);
@@ -218,7 +232,7 @@ where
                 .iter()
                 .map(|d| format!("{}: {}", d.domain_id, d.error))
                 .collect();
-            return Err(HandlerError::NothingSwept(errors.join("; ")));
+            return Err(HandlerError::NoDomainListed(errors.join("; ")));
         }
         Ok(report)
     }
@@ -252,57 +266,81 @@ where
         }
     }
 
-    /// Every app of every domain (de-duplicated, limited to the requested user); a domain that fails is reported.
-    async fn list(
-        &self,
-        domains: &[String],
-        request: &RunRequest,
-        run: &Run,
-    ) -> (Vec<AppListing>, Vec<DomainFailure>) {
-        let mut apps = BTreeMap::new();
-        let mut failed = Vec::new();
-        for domain in domains {
-            if run.remaining().is_none() {
-                failed.push(DomainFailure {
-                    domain_id: domain.clone(),
-                    error: "not reached before the Lambda deadline".into(),
-                });
-                continue;
-            }
-            match self.list_domain(domain, request).await {
-                Ok(listed) => {
-                    for app in listed {
-                        apps.entry(app.key()).or_insert(app);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(domain_id = %domain, error = %e, "cannot list the domain's apps; its apps are not swept");
-                    failed.push(DomainFailure {
-                        domain_id: domain.clone(),
-                        error: e.to_string(),
-                    });
-                }
-            }
-        }
-        (apps.into_values().collect(), failed)
+    /// Every app of every domain as its ListApps page arrives (de-duplicated, limited to the requested user). A domain
+    /// that cannot be listed, or not before the deadline, is recorded in `failed`; apps of pages already read are
+    /// still swept.
+    fn listing<'a>(
+        &'a self,
+        domains: &'a [String],
+        request: &'a RunRequest,
+        run: &'a Run,
+        failed: &'a Mutex<Vec<DomainFailure>>,
+    ) -> BoxStream<'a, AppListing> {
+        let mut seen = HashSet::new();
+        futures::stream::iter(domains)
+            .then(move |domain| self.domain_listing(domain, request, run, failed))
+            .flatten()
+            .filter(move |app| std::future::ready(seen.insert(app.key())))
+            .boxed()
     }
 
-    async fn list_domain(
-        &self,
-        domain: &str,
-        request: &RunRequest,
-    ) -> Result<Vec<AppListing>, StudioError> {
-        let mut apps = self.ports.studio.list_apps(domain).await?;
-        if let Some(user) = &request.user_profile_name {
-            let space_owners = self.ports.studio.list_space_owners(domain).await?;
-            apps.retain(|a| match &a.owner {
-                AppOwner::UserProfile(u) => u.eq_ignore_ascii_case(user),
-                AppOwner::Space(s) => space_owners
-                    .get(&s.to_lowercase())
-                    .is_some_and(|o| o.eq_ignore_ascii_case(user)),
-            });
+    async fn domain_listing<'a>(
+        &'a self,
+        domain: &'a str,
+        request: &'a RunRequest,
+        run: &'a Run,
+        failed: &'a Mutex<Vec<DomainFailure>>,
+    ) -> BoxStream<'a, AppListing> {
+        let fail = move |error: String| {
+            if let Ok(mut f) = failed.lock() {
+                f.push(DomainFailure {
+                    domain_id: domain.to_string(),
+                    error,
+                });
+            }
+        };
+        if run.remaining().is_none() {
+            fail("not reached before the Lambda deadline".into());
+            return futures::stream::empty().boxed();
         }
-        Ok(apps)
+        let space_owners = match &request.user_profile_name {
+            None => None,
+            Some(_) => match self.ports.studio.list_space_owners(domain).await {
+                Ok(owners) => Some(owners),
+                Err(e) => {
+                    tracing::warn!(domain_id = %domain, error = %e, "cannot list the domain's spaces; its apps are not swept");
+                    fail(e.to_string());
+                    return futures::stream::empty().boxed();
+                }
+            },
+        };
+        let user = request.user_profile_name.as_deref();
+        let wanted = move |app: &AppListing| match (user, &app.owner) {
+            (None, _) => true,
+            (Some(user), AppOwner::UserProfile(u)) => u.eq_ignore_ascii_case(user),
+            (Some(user), AppOwner::Space(s)) => space_owners
+                .as_ref()
+                .and_then(|owners| owners.get(&s.to_lowercase()))
+                .is_some_and(|o| o.eq_ignore_ascii_case(user)),
+        };
+        self.ports
+            .studio
+            .app_pages(domain)
+            .filter_map(move |page| {
+                let apps = match page {
+                    Ok(apps) => Some(futures::stream::iter(
+                        apps.into_iter().filter(|a| wanted(a)).collect::<Vec<_>>(),
+                    )),
+                    Err(e) => {
+                        tracing::warn!(domain_id = %domain, error = %e, "cannot list the domain's apps; its remaining apps are not swept");
+                        fail(e.to_string());
+                        None
+                    }
+                };
+                std::future::ready(apps)
+            })
+            .flatten()
+            .boxed()
     }
 
     async fn process_all(
@@ -758,6 +796,7 @@ mod tests {
         throttled_describe: Mutex<HashMap<String, u32>>,
         delete_outcomes: HashMap<String, DeleteOutcome>,
         describe_delay: Option<Duration>,
+        fail_second_page: bool,
         calls: Mutex<Vec<String>>,
     }
 
@@ -831,9 +870,25 @@ mod tests {
             Ok(vec!["d-test".into()])
         }
 
-        async fn list_apps(&self, domain_id: &str) -> Result<Vec<AppListing>, StudioError> {
+        /// Two pages (the apps split in half), or a failing second page when `fail_second_page` is set.
+        fn app_pages<'a>(
+            &'a self,
+            domain_id: &'a str,
+        ) -> impl futures::Stream<Item = Result<Vec<AppListing>, StudioError>> + Send + 'a {
             self.log(format!("ListApps {domain_id}"));
-            Ok(self.apps.iter().map(|(l, _)| l.clone()).collect())
+            let all: Vec<AppListing> = self.apps.iter().map(|(l, _)| l.clone()).collect();
+            let (first, second) = all.split_at(all.len() / 2);
+            let second = if self.fail_second_page {
+                Err(StudioError {
+                    operation: "ListApps",
+                    class: ErrorClass::Retryable,
+                    code: Some("ThrottlingException".into()),
+                    message: "Rate exceeded".into(),
+                })
+            } else {
+                Ok(second.to_vec())
+            };
+            futures::stream::iter([Ok(first.to_vec()), second])
         }
 
         async fn list_space_owners(
@@ -1554,6 +1609,41 @@ mod tests {
             s.tag(&format!("arn:app/{app}"), WARNING_TAG, &ago(31).to_string());
         }
         s
+    }
+
+    #[tokio::test]
+    async fn a_listing_that_fails_midway_sweeps_the_pages_read_and_reports_the_domain() {
+        let mut s = stoppable(&["gpu-1", "gpu-2", "gpu-3", "gpu-4"]);
+        s.fail_second_page = true;
+        let h = handler(s, &[("STUDIO_OPS_DOMAIN_IDS", "d-test")]);
+        let err = h
+            .sweep(&RunRequest::default(), now(), far_deadline())
+            .await
+            .unwrap_err();
+        // The only domain was not listed in full: Lambda retries, and the retry finds the first page's apps gone.
+        assert_eq!(
+            studio_ops_shared::Failure::class(&err),
+            ErrorClass::Retryable
+        );
+        assert!(err.to_string().contains("Rate exceeded"), "{err}");
+        assert_eq!(h.ports.studio.calls_of("DeleteApp"), 2);
+        let published = events(&h);
+        let summary = published
+            .iter()
+            .find_map(|e| match e {
+                SuiteEvent::IdleSweepCompleted(s) => Some(s.clone()),
+                _ => None,
+            })
+            .expect("the summary of what was swept is published");
+        assert_eq!((summary.scanned, summary.stopped), (2, 2), "{summary:#?}");
+        assert_eq!(summary.failed_domains, ["d-test"]);
+        assert_eq!(
+            published
+                .iter()
+                .filter(|e| matches!(e, SuiteEvent::AppStopped(_)))
+                .count(),
+            2
+        );
     }
 
     #[tokio::test]

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
+use futures::Stream;
+
 use aws_sdk_sagemaker::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sagemaker::types::{AppType, Tag};
 use jiff::Timestamp;
@@ -135,11 +137,12 @@ pub enum DeleteOutcome {
 /// The port the handler calls; `SageMakerStudio` is the adapter.
 pub trait Studio: Send + Sync {
     fn list_domains(&self) -> impl Future<Output = Result<Vec<String>, StudioError>> + Send;
-    /// Every app of a domain (all statuses), all pages.
-    fn list_apps(
-        &self,
-        domain_id: &str,
-    ) -> impl Future<Output = Result<Vec<AppListing>, StudioError>> + Send;
+    /// The apps of a domain (all statuses), one item per page as it arrives, so that a sweep works on the first page
+    /// while the next is read. An error is the last item.
+    fn app_pages<'a>(
+        &'a self,
+        domain_id: &'a str,
+    ) -> impl Stream<Item = Result<Vec<AppListing>, StudioError>> + Send + 'a;
     /// Space name → owner user profile, for the spaces of a domain that have an owner.
     fn list_space_owners(
         &self,
@@ -200,6 +203,39 @@ fn timestamp(t: Option<&aws_sdk_sagemaker::primitives::DateTime>) -> Option<Time
     })
 }
 
+/// One `ListApps` entry as the sweep sees it; entries without an owner, type or name are logged and skipped.
+fn app_listing(domain_id: &str, a: &aws_sdk_sagemaker::types::AppDetails) -> Option<AppListing> {
+    let owner = match (a.user_profile_name(), a.space_name()) {
+        (_, Some(s)) if !s.is_empty() => AppOwner::Space(s.to_string()),
+        (Some(u), _) if !u.is_empty() => AppOwner::UserProfile(u.to_string()),
+        _ => {
+            tracing::warn!(domain_id, app = ?a.app_name(), "ListApps returned an app with neither user profile nor space; skipped");
+            return None;
+        }
+    };
+    let (Some(app_type), Some(app_name)) = (a.app_type(), a.app_name()) else {
+        tracing::warn!(
+            domain_id,
+            "ListApps returned an app without type or name; skipped"
+        );
+        return None;
+    };
+    Some(AppListing {
+        domain_id: a.domain_id().unwrap_or(domain_id).to_string(),
+        owner,
+        app_type: app_type.as_str().to_string(),
+        app_name: app_name.to_string(),
+        status: a
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        instance_type: a
+            .resource_spec()
+            .and_then(|r| r.instance_type())
+            .map(|t| t.as_str().to_string()),
+    })
+}
+
 impl SageMakerStudio {
     pub fn new(client: aws_sdk_sagemaker::Client, rate: RateLimit) -> Self {
         Self::with_limiter(client, Arc::new(OperationLimiter::new(rate)))
@@ -238,58 +274,37 @@ impl Studio for SageMakerStudio {
         Ok(ids)
     }
 
-    async fn list_apps(&self, domain_id: &str) -> Result<Vec<AppListing>, StudioError> {
-        let mut pages = self
+    fn app_pages<'a>(
+        &'a self,
+        domain_id: &'a str,
+    ) -> impl Stream<Item = Result<Vec<AppListing>, StudioError>> + Send + 'a {
+        let pages = self
             .client
             .list_apps()
             .domain_id_equals(domain_id)
             .max_results(PAGE_SIZE)
             .into_paginator()
             .send();
-        let mut apps = Vec::new();
-        // The paginator answers `None` after the last page without a request, so the token is taken only
-        // while the last page said there is more: an unused token would halve the operation's rate.
-        let mut more = true;
-        while more {
-            self.token("ListApps").await;
-            let Some(page) = pages.next().await else {
-                break;
-            };
-            let page = page.map_err(|e| StudioError::from_sdk("ListApps", &e))?;
-            more = page.next_token().is_some_and(|t| !t.is_empty());
-            for a in page.apps() {
-                let owner = match (a.user_profile_name(), a.space_name()) {
-                    (_, Some(s)) if !s.is_empty() => AppOwner::Space(s.to_string()),
-                    (Some(u), _) if !u.is_empty() => AppOwner::UserProfile(u.to_string()),
-                    _ => {
-                        tracing::warn!(domain_id, app = ?a.app_name(), "ListApps returned an app with neither user profile nor space; skipped");
-                        continue;
-                    }
-                };
-                let (Some(app_type), Some(app_name)) = (a.app_type(), a.app_name()) else {
-                    tracing::warn!(
-                        domain_id,
-                        "ListApps returned an app without type or name; skipped"
-                    );
-                    continue;
-                };
-                apps.push(AppListing {
-                    domain_id: a.domain_id().unwrap_or(domain_id).to_string(),
-                    owner,
-                    app_type: app_type.as_str().to_string(),
-                    app_name: app_name.to_string(),
-                    status: a
-                        .status()
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_default(),
-                    instance_type: a
-                        .resource_spec()
-                        .and_then(|r| r.instance_type())
-                        .map(|t| t.as_str().to_string()),
-                });
+        // `more` as in the other listings: a token only for a page that will really be requested. After an error
+        // the stream ends; the caller reports the domain.
+        futures::stream::unfold((pages, true), move |(mut pages, more)| async move {
+            if !more {
+                return None;
             }
-        }
-        Ok(apps)
+            self.token("ListApps").await;
+            match pages.next().await? {
+                Err(e) => Some((Err(StudioError::from_sdk("ListApps", &e)), (pages, false))),
+                Ok(page) => {
+                    let more = page.next_token().is_some_and(|t| !t.is_empty());
+                    let apps = page
+                        .apps()
+                        .iter()
+                        .filter_map(|a| app_listing(domain_id, a))
+                        .collect();
+                    Some((Ok(apps), (pages, more)))
+                }
+            }
+        })
     }
 
     async fn list_space_owners(

@@ -117,7 +117,7 @@ pub struct IdleSweepCompleted {
     /// Instance types of warned or stopped apps missing from the price table (their savings count zero).
     #[serde(default)]
     pub unpriced_instance_types: Vec<String>,
-    /// Domains whose apps could not be listed (their apps are not in `scanned`).
+    /// Domains whose apps could not be listed in full (only the apps of pages read are in `scanned`).
     #[serde(default)]
     pub failed_domains: Vec<String>,
 }
