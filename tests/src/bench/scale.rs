@@ -181,13 +181,16 @@ pub fn sweep_knobs(scale: &SweepScale) -> KnobsPatch {
     }
 }
 
-/// The least time the calls of a run can take under the per-operation rate limit: the busiest operation's calls
-/// beyond the initial burst, at the refill rate.
+/// The least time the calls of a run can take under the per-operation rate limit: the busiest operation's admitted
+/// calls beyond the initial burst, at the refill rate. A throttled call took no token, so it does not count.
 pub fn rate_floor_seconds(stats: &Stats, scale: &SweepScale) -> f64 {
     stats
         .calls
-        .values()
-        .map(|&n| (n as f64 - scale.burst).max(0.0) / scale.rate_per_operation)
+        .iter()
+        .map(|(op, &n)| {
+            let admitted = n.saturating_sub(stats.throttled_of(op)) as f64;
+            (admitted - scale.burst).max(0.0) / scale.rate_per_operation
+        })
         .fold(0.0, f64::max)
 }
 
@@ -265,7 +268,7 @@ impl SweepComparison {
         if let Some(s) = &self.scale {
             let _ = writeln!(
                 md,
-                "{} user profiles, {} spaces, {} apps (mixed types, states, activity); {} ms per call; {} requests/s per operation (burst {}). Each run starts from the same seed.\n",
+                "{} user profiles, {} spaces, {} apps (mixed types, states, activity); {} ms per call; {} requests/s per operation (burst {}). Each run starts from the same seed. Rate floor: the busiest operation's admitted calls (throttled answers take no token) beyond the burst, at the per-operation rate; share of floor = floor / wall time.\n",
                 s.user_profiles, s.spaces, s.apps, s.latency_ms, s.rate_per_operation, s.burst
             );
         }
@@ -999,6 +1002,10 @@ mod tests {
         let mut stats = Stats::default();
         stats.calls.insert("ListApps".into(), 30);
         stats.calls.insert("DescribeApp".into(), 1_610);
+        assert!((rate_floor_seconds(&stats, &scale) - 16.0).abs() < 1e-9);
+        // Throttled answers took no token: 1,710 calls of which 100 throttled are the same 1,610 admitted.
+        stats.calls.insert("DescribeApp".into(), 1_710);
+        stats.throttled.insert("DescribeApp".into(), 100);
         assert!((rate_floor_seconds(&stats, &scale) - 16.0).abs() < 1e-9);
     }
 }
