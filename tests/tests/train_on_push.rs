@@ -542,6 +542,38 @@ async fn replaying_the_push_three_times_starts_one_job() {
         .filter(|e| matches!(e, SuiteEvent::TrainingStarted(_)))
         .count();
     assert_eq!(started, 1);
+
+    // The next push delivered three times at once, to three fresh invocation environments: still one job.
+    let changed = change_churn(&local.repo, "eta = 0.1", "eta = 0.05");
+    let commit = local
+        .repo
+        .commit(&[(CHURN, Some(&changed))], "Even slower learning");
+    let event = local.push(&local.first, &commit);
+    let handlers = [local.handler(), local.handler(), local.handler()];
+    let outcomes = futures::future::join_all(
+        handlers
+            .iter()
+            .map(|h| h.handle(event.clone(), Context::default())),
+    )
+    .await;
+    for outcome in outcomes {
+        outcome.unwrap();
+    }
+    assert_eq!(
+        local.training_job_names().await.len(),
+        2,
+        "one job per push"
+    );
+    let started: Vec<String> = local
+        .suite_events()
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            SuiteEvent::TrainingStarted(t) => Some(t.training_job_name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started, vec![naming::job_name("churn-xgboost", &commit)]);
     local.world.stop().await;
 }
 
