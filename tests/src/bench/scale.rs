@@ -571,6 +571,7 @@ pub async fn run_sweeps(
     let mut rust_runs = Vec::new();
     let mut rust_observed = Vec::new();
     for n in 0..runs {
+        world.empty_queues().await?;
         let (seed, now) = reseed(&admin, &domain, &scale).await?;
         let started = std::time::Instant::now();
         let inv = host.invoke(serde_json::json!({})).await?;
@@ -645,6 +646,7 @@ pub async fn run_sweeps(
     let mut py_runs = Vec::new();
     let mut py_observed = Vec::new();
     for n in 0..python_runs {
+        world.empty_queues().await?;
         let (seed, now) = reseed(&admin, &domain, &scale).await?;
         let started = std::time::Instant::now();
         let output = tokio::process::Command::new(&python)
@@ -864,6 +866,7 @@ pub async fn run_reconciles(
             ..Default::default()
         };
         for n in 0..runs {
+            world.empty_queues().await?;
             admin.reset().await?;
             let now = Timestamp::now();
             admin.seed(&base(now)).await?;
