@@ -90,24 +90,11 @@ mod tests {
     ];
 
     fn base64_decode(text: &str) -> Vec<u8> {
-        let value = |c: u8| match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            _ => 63,
-        };
-        let clean: Vec<u8> = text
-            .bytes()
-            .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
-            .collect();
-        let mut out = Vec::new();
-        for chunk in clean.chunks(4) {
-            let v: Vec<u32> = chunk.iter().map(|c| u32::from(value(*c))).collect();
-            let n = v.iter().fold(0u32, |acc, x| (acc << 6) | x) << (6 * (4 - v.len()));
-            out.extend_from_slice(&n.to_be_bytes()[1..v.len()]);
-        }
-        out
+        use base64::Engine;
+        let clean: String = text.split_ascii_whitespace().collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(clean)
+            .unwrap()
     }
 
     #[test]
