@@ -1055,6 +1055,13 @@ mod tests {
         h.ports.publisher.inner.taken()
     }
 
+    /// A full sweep now, far from the deadline, that must succeed.
+    async fn sweep(h: &TestHandler) -> SweepReport {
+        h.sweep(&RunRequest::default(), now(), far_deadline())
+            .await
+            .unwrap()
+    }
+
     fn fixture(name: &str) -> Value {
         let path = format!(
             "{}/../../events/idle-shutdown/{name}",
@@ -1131,10 +1138,7 @@ mod tests {
         );
         s.tag("arn:app/warned-gpu", WARNING_TAG, &ago(31).to_string());
         let h = handler(s, &[]);
-        let report = h
-            .sweep(&RunRequest::default(), now(), far_deadline())
-            .await
-            .unwrap();
+        let report = sweep(&h).await;
 
         assert!(report.is_balanced());
         assert_eq!(report.scanned, 5);
@@ -1233,10 +1237,7 @@ mod tests {
             &(now() + SignedDuration::from_hours(3)).to_string(),
         );
         let h = handler(s, &[]);
-        let report = h
-            .sweep(&RunRequest::default(), now(), far_deadline())
-            .await
-            .unwrap();
+        let report = sweep(&h).await;
         assert_eq!(report.warnings_cleared, 2);
         assert_eq!(report.skipped.get("active"), Some(&1));
         assert_eq!(report.skipped.get("keep-alive"), Some(&1));
@@ -1261,10 +1262,7 @@ mod tests {
         }
         s.failing_describe.insert("gpu-3".into());
         let h = handler(s, &[("STUDIO_OPS_IDLE_CONCURRENCY", "2")]);
-        let report = h
-            .sweep(&RunRequest::default(), now(), far_deadline())
-            .await
-            .unwrap();
+        let report = sweep(&h).await;
         assert_eq!((report.scanned, report.warned, report.failed), (6, 5, 1));
         let failed = report.apps.iter().find(|a| a.outcome == "failed").unwrap();
         assert_eq!(failed.app_name, "gpu-3");
@@ -1296,10 +1294,7 @@ mod tests {
             .unwrap()
             .insert("gpu-1".into(), 1);
         let h = handler(s, &[]);
-        let report = h
-            .sweep(&RunRequest::default(), now(), far_deadline())
-            .await
-            .unwrap();
+        let report = sweep(&h).await;
         assert_eq!((report.warned, report.failed), (4, 0));
         assert_eq!(h.ports.studio.calls_of("DescribeApp gpu-1"), 2);
     }
@@ -1451,10 +1446,7 @@ mod tests {
             Some(90),
         );
         let h = handler(s, &[("STUDIO_OPS_IDLE_DRY_RUN", "true")]);
-        let report = h
-            .sweep(&RunRequest::default(), now(), far_deadline())
-            .await
-            .unwrap();
+        let report = sweep(&h).await;
         assert!(report.dry_run);
         assert_eq!(h.ports.studio.calls_of("AddTags"), 0);
     }
@@ -1476,10 +1468,7 @@ mod tests {
             .publisher
             .fail_warnings
             .store(true, Ordering::SeqCst);
-        let report = h
-            .sweep(&RunRequest::default(), now(), far_deadline())
-            .await
-            .unwrap();
+        let report = sweep(&h).await;
         assert_eq!((report.warned, report.failed), (0, 1));
         assert!(
             report.apps[0].reason.contains("warning not published"),
@@ -1492,10 +1481,7 @@ mod tests {
             .publisher
             .fail_warnings
             .store(false, Ordering::SeqCst);
-        let report = h
-            .sweep(&RunRequest::default(), now(), far_deadline())
-            .await
-            .unwrap();
+        let report = sweep(&h).await;
         assert_eq!(report.warned, 1);
         assert!(
             h.ports
@@ -1518,13 +1504,7 @@ mod tests {
             Some(90),
         );
         let h = handler(s, &[]);
-        assert_eq!(
-            h.sweep(&RunRequest::default(), now(), far_deadline())
-                .await
-                .unwrap()
-                .warned,
-            1
-        );
+        assert_eq!(sweep(&h).await.warned, 1);
         // The tag got lost (say, its write failed after the warning went out): no second warning, same time.
         h.ports.studio.tags.lock().unwrap().clear();
         events(&h);
@@ -1583,10 +1563,7 @@ mod tests {
             DeleteOutcome::InUse("App is Deleting".into()),
         );
         let h = handler(s, &[]);
-        let report = h
-            .sweep(&RunRequest::default(), now(), far_deadline())
-            .await
-            .unwrap();
+        let report = sweep(&h).await;
         assert_eq!(report.stopped, 0);
         assert_eq!(report.estimated_hourly_savings_usd, 0.0);
         assert_eq!(report.skipped.get("already-gone"), Some(&1));
@@ -1649,10 +1626,7 @@ mod tests {
     #[tokio::test]
     async fn a_stop_is_announced_as_it_happens_before_the_summary() {
         let h = handler(stoppable(&["gpu-1", "gpu-2"]), &[]);
-        let report = h
-            .sweep(&RunRequest::default(), now(), far_deadline())
-            .await
-            .unwrap();
+        let report = sweep(&h).await;
         assert_eq!(report.stopped, 2);
         let published = events(&h);
         let kinds: Vec<&str> = published.iter().map(SuiteEvent::detail_type).collect();
@@ -1670,10 +1644,7 @@ mod tests {
             .publisher
             .fail_stop_notices
             .store(true, Ordering::SeqCst);
-        let report = h
-            .sweep(&RunRequest::default(), now(), far_deadline())
-            .await
-            .unwrap();
+        let report = sweep(&h).await;
         assert_eq!(report.stopped, 2);
         let published = events(&h);
         let mut stopped: Vec<String> = published
@@ -1756,10 +1727,7 @@ mod tests {
             ),
         ]);
         let h = handler(s, &[]);
-        let report = h
-            .sweep(&RunRequest::default(), now(), far_deadline())
-            .await
-            .unwrap();
+        let report = sweep(&h).await;
         assert_eq!(report.warned, 2);
         assert_eq!(report.skipped.get("builtin-idle-shutdown"), Some(&1));
         let builtin = report.apps.iter().all(|a| a.app_name != "editor");
