@@ -86,7 +86,7 @@ pub fn bad_events() -> Vec<BadEvent> {
             payload: without(add(), "/detail/requestParameters/memberId"),
             expected: malformed(
                 IDENTITY,
-                "detail.requestParameters.memberId.userId",
+                "detail.requestParameters.memberId",
                 "missing field",
             ),
         },
@@ -101,7 +101,7 @@ pub fn bad_events() -> Vec<BadEvent> {
             expected: malformed(
                 IDENTITY,
                 "detail.requestParameters.groupId",
-                "missing field",
+                "value is masked",
             ),
         },
         BadEvent {
@@ -124,8 +124,8 @@ pub fn bad_events() -> Vec<BadEvent> {
             payload: with(add(), "/detail/requestParameters", json!("groupId=g")),
             expected: malformed(
                 IDENTITY,
-                "detail.requestParameters.groupId",
-                "missing field",
+                "detail.requestParameters",
+                "expected an object, found a string",
             ),
         },
         BadEvent {
