@@ -3,6 +3,7 @@
 
 use std::num::NonZeroU32;
 
+use aws_smithy_async::future::pagination_stream::PaginationStream;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 /// Requests per second and burst allowed to each operation.
@@ -43,6 +44,30 @@ impl OperationLimiter {
     /// Waits until `operation` may send one request (each page of a listing is one request).
     pub async fn ready(&self, operation: &'static str) {
         self.buckets.until_key_ready(&operation).await;
+    }
+
+    /// Hands every page of an SDK paginator to `on_page`, each request first taking a token of `operation`. The
+    /// paginator answers `None` after the last page without sending anything, so the token is taken only while the
+    /// previous page had a `next_token`: an unused token per listing would halve the operation's rate. Stops at the
+    /// first error.
+    pub async fn each_page<T, E>(
+        &self,
+        operation: &'static str,
+        mut pages: PaginationStream<Result<T, E>>,
+        next_token: impl Fn(&T) -> Option<&str>,
+        mut on_page: impl FnMut(T),
+    ) -> Result<(), E> {
+        let mut more = true;
+        while more {
+            self.ready(operation).await;
+            let Some(page) = pages.next().await else {
+                break;
+            };
+            let page = page?;
+            more = next_token(&page).is_some_and(|t| !t.is_empty());
+            on_page(page);
+        }
+        Ok(())
     }
 
     /// Takes a token for `operation` if one is available now.

@@ -253,24 +253,23 @@ impl SageMakerStudio {
 
 impl Studio for SageMakerStudio {
     async fn list_domains(&self) -> Result<Vec<String>, StudioError> {
-        let mut pages = self.client.list_domains().into_paginator().send();
+        let pages = self.client.list_domains().into_paginator().send();
         let mut ids = Vec::new();
-        // The paginator answers `None` after the last page without a request, so the token is taken only
-        // while the last page said there is more: an unused token would halve the operation's rate.
-        let mut more = true;
-        while more {
-            self.token("ListDomains").await;
-            let Some(page) = pages.next().await else {
-                break;
-            };
-            let page = page.map_err(|e| StudioError::from_sdk("ListDomains", &e))?;
-            more = page.next_token().is_some_and(|t| !t.is_empty());
-            ids.extend(
-                page.domains()
-                    .iter()
-                    .filter_map(|d| d.domain_id().map(str::to_string)),
-            );
-        }
+        self.limiter
+            .each_page(
+                "ListDomains",
+                pages,
+                |p| p.next_token(),
+                |page| {
+                    ids.extend(
+                        page.domains()
+                            .iter()
+                            .filter_map(|d| d.domain_id().map(str::to_string)),
+                    );
+                },
+            )
+            .await
+            .map_err(|e| StudioError::from_sdk("ListDomains", &e))?;
         Ok(ids)
     }
 
@@ -285,8 +284,8 @@ impl Studio for SageMakerStudio {
             .max_results(PAGE_SIZE)
             .into_paginator()
             .send();
-        // `more` as in the other listings: a token only for a page that will really be requested. After an error
-        // the stream ends; the caller reports the domain.
+        // As in `OperationLimiter::each_page`, but as a stream: a token only for a page that will really be
+        // requested. After an error the stream ends; the caller reports the domain.
         futures::stream::unfold((pages, true), move |(mut pages, more)| async move {
             if !more {
                 return None;
@@ -311,7 +310,7 @@ impl Studio for SageMakerStudio {
         &self,
         domain_id: &str,
     ) -> Result<BTreeMap<String, String>, StudioError> {
-        let mut pages = self
+        let pages = self
             .client
             .list_spaces()
             .domain_id_equals(domain_id)
@@ -319,26 +318,25 @@ impl Studio for SageMakerStudio {
             .into_paginator()
             .send();
         let mut owners = BTreeMap::new();
-        // The paginator answers `None` after the last page without a request, so the token is taken only
-        // while the last page said there is more: an unused token would halve the operation's rate.
-        let mut more = true;
-        while more {
-            self.token("ListSpaces").await;
-            let Some(page) = pages.next().await else {
-                break;
-            };
-            let page = page.map_err(|e| StudioError::from_sdk("ListSpaces", &e))?;
-            more = page.next_token().is_some_and(|t| !t.is_empty());
-            for s in page.spaces() {
-                if let (Some(name), Some(owner)) = (
-                    s.space_name(),
-                    s.ownership_settings_summary()
-                        .and_then(|o| o.owner_user_profile_name()),
-                ) {
-                    owners.insert(name.to_lowercase(), owner.to_string());
-                }
-            }
-        }
+        self.limiter
+            .each_page(
+                "ListSpaces",
+                pages,
+                |p| p.next_token(),
+                |page| {
+                    for s in page.spaces() {
+                        if let (Some(name), Some(owner)) = (
+                            s.space_name(),
+                            s.ownership_settings_summary()
+                                .and_then(|o| o.owner_user_profile_name()),
+                        ) {
+                            owners.insert(name.to_lowercase(), owner.to_string());
+                        }
+                    }
+                },
+            )
+            .await
+            .map_err(|e| StudioError::from_sdk("ListSpaces", &e))?;
         Ok(owners)
     }
 
@@ -465,29 +463,28 @@ impl Studio for SageMakerStudio {
     }
 
     async fn list_tags(&self, arn: &str) -> Result<Tags, StudioError> {
-        let mut pages = self
+        let pages = self
             .client
             .list_tags()
             .resource_arn(arn)
             .into_paginator()
             .send();
         let mut tags = Tags::new();
-        // The paginator answers `None` after the last page without a request, so the token is taken only
-        // while the last page said there is more: an unused token would halve the operation's rate.
-        let mut more = true;
-        while more {
-            self.token("ListTags").await;
-            let Some(page) = pages.next().await else {
-                break;
-            };
-            let page = page.map_err(|e| StudioError::from_sdk("ListTags", &e))?;
-            more = page.next_token().is_some_and(|t| !t.is_empty());
-            for t in page.tags() {
-                if let Some(key) = t.key() {
-                    tags.insert(key.to_string(), t.value().unwrap_or_default().to_string());
-                }
-            }
-        }
+        self.limiter
+            .each_page(
+                "ListTags",
+                pages,
+                |p| p.next_token(),
+                |page| {
+                    for t in page.tags() {
+                        if let Some(key) = t.key() {
+                            tags.insert(key.to_string(), t.value().unwrap_or_default().to_string());
+                        }
+                    }
+                },
+            )
+            .await
+            .map_err(|e| StudioError::from_sdk("ListTags", &e))?;
         Ok(tags)
     }
 

@@ -149,7 +149,7 @@ impl StudioPort for SageMakerStudio {
 
     async fn list_profiles(&self) -> Result<Vec<ProfileSummary>, PortError> {
         persist(|| async {
-            let mut pages = self
+            let pages = self
                 .client
                 .list_user_profiles()
                 .domain_id_equals(&self.domain_id)
@@ -157,30 +157,29 @@ impl StudioPort for SageMakerStudio {
                 .into_paginator()
                 .send();
             let mut out = Vec::new();
-            // The paginator answers `None` after the last page without a request, so the token is taken only
-            // while the last page said there is more: an unused token would halve the operation's rate.
-            let mut more = true;
-            while more {
-                self.token("ListUserProfiles").await;
-                let Some(page) = pages.next().await else {
-                    break;
-                };
-                let page = page.map_err(|e| PortError::from_sdk("ListUserProfiles", &e))?;
-                more = page.next_token().is_some_and(|t| !t.is_empty());
-                for p in page.user_profiles() {
-                    let Some(name) = p.user_profile_name() else {
-                        continue;
-                    };
-                    out.push(ProfileSummary {
-                        name: name.to_string(),
-                        status: p
-                            .status()
-                            .map(|s| s.as_str().to_string())
-                            .unwrap_or_default(),
-                        created: timestamp(p.creation_time()),
-                    });
-                }
-            }
+            self.limiter
+                .each_page(
+                    "ListUserProfiles",
+                    pages,
+                    |p| p.next_token(),
+                    |page| {
+                        for p in page.user_profiles() {
+                            let Some(name) = p.user_profile_name() else {
+                                continue;
+                            };
+                            out.push(ProfileSummary {
+                                name: name.to_string(),
+                                status: p
+                                    .status()
+                                    .map(|s| s.as_str().to_string())
+                                    .unwrap_or_default(),
+                                created: timestamp(p.creation_time()),
+                            });
+                        }
+                    },
+                )
+                .await
+                .map_err(|e| PortError::from_sdk("ListUserProfiles", &e))?;
             Ok(out)
         })
         .await
@@ -221,7 +220,7 @@ impl StudioPort for SageMakerStudio {
 
     async fn list_tags(&self, arn: &str) -> Result<BTreeMap<String, String>, PortError> {
         persist(|| async {
-            let mut pages = self
+            let pages = self
                 .client
                 .list_tags()
                 .resource_arn(arn)
@@ -229,22 +228,24 @@ impl StudioPort for SageMakerStudio {
                 .into_paginator()
                 .send();
             let mut out = BTreeMap::new();
-            // The paginator answers `None` after the last page without a request, so the token is taken only
-            // while the last page said there is more: an unused token would halve the operation's rate.
-            let mut more = true;
-            while more {
-                self.token("ListTags").await;
-                let Some(page) = pages.next().await else {
-                    break;
-                };
-                let page = page.map_err(|e| PortError::from_sdk("ListTags", &e))?;
-                more = page.next_token().is_some_and(|t| !t.is_empty());
-                for tag in page.tags() {
-                    if let Some(k) = tag.key() {
-                        out.insert(k.to_string(), tag.value().unwrap_or_default().to_string());
-                    }
-                }
-            }
+            self.limiter
+                .each_page(
+                    "ListTags",
+                    pages,
+                    |p| p.next_token(),
+                    |page| {
+                        for tag in page.tags() {
+                            if let Some(k) = tag.key() {
+                                out.insert(
+                                    k.to_string(),
+                                    tag.value().unwrap_or_default().to_string(),
+                                );
+                            }
+                        }
+                    },
+                )
+                .await
+                .map_err(|e| PortError::from_sdk("ListTags", &e))?;
             Ok(out)
         })
         .await
@@ -327,7 +328,7 @@ impl StudioPort for SageMakerStudio {
 
     async fn list_spaces(&self) -> Result<Vec<SpaceSummary>, PortError> {
         persist(|| async {
-            let mut pages = self
+            let pages = self
                 .client
                 .list_spaces()
                 .domain_id_equals(&self.domain_id)
@@ -335,37 +336,36 @@ impl StudioPort for SageMakerStudio {
                 .into_paginator()
                 .send();
             let mut out = Vec::new();
-            // The paginator answers `None` after the last page without a request, so the token is taken only
-            // while the last page said there is more: an unused token would halve the operation's rate.
-            let mut more = true;
-            while more {
-                self.token("ListSpaces").await;
-                let Some(page) = pages.next().await else {
-                    break;
-                };
-                let page = page.map_err(|e| PortError::from_sdk("ListSpaces", &e))?;
-                more = page.next_token().is_some_and(|t| !t.is_empty());
-                for s in page.spaces() {
-                    let Some(name) = s.space_name() else {
-                        continue;
-                    };
-                    out.push(SpaceSummary {
-                        name: name.to_string(),
-                        status: s
-                            .status()
-                            .map(|x| x.as_str().to_string())
-                            .unwrap_or_default(),
-                        owner: s
-                            .ownership_settings_summary()
-                            .and_then(|o| o.owner_user_profile_name())
-                            .map(str::to_string),
-                        sharing: s
-                            .space_sharing_settings_summary()
-                            .and_then(|x| x.sharing_type())
-                            .map(|t| t.as_str().to_string()),
-                    });
-                }
-            }
+            self.limiter
+                .each_page(
+                    "ListSpaces",
+                    pages,
+                    |p| p.next_token(),
+                    |page| {
+                        for s in page.spaces() {
+                            let Some(name) = s.space_name() else {
+                                continue;
+                            };
+                            out.push(SpaceSummary {
+                                name: name.to_string(),
+                                status: s
+                                    .status()
+                                    .map(|x| x.as_str().to_string())
+                                    .unwrap_or_default(),
+                                owner: s
+                                    .ownership_settings_summary()
+                                    .and_then(|o| o.owner_user_profile_name())
+                                    .map(str::to_string),
+                                sharing: s
+                                    .space_sharing_settings_summary()
+                                    .and_then(|x| x.sharing_type())
+                                    .map(|t| t.as_str().to_string()),
+                            });
+                        }
+                    },
+                )
+                .await
+                .map_err(|e| PortError::from_sdk("ListSpaces", &e))?;
             Ok(out)
         })
         .await
@@ -475,38 +475,38 @@ impl StudioPort for SageMakerStudio {
                 AppOwner::User(u) => req.user_profile_name_equals(u),
                 AppOwner::Space(s) => req.space_name_equals(s),
             };
-            let mut pages = req.into_paginator().send();
+            let pages = req.into_paginator().send();
             let mut out = Vec::new();
-            // The paginator answers `None` after the last page without a request, so the token is taken only
-            // while the last page said there is more: an unused token would halve the operation's rate.
-            let mut more = true;
-            while more {
-                self.token("ListApps").await;
-                let Some(page) = pages.next().await else {
-                    break;
-                };
-                let page = page.map_err(|e| PortError::from_sdk("ListApps", &e))?;
-                more = page.next_token().is_some_and(|t| !t.is_empty());
-                for a in page.apps() {
-                    let (Some(app_type), Some(app_name)) = (a.app_type(), a.app_name()) else {
-                        continue;
-                    };
-                    let app_owner = match (a.user_profile_name(), a.space_name()) {
-                        (_, Some(s)) => AppOwner::Space(s.to_string()),
-                        (Some(u), None) => AppOwner::User(u.to_string()),
-                        (None, None) => owner.clone(),
-                    };
-                    out.push(AppRef {
-                        owner: app_owner,
-                        app_type: app_type.as_str().to_string(),
-                        app_name: app_name.to_string(),
-                        status: a
-                            .status()
-                            .map(|s| s.as_str().to_string())
-                            .unwrap_or_default(),
-                    });
-                }
-            }
+            self.limiter
+                .each_page(
+                    "ListApps",
+                    pages,
+                    |p| p.next_token(),
+                    |page| {
+                        for a in page.apps() {
+                            let (Some(app_type), Some(app_name)) = (a.app_type(), a.app_name())
+                            else {
+                                continue;
+                            };
+                            let app_owner = match (a.user_profile_name(), a.space_name()) {
+                                (_, Some(s)) => AppOwner::Space(s.to_string()),
+                                (Some(u), None) => AppOwner::User(u.to_string()),
+                                (None, None) => owner.clone(),
+                            };
+                            out.push(AppRef {
+                                owner: app_owner,
+                                app_type: app_type.as_str().to_string(),
+                                app_name: app_name.to_string(),
+                                status: a
+                                    .status()
+                                    .map(|s| s.as_str().to_string())
+                                    .unwrap_or_default(),
+                            });
+                        }
+                    },
+                )
+                .await
+                .map_err(|e| PortError::from_sdk("ListApps", &e))?;
             Ok(out)
         })
         .await
