@@ -801,6 +801,19 @@ mod tests {
     }
 
     impl FakeStudio {
+        /// Seeds Ana's InService `ml.g5.xlarge` KernelGateway app, created 600 minutes ago.
+        fn ana_gpu(&mut self, name: &str, activity: Option<i64>) {
+            self.add(
+                name,
+                user("ana"),
+                "KernelGateway",
+                "InService",
+                "ml.g5.xlarge",
+                600,
+                activity,
+            );
+        }
+
         /// Seeds one app: created `created` minutes ago, last real activity `activity` minutes ago.
         #[allow(clippy::too_many_arguments)]
         fn add(
@@ -998,6 +1011,8 @@ mod tests {
     struct FlakyPublisher {
         fail_warnings: AtomicBool,
         fail_stop_notices: AtomicBool,
+        /// The number of events of each publish that went through, in order.
+        batch_sizes: Mutex<Vec<usize>>,
         inner: RecordingPublisher,
     }
 
@@ -1016,6 +1031,9 @@ mod tests {
                     class: ErrorClass::Retryable,
                     message: "ServiceUnavailable".into(),
                 });
+            }
+            if let Ok(mut sizes) = self.batch_sizes.lock() {
+                sizes.push(events.len());
             }
             self.inner.publish(events).await
         }
@@ -1091,24 +1109,8 @@ mod tests {
     #[tokio::test]
     async fn a_sweep_warns_stops_keeps_and_counts_every_app() {
         let mut s = FakeStudio::default();
-        s.add(
-            "idle-gpu",
-            user("ana"),
-            "KernelGateway",
-            "InService",
-            "ml.g5.xlarge",
-            600,
-            Some(90),
-        );
-        s.add(
-            "warned-gpu",
-            user("ana"),
-            "KernelGateway",
-            "InService",
-            "ml.g5.xlarge",
-            600,
-            Some(120),
-        );
+        s.ana_gpu("idle-gpu", Some(90));
+        s.ana_gpu("warned-gpu", Some(120));
         s.add(
             "busy-cpu",
             user("bob"),
@@ -1211,24 +1213,8 @@ mod tests {
     #[tokio::test]
     async fn resumed_activity_and_keep_alive_clear_the_warning() {
         let mut s = FakeStudio::default();
-        s.add(
-            "back-at-work",
-            user("ana"),
-            "KernelGateway",
-            "InService",
-            "ml.g5.xlarge",
-            600,
-            Some(3),
-        );
-        s.add(
-            "kept",
-            user("ana"),
-            "KernelGateway",
-            "InService",
-            "ml.g5.xlarge",
-            600,
-            Some(300),
-        );
+        s.ana_gpu("back-at-work", Some(3));
+        s.ana_gpu("kept", Some(300));
         s.tag("arn:app/back-at-work", WARNING_TAG, &ago(20).to_string());
         s.tag("arn:app/kept", WARNING_TAG, &ago(20).to_string());
         s.tag(
@@ -1302,15 +1288,7 @@ mod tests {
     #[tokio::test]
     async fn work_past_the_deadline_is_reported_not_started() {
         let mut s = FakeStudio::default();
-        s.add(
-            "gpu",
-            user("ana"),
-            "KernelGateway",
-            "InService",
-            "ml.g5.xlarge",
-            600,
-            Some(90),
-        );
+        s.ana_gpu("gpu", Some(90));
         s.add(
             "default",
             user("ana"),
@@ -1345,15 +1323,7 @@ mod tests {
     #[tokio::test]
     async fn an_app_whose_reading_outlasts_the_deadline_is_not_reached() {
         let mut s = FakeStudio::default();
-        s.add(
-            "slow-gpu",
-            user("ana"),
-            "KernelGateway",
-            "InService",
-            "ml.g5.xlarge",
-            600,
-            Some(90),
-        );
+        s.ana_gpu("slow-gpu", Some(90));
         s.describe_delay = Some(Duration::from_secs(5));
         let h = handler(s, &[("STUDIO_OPS_IDLE_DEADLINE_MARGIN_SECONDS", "5")]);
         let report = h
@@ -1379,24 +1349,8 @@ mod tests {
     #[tokio::test]
     async fn dry_run_changes_nothing_and_publishes_only_the_summary() {
         let mut s = FakeStudio::default();
-        s.add(
-            "idle-gpu",
-            user("ana"),
-            "KernelGateway",
-            "InService",
-            "ml.g5.xlarge",
-            600,
-            Some(90),
-        );
-        s.add(
-            "warned-gpu",
-            user("ana"),
-            "KernelGateway",
-            "InService",
-            "ml.g5.xlarge",
-            600,
-            Some(120),
-        );
+        s.ana_gpu("idle-gpu", Some(90));
+        s.ana_gpu("warned-gpu", Some(120));
         s.add(
             "back",
             user("ana"),
@@ -1436,15 +1390,7 @@ mod tests {
     #[tokio::test]
     async fn report_only_mode_from_configuration() {
         let mut s = FakeStudio::default();
-        s.add(
-            "idle-gpu",
-            user("ana"),
-            "KernelGateway",
-            "InService",
-            "ml.g5.xlarge",
-            600,
-            Some(90),
-        );
+        s.ana_gpu("idle-gpu", Some(90));
         let h = handler(s, &[("STUDIO_OPS_IDLE_DRY_RUN", "true")]);
         let report = sweep(&h).await;
         assert!(report.dry_run);
@@ -1454,15 +1400,7 @@ mod tests {
     #[tokio::test]
     async fn an_unpublished_warning_leaves_the_app_untagged_and_the_next_sweep_warns() {
         let mut s = FakeStudio::default();
-        s.add(
-            "idle-gpu",
-            user("ana"),
-            "KernelGateway",
-            "InService",
-            "ml.g5.xlarge",
-            600,
-            Some(90),
-        );
+        s.ana_gpu("idle-gpu", Some(90));
         let h = handler(s, &[]);
         h.ports
             .publisher
@@ -1494,15 +1432,7 @@ mod tests {
     #[tokio::test]
     async fn a_warning_already_sent_is_not_sent_again_but_its_tag_is_restored() {
         let mut s = FakeStudio::default();
-        s.add(
-            "idle-gpu",
-            user("ana"),
-            "KernelGateway",
-            "InService",
-            "ml.g5.xlarge",
-            600,
-            Some(90),
-        );
+        s.ana_gpu("idle-gpu", Some(90));
         let h = handler(s, &[]);
         assert_eq!(sweep(&h).await.warned, 1);
         // The tag got lost (say, its write failed after the warning went out): no second warning, same time.
@@ -1535,24 +1465,8 @@ mod tests {
     #[tokio::test]
     async fn delete_conflicts_are_not_counted_as_stops() {
         let mut s = FakeStudio::default();
-        s.add(
-            "gone",
-            user("ana"),
-            "KernelGateway",
-            "InService",
-            "ml.g5.xlarge",
-            600,
-            Some(120),
-        );
-        s.add(
-            "busy",
-            user("ana"),
-            "KernelGateway",
-            "InService",
-            "ml.g5.xlarge",
-            600,
-            Some(120),
-        );
+        s.ana_gpu("gone", Some(120));
+        s.ana_gpu("busy", Some(120));
         for app in ["gone", "busy"] {
             s.tag(&format!("arn:app/{app}"), WARNING_TAG, &ago(31).to_string());
         }
@@ -1574,15 +1488,7 @@ mod tests {
     fn stoppable(names: &[&str]) -> FakeStudio {
         let mut s = FakeStudio::default();
         for app in names {
-            s.add(
-                app,
-                user("ana"),
-                "KernelGateway",
-                "InService",
-                "ml.g5.xlarge",
-                600,
-                Some(120),
-            );
+            s.ana_gpu(app, Some(120));
             s.tag(&format!("arn:app/{app}"), WARNING_TAG, &ago(31).to_string());
         }
         s
@@ -1634,6 +1540,11 @@ mod tests {
             kinds,
             ["App Stopped", "App Stopped", "Idle Sweep Completed"],
             "each stop is published on its own, then the summary"
+        );
+        assert_eq!(
+            *h.ports.publisher.batch_sizes.lock().unwrap(),
+            [1, 1, 1],
+            "one publish per stop, as it happens, not a batch at the end"
         );
     }
 
@@ -1833,15 +1744,7 @@ mod tests {
     #[tokio::test]
     async fn handle_answers_the_report() {
         let mut s = FakeStudio::default();
-        s.add(
-            "idle-gpu",
-            user("ana"),
-            "KernelGateway",
-            "InService",
-            "ml.g5.xlarge",
-            600,
-            Some(90),
-        );
+        s.ana_gpu("idle-gpu", Some(90));
         let h = handler(s, &[]);
         let out = h
             .handle(fixture("manual-dry-run.json"), Context::default())
