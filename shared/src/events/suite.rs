@@ -250,6 +250,13 @@ macro_rules! suite_events {
         impl SuiteEvent {
             /// Reads a suite event from a full EventBridge envelope; error paths are from the envelope's root.
             pub fn from_envelope(event: &Value) -> Result<Self, EventError> {
+                if !event.is_object() {
+                    return Err(EventError::new(
+                        SOURCE,
+                        ".",
+                        "expected an EventBridge event (a JSON object)",
+                    ));
+                }
                 let detail_type = super::detail_type(event)
                     .ok_or_else(|| EventError::new(SOURCE, "detail-type", "missing field"))?;
                 let detail = event
@@ -313,6 +320,19 @@ mod tests {
         let back = SuiteEvent::from_parts(e.detail_type(), &e.detail()).unwrap();
         assert_eq!(back, e);
         assert_eq!(DETAIL_TYPES.len(), 11);
+    }
+
+    #[test]
+    fn an_envelope_that_is_not_an_object_is_refused_at_the_root() {
+        for v in [
+            serde_json::json!(["App Stopped"]),
+            serde_json::json!("x"),
+            Value::Null,
+        ] {
+            let err = SuiteEvent::from_envelope(&v).unwrap_err();
+            assert_eq!(err.path, ".", "{v}");
+            assert!(err.reason.contains("JSON object"), "{err}");
+        }
     }
 
     #[test]
