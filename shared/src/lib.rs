@@ -1,5 +1,5 @@
 //! What two or more studio-ops functions need: configuration, telemetry, error classification, AWS
-//! clients, typed trigger events, the suite's own events and their publisher, the idempotency store and per-operation rate limits.
+//! clients, typed trigger events, the suite's own events and their publisher, the idempotency store, the one-run-at-a-time lease and per-operation rate limits.
 
 pub mod aws;
 pub mod config;
@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod idempotency;
 pub mod lambda;
+pub mod lease;
 pub mod metrics;
 pub mod publisher;
 pub mod telemetry;

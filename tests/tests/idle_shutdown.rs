@@ -19,6 +19,7 @@ use lambda_runtime::Context;
 use serde_json::{Value, json};
 use studio_ops_shared::aws::{retry_config, timeout_config};
 use studio_ops_shared::config::{AwsClientSettings, Env};
+use studio_ops_shared::events::schedule::RunRequest;
 use studio_ops_shared::events::suite::{
     AppIdleWarning, AppStopped, IdleSweepCompleted, SuiteEvent,
 };
@@ -867,8 +868,10 @@ async fn the_client_side_rate_limit_keeps_a_sweep_under_the_quota() {
     local.world.stop().await;
 }
 
+/// Without the lease (its item lapsed, or a second stack's function sweeps the same domain), overlapping sweeps
+/// still warn and stop each app once: the per-app claims and SageMaker's own states are the second line.
 #[tokio::test]
-async fn three_overlapping_sweeps_warn_and_stop_each_app_once() {
+async fn three_overlapping_sweeps_without_the_lease_warn_and_stop_each_app_once() {
     let local = Local::start().await;
     let (to_warn, to_stop) = seed_fleet(&local, 12, 4).await;
     let admin = local.world.sim().admin();
@@ -883,9 +886,18 @@ async fn three_overlapping_sweeps_warn_and_stop_each_app_once() {
         .await
         .unwrap();
     let handlers = [local.handler(&[]), local.handler(&[]), local.handler(&[])];
-    let outs =
-        futures::future::join_all(handlers.iter().map(|h| h.handle(json!({}), context(300)))).await;
-    let outs: Vec<Value> = outs.into_iter().map(Result::unwrap).collect();
+    let deadline = Timestamp::now() + SignedDuration::from_mins(5);
+    let request = RunRequest::default();
+    let outs = futures::future::join_all(
+        handlers
+            .iter()
+            .map(|h| h.sweep(&request, Timestamp::now(), deadline)),
+    )
+    .await;
+    let outs: Vec<Value> = outs
+        .into_iter()
+        .map(|r| serde_json::to_value(r.unwrap()).unwrap())
+        .collect();
     for out in &outs {
         assert_balanced(out);
     }
@@ -935,6 +947,114 @@ async fn three_overlapping_sweeps_warn_and_stop_each_app_once() {
             app.status
         );
     }
+    local.world.stop().await;
+}
+
+/// The idempotency table's lease item of idle-shutdown, as a crashed sweep would have left it.
+async fn plant_lease(local: &Local, expires: Timestamp) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    aws_sdk_dynamodb::Client::new(local.world.moto_sdk())
+        .put_item()
+        .table_name(&local.world.names.idempotency_table)
+        .item("id", AttributeValue::S("idle-shutdown#lease".into()))
+        .item("status", AttributeValue::S("IN_PROGRESS".into()))
+        .item(
+            "expiration",
+            AttributeValue::N((Timestamp::now().as_second() + 86_400).to_string()),
+        )
+        .item(
+            "in_progress_expiry",
+            AttributeValue::N(expires.as_millisecond().to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn overlapping_sweeps_one_runs_the_others_answer_already_running() {
+    let local = Local::start().await;
+    let (to_warn, to_stop) = seed_fleet(&local, 6, 3).await;
+    // Slow calls: the first sweep is still running when the others start.
+    local
+        .world
+        .sim()
+        .admin()
+        .set_knobs(&KnobsPatch {
+            latency_ms: Some(40),
+            ..KnobsPatch::default()
+        })
+        .await
+        .unwrap();
+    let handlers = [local.handler(&[]), local.handler(&[]), local.handler(&[])];
+    let first = handlers[0].handle(json!({}), context(300));
+    let later = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        futures::future::join(
+            handlers[1].handle(json!({}), context(300)),
+            handlers[2].handle(json!({}), context(300)),
+        )
+        .await
+    };
+    let (first, (second, third)) = futures::future::join(first, later).await;
+    let first = first.unwrap();
+    assert_balanced(&first);
+    assert_eq!(
+        first["warned"].as_u64(),
+        Some(to_warn.len() as u64),
+        "{first:#}"
+    );
+    assert_eq!(
+        first["stopped"].as_u64(),
+        Some(to_stop.len() as u64),
+        "{first:#}"
+    );
+    for other in [second.unwrap(), third.unwrap()] {
+        assert_eq!(other["outcome"], "already-running", "{other:#}");
+    }
+    let events = local.events().await;
+    assert_eq!(
+        summaries(&events).len(),
+        1,
+        "only the sweep that ran reports"
+    );
+    assert_eq!(warnings(&events).len(), to_warn.len());
+    assert_eq!(stops(&events).len(), to_stop.len());
+    // The lease was released at the end: the next sweep runs (and finds the warned apps still in grace).
+    let next = handlers[1].handle(json!({}), context(300)).await.unwrap();
+    assert_balanced(&next);
+    local.world.stop().await;
+}
+
+#[tokio::test]
+async fn a_crashed_sweeps_lease_blocks_until_its_deadline_then_lapses() {
+    let local = Local::start().await;
+    let (to_warn, _) = seed_fleet(&local, 2, 1).await;
+    let h = local.handler(&[]);
+    // A sweep that crashed with two minutes of its deadline left: the next sweep does nothing.
+    plant_lease(&local, Timestamp::now() + SignedDuration::from_mins(2)).await;
+    let blocked = h.handle(json!({}), context(300)).await.unwrap();
+    assert_eq!(blocked["outcome"], "already-running", "{blocked:#}");
+    assert!(local.events().await.is_empty());
+    // A dry run needs no lease.
+    let preview = h
+        .handle(json!({"dryRun": true}), context(300))
+        .await
+        .unwrap();
+    assert_eq!(
+        preview["warned"].as_u64(),
+        Some(to_warn.len() as u64),
+        "{preview:#}"
+    );
+    // Its deadline passed: the lease has lapsed and the sweep runs.
+    plant_lease(&local, Timestamp::now() - SignedDuration::from_secs(1)).await;
+    let ran = h.handle(json!({}), context(300)).await.unwrap();
+    assert_balanced(&ran);
+    assert_eq!(
+        ran["warned"].as_u64(),
+        Some(to_warn.len() as u64),
+        "{ran:#}"
+    );
     local.world.stop().await;
 }
 

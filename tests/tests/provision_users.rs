@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_config::SdkConfig;
 use aws_sdk_identitystore::types::{MemberId, Name};
 use futures::StreamExt;
+use jiff::{SignedDuration, Timestamp};
 use lambda_runtime::Context;
 use provision_users::config::Config;
 use provision_users::handler::{Handler, Ports};
@@ -19,6 +20,7 @@ use serde_json::{Value, json};
 use studio_ops_shared::aws::{retry_config, timeout_config};
 use studio_ops_shared::config::{AwsClientSettings, Env};
 use studio_ops_shared::events::suite::SuiteEvent;
+use studio_ops_shared::idempotency::DynamoIdempotencyStore;
 use studio_ops_shared::publisher::{EventBridgePublisher, PublishEvents, RecordingPublisher};
 use studio_ops_shared::{ErrorClass, Failure};
 use studio_ops_tests::moto::workspace_root;
@@ -31,7 +33,8 @@ use studio_ops_tests::world::{World, WorldConfig, aws_env, fixture};
 /// The identity store the fixtures name.
 const STORE: &str = "d-9067000000";
 
-type ProvisionUsers = Handler<IdentityStore, SageMakerStudio, EventBridgePublisher>;
+type ProvisionUsers =
+    Handler<IdentityStore, SageMakerStudio, EventBridgePublisher, DynamoIdempotencyStore>;
 
 /// One local world with an identity store of two groups and a queue that receives the suite's events.
 struct Local {
@@ -155,12 +158,13 @@ impl Local {
         &self,
         extra: &[(&str, &str)],
         publisher: P,
-    ) -> Handler<IdentityStore, SageMakerStudio, P> {
+    ) -> Handler<IdentityStore, SageMakerStudio, P, DynamoIdempotencyStore> {
         let vars = self.vars(extra);
         let config = Config::from_env(&Env::new(&vars)).unwrap();
         let moto = production_like(self.world.moto_sdk());
         let sim = production_like(self.world.sim_sdk());
         let rate = config.sagemaker_calls_per_second;
+        let ttl = config.suite.idempotency_ttl;
         Handler::new(
             config,
             Ports {
@@ -171,6 +175,12 @@ impl Local {
                     rate,
                 ),
                 publisher,
+                lease: DynamoIdempotencyStore::new(
+                    aws_sdk_dynamodb::Client::new(&moto),
+                    &self.world.names.idempotency_table,
+                    provision_users::FUNCTION_NAME,
+                    ttl,
+                ),
             },
         )
     }
@@ -623,6 +633,79 @@ async fn concurrent_invocations_create_each_profile_once() {
     names.sort();
     names.dedup();
     assert_eq!(names.len(), 12);
+    local.world.stop().await;
+}
+
+/// provision-users' lease item, as a run that crashed with its deadline at `expires` would have left it.
+async fn plant_lease(local: &Local, expires: Timestamp) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    aws_sdk_dynamodb::Client::new(local.world.moto_sdk())
+        .put_item()
+        .table_name(&local.world.names.idempotency_table)
+        .item("id", AttributeValue::S("provision-users#lease".into()))
+        .item("status", AttributeValue::S("IN_PROGRESS".into()))
+        .item(
+            "expiration",
+            AttributeValue::N((Timestamp::now().as_second() + 86_400).to_string()),
+        )
+        .item(
+            "in_progress_expiry",
+            AttributeValue::N(expires.as_millisecond().to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_held_lease_turns_a_scheduled_run_away_and_makes_a_membership_event_wait() {
+    let local = Local::start().await;
+    let h = local.handler(&[]);
+    let ana = local.add_user("ana.silva@example.com").await;
+    let m_ana = local.add_member(&local.group, &ana).await;
+    let scheduled = fixture("provision-users/scheduled-event.json").unwrap();
+
+    // A run that crashed holds the lease for two more minutes: the daily run does nothing, and says so.
+    plant_lease(&local, Timestamp::now() + SignedDuration::from_mins(2)).await;
+    let turned_away = h.handle(scheduled.clone(), context(300)).await.unwrap();
+    assert_eq!(turned_away["outcome"], "already-running", "{turned_away}");
+    assert!(profile_names(&local.state().await).is_empty());
+    // A preview needs no lease.
+    let preview = h
+        .handle(json!({"dryRun": true}), context(300))
+        .await
+        .unwrap();
+    assert_eq!(preview["outcome"], "dry-run", "{preview}");
+
+    // A membership event waits for the lease (the holder's deadline is 3 s away) and is then applied.
+    plant_lease(&local, Timestamp::now() + SignedDuration::from_secs(3)).await;
+    let started = std::time::Instant::now();
+    let added = event(
+        "identitystore-create-group-membership.json",
+        &local.group,
+        &ana,
+        &m_ana,
+    );
+    let out = h.handle(added.clone(), context(300)).await.unwrap();
+    assert_eq!(out["outcome"], "reconciled", "{out}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "it did not wait for the lease"
+    );
+    assert_eq!(
+        profile_names(&local.state().await),
+        ["ana-silva-example-com"]
+    );
+
+    // One that cannot wait long enough (a short invocation) fails as retryable, so that Lambda retries it.
+    plant_lease(&local, Timestamp::now() + SignedDuration::from_mins(2)).await;
+    let err = h.handle(added, context(4)).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+
+    // The crashed holder's deadline passes: the lease lapses and the daily run proceeds.
+    plant_lease(&local, Timestamp::now() - SignedDuration::from_secs(1)).await;
+    let ran = h.handle(scheduled, context(300)).await.unwrap();
+    assert_eq!(ran["outcome"], "reconciled", "{ran}");
     local.world.stop().await;
 }
 

@@ -3,6 +3,7 @@
 
 use studio_ops_shared::config::ConfigError;
 use studio_ops_shared::events::EventError;
+use studio_ops_shared::idempotency::IdempotencyError;
 use studio_ops_shared::publisher::PublishError;
 use studio_ops_shared::{ErrorClass, Failure};
 
@@ -14,6 +15,9 @@ pub enum HandlerError {
     Event(#[from] EventError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The one-sweep-at-a-time lease could not be read or taken (its table failed).
+    #[error("cannot take the sweep lease: {0}")]
+    Lease(#[from] IdempotencyError),
     /// The manual request asks for something outside the configured scope.
     #[error("invalid sweep request: {0}")]
     Request(String),
@@ -37,6 +41,7 @@ impl Failure for HandlerError {
             HandlerError::ListDomains(e) => e.class(),
             HandlerError::NoDomainListed(_) => ErrorClass::Retryable,
             HandlerError::Publish(e) => e.class(),
+            HandlerError::Lease(e) => e.class(),
         }
     }
 }

@@ -17,6 +17,7 @@ use studio_ops_shared::events::event_id;
 use studio_ops_shared::events::schedule::RunRequest;
 use studio_ops_shared::events::suite::{AppIdleWarning, AppStopped, SuiteEvent};
 use studio_ops_shared::idempotency::{Claim, IdempotencyStore};
+use studio_ops_shared::lease::{self, Exclusive};
 use studio_ops_shared::publisher::PublishEvents;
 use tokio::sync::OnceCell;
 
@@ -121,7 +122,23 @@ where
         let now = Timestamp::now();
         let deadline = deadline_of(&context, now);
         tracing::info!(event_id = event_id(&event), dry_run = request.dry_run, domain = ?request.domain_id, user = ?request.user_profile_name, "idle sweep requested");
-        let report = self.sweep(&request, now, deadline).await?;
+        // A dry run changes nothing and may overlap anything; a real sweep runs alone (two would warn and stop
+        // the same apps): it holds the function's lease, which lapses at this invocation's deadline.
+        let report = if request.dry_run {
+            self.sweep(&request, now, deadline).await?
+        } else {
+            match lease::exclusive(&self.ports.idempotency, deadline, || {
+                self.sweep(&request, now, deadline)
+            })
+            .await?
+            {
+                Exclusive::Ran(report) => report,
+                Exclusive::AlreadyRunning => {
+                    tracing::info!("another sweep holds the lease; this one does nothing");
+                    return Ok(already_running());
+                }
+            }
+        };
         Ok(serde_json::to_value(&report).unwrap_or_else(|e| json!({"error": e.to_string()})))
     }
 
@@ -726,6 +743,15 @@ fn read_failed(app: AppListing, e: &StudioError) -> AppResult {
 
 fn not_reached(app: AppListing, reason: impl Into<String>) -> AppResult {
     AppResult::new(app, Outcome::NotReached, "none", reason)
+}
+
+/// The answer of a sweep that found another one running: not an error (nothing to retry; the next scheduled
+/// sweep comes soon).
+pub fn already_running() -> Value {
+    json!({
+        "outcome": "already-running",
+        "reason": "another idle-shutdown sweep holds the lease; it lapses at that sweep's deadline at the latest",
+    })
 }
 
 fn deadline_of(context: &Context, now: Timestamp) -> Timestamp {

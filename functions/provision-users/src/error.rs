@@ -2,6 +2,7 @@
 
 use studio_ops_shared::config::ConfigError;
 use studio_ops_shared::events::EventError;
+use studio_ops_shared::idempotency::IdempotencyError;
 use studio_ops_shared::publisher::PublishError;
 use studio_ops_shared::{ErrorClass, Failure};
 
@@ -13,6 +14,9 @@ pub enum HandlerError {
     Event(#[from] EventError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The one-reconcile-at-a-time lease could not be read or taken (its table failed).
+    #[error("cannot take the reconcile lease: {0}")]
+    Lease(#[from] IdempotencyError),
     #[error(
         "no Identity Center group is configured: set {} (the stack's StudioGroupId parameter); nothing was done",
         crate::config::GROUP_IDS
@@ -30,6 +34,9 @@ pub enum HandlerError {
     /// Some actions are left (ResourceInUse, throttling, the deadline): Lambda's retry continues them.
     #[error("reconcile incomplete; the next run continues: {0}")]
     Incomplete(String),
+    /// A membership event waited for a running reconcile, which did not finish in time: Lambda's retry applies it.
+    #[error("another reconcile holds the lease; this membership event is retried after it")]
+    Busy,
     #[error("the reconcile finished but its events were not published")]
     Publish(#[from] PublishError),
 }
@@ -42,8 +49,9 @@ impl Failure for HandlerError {
             | HandlerError::NotConfigured
             | HandlerError::WrongDomain { .. } => ErrorClass::NonRetryable,
             HandlerError::Observe(e) => e.class(),
-            HandlerError::Incomplete(_) => ErrorClass::Retryable,
+            HandlerError::Incomplete(_) | HandlerError::Busy => ErrorClass::Retryable,
             HandlerError::Publish(e) => e.class(),
+            HandlerError::Lease(e) => e.class(),
         }
     }
 }

@@ -8,6 +8,8 @@ use studio_ops_shared::events::identity::{self, CloudTrailCall, MembershipSignal
 use studio_ops_shared::events::schedule::{self, RunRequest};
 use studio_ops_shared::events::suite::{ProvisioningBlocked, ProvisioningFailed, SuiteEvent};
 use studio_ops_shared::events::{EventError, detail_type, event_id, parse_envelope};
+use studio_ops_shared::idempotency::IdempotencyStore;
+use studio_ops_shared::lease::{self, Exclusive};
 use studio_ops_shared::metrics::{MetricSet, Unit};
 use studio_ops_shared::publisher::PublishEvents;
 use studio_ops_shared::{ErrorClass, Failure};
@@ -109,24 +111,31 @@ pub fn scope(trigger: &Trigger, config: &Config) -> Result<Scope, HandlerError> 
 }
 
 /// The adapters the handler works through, built once in `main` (or pointed at the local world in tests).
-pub struct Ports<I, S, P> {
+pub struct Ports<I, S, P, L> {
     pub identity: I,
     pub studio: S,
     pub publisher: P,
+    /// The one-reconcile-at-a-time lease (the suite's table, item `provision-users#lease`).
+    pub lease: L,
 }
 
-pub struct Handler<I, S, P> {
+pub struct Handler<I, S, P, L> {
     config: Config,
-    ports: Ports<I, S, P>,
+    ports: Ports<I, S, P, L>,
 }
 
-impl<I: IdentityPort, S: StudioPort, P: PublishEvents> Handler<I, S, P> {
-    pub fn new(config: Config, ports: Ports<I, S, P>) -> Self {
+/// How long a membership event waits at most for a running reconcile to finish before Lambda's retry takes over
+/// (capped further by half of the invocation's remaining time, so that the reconcile still fits).
+const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+const LEASE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl<I: IdentityPort, S: StudioPort, P: PublishEvents, L: IdempotencyStore> Handler<I, S, P, L> {
+    pub fn new(config: Config, ports: Ports<I, S, P, L>) -> Self {
         Self { config, ports }
     }
 
     /// The adapters (tests read what a recording publisher holds).
-    pub fn ports(&self) -> &Ports<I, S, P> {
+    pub fn ports(&self) -> &Ports<I, S, P, L> {
         &self.ports
     }
 
@@ -142,11 +151,45 @@ impl<I: IdentityPort, S: StudioPort, P: PublishEvents> Handler<I, S, P> {
                 dry_run,
                 only_profile,
             } => {
-                tracing::info!(event_id = %id, trigger = ?trigger, dry_run, only_profile = ?only_profile, "reconcile started");
+                tracing::info!(event_id = %id, trigger = ?trigger, dry_run, only_profile = ?only_profile, "reconcile requested");
+                let deadline = Deadline::from_context(&context);
                 // Boxed: the reconcile's future is deep (streams of retried SDK calls) and this keeps the
                 // Lambda runtime's future type within the compiler's limits.
-                Box::pin(self.reconcile(dry_run, only_profile, Deadline::from_context(&context)))
-                    .await
+                let run = || Box::pin(self.reconcile(dry_run, only_profile, deadline));
+                if dry_run {
+                    // A preview changes nothing: it needs no lease.
+                    return run().await;
+                }
+                // One reconcile at a time (two would race on one profile): the lease lapses at this deadline.
+                let until = deadline.wall_clock();
+                let ran = match trigger {
+                    // A membership change must be applied after a running reconcile, not dropped: wait for it.
+                    Trigger::Membership(_) => {
+                        let wait = LEASE_WAIT.min(deadline.remaining() / 2);
+                        lease::exclusive_after_wait(
+                            &self.ports.lease,
+                            until,
+                            Timestamp::now() + wait,
+                            LEASE_POLL,
+                            run,
+                        )
+                        .await?
+                    }
+                    Trigger::Run(_) => lease::exclusive(&self.ports.lease, until, run).await?,
+                };
+                match ran {
+                    Exclusive::Ran(outcome) => Ok(outcome),
+                    Exclusive::AlreadyRunning => match trigger {
+                        Trigger::Membership(_) => Err(HandlerError::Busy),
+                        Trigger::Run(_) => {
+                            tracing::info!(event_id = %id, "another reconcile holds the lease; this run does nothing");
+                            Ok(json!({
+                                "outcome": "already-running",
+                                "reason": "another provision-users run holds the lease; it lapses at that run's deadline at the latest",
+                            }))
+                        }
+                    },
+                }
             }
         }
     }
@@ -317,6 +360,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use studio_ops_shared::config::Env;
+    use studio_ops_shared::idempotency::MemoryIdempotencyStore;
     use studio_ops_shared::publisher::RecordingPublisher;
 
     use crate::plan::{MANAGED_BY, TAG_GROUP_ID, TAG_MANAGED_BY, TAG_SETTINGS, TAG_USER_ID};
@@ -532,13 +576,14 @@ mod tests {
         identity: FakeIdentity,
         studio: FakeStudio,
         extra: &[(&str, &str)],
-    ) -> Handler<FakeIdentity, FakeStudio, RecordingPublisher> {
+    ) -> Handler<FakeIdentity, FakeStudio, RecordingPublisher, MemoryIdempotencyStore> {
         Handler::new(
             config(extra),
             Ports {
                 identity,
                 studio,
                 publisher: RecordingPublisher::default(),
+                lease: MemoryIdempotencyStore::default(),
             },
         )
     }

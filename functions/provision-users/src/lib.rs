@@ -11,3 +11,6 @@ pub mod ports;
 pub mod reconcile;
 pub mod settings;
 pub mod studio;
+
+/// The function's name: its idempotency-table namespace (the lease item is `provision-users#lease`).
+pub const FUNCTION_NAME: &str = "provision-users";

@@ -7,6 +7,7 @@ use provision_users::handler::{Handler, Ports};
 use provision_users::identity::IdentityStore;
 use provision_users::studio::SageMakerStudio;
 use studio_ops_shared::config::{Env, ProcessEnv};
+use studio_ops_shared::idempotency::DynamoIdempotencyStore;
 use studio_ops_shared::publisher::EventBridgePublisher;
 use studio_ops_shared::{aws, lambda, telemetry};
 
@@ -28,6 +29,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         publisher: EventBridgePublisher::new(
             aws_sdk_eventbridge::Client::new(&sdk),
             &config.suite.event_bus_name,
+        ),
+        // Only the lease lives in the suite's table for this function (its grant is scoped to that one item).
+        lease: DynamoIdempotencyStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &config.suite.idempotency_table,
+            provision_users::FUNCTION_NAME,
+            config.suite.idempotency_ttl,
         ),
     };
     let handler = Handler::new(config, ports);

@@ -68,6 +68,11 @@ impl Deadline {
         self.at.saturating_duration_since(Instant::now())
     }
 
+    /// The deadline on the wall clock (what a lease that lapses with this invocation stores).
+    pub fn wall_clock(&self) -> jiff::Timestamp {
+        jiff::Timestamp::now() + self.remaining()
+    }
+
     /// The moment work must stop so that there is time to publish and answer.
     fn hard_stop(&self) -> Instant {
         self.at.checked_sub(FINISH_MARGIN).unwrap_or(self.at)
