@@ -54,7 +54,10 @@ pub struct ScheduleSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionSpec {
     pub logical_id: String,
+    /// The suite's name of the function: its binary (`Metadata.BuildProperties.Binary`).
     pub name: String,
+    /// `FunctionName` as deployed (derived from the stack's name).
+    pub deployed_name: String,
     pub binary: String,
     /// Globals and function variables merged, resolved.
     pub env: BTreeMap<String, String>,
@@ -238,20 +241,24 @@ pub fn parse(text: &str, values: &HashMap<String, String>) -> Result<Template, T
         }
         let props = get(resource, "Properties");
         let at = format!("Resources.{logical_id}");
-        let name = props
-            .and_then(|p| get(p, "FunctionName"))
-            .and_then(Yaml::as_str)
-            .ok_or_else(|| TemplateError::Shape {
-                at: at.clone(),
-                message: "a function needs a literal FunctionName".into(),
-            })?
-            .to_string();
+        // The suite knows a function by its binary; the deployed name carries the stack's name.
         let binary = get(resource, "Metadata")
             .and_then(|m| get(m, "BuildProperties"))
             .and_then(|b| get(b, "Binary"))
             .and_then(Yaml::as_str)
-            .unwrap_or(&name)
+            .ok_or_else(|| TemplateError::Shape {
+                at: at.clone(),
+                message: "a function needs Metadata.BuildProperties.Binary".into(),
+            })?
             .to_string();
+        let name = binary.clone();
+        let deployed_name = match props.and_then(|p| get(p, "FunctionName")) {
+            Some(v) => match resolver.resolve(&format!("{at}.FunctionName"), v)? {
+                Json::String(s) => s,
+                other => other.to_string(),
+            },
+            None => name.clone(),
+        };
         let mut env = BTreeMap::new();
         let own_env = props
             .and_then(|p| get(p, "Environment"))
@@ -332,6 +339,7 @@ pub fn parse(text: &str, values: &HashMap<String, String>) -> Result<Template, T
         }
         template.functions.push(FunctionSpec {
             logical_id,
+            deployed_name,
             name,
             binary,
             env,
@@ -358,8 +366,10 @@ Resources:
   Bus: {Type: AWS::Events::EventBus, Properties: {Name: studio-ops}}
   Fn:
     Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties: {Binary: train-on-push}
     Properties:
-      FunctionName: train-on-push
+      FunctionName: !Sub ${AWS::StackName}-train-on-push
       Environment:
         Variables:
           REPO: !Ref Repo
@@ -386,6 +396,8 @@ Resources:
         let t = parse(DOC, &values).unwrap();
         let f = &t.functions[0];
         assert_eq!(f.env["BUS"], "studio-ops");
+        assert_eq!(f.name, "train-on-push");
+        assert_eq!(f.deployed_name, "studio-ops-train-on-push");
         assert_eq!(f.env["REPO"], "sagemaker-repository");
         assert_eq!(
             f.env["ARN"],

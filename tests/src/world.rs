@@ -160,6 +160,8 @@ impl World {
             .await?;
 
         for (k, v) in [
+            // A required parameter (no default): the identity store moto's Identity Store serves.
+            ("IdentityStoreId", "d-9067000000".to_string()),
             ("SuiteEventBus", world_names.event_bus.clone()),
             ("SuiteEventBus.Name", world_names.event_bus.clone()),
             (

@@ -1,17 +1,19 @@
 //! One source of truth between code and `infra/template.yaml`: every environment variable a function's
 //! `Config::from_env` reads is set by the template (and parses), every rule and schedule feeds a function the
-//! workspace builds, and every rule may dead-letter into the delivery queue.
+//! workspace builds, and every rule may dead-letter into the delivery queue. `infra/identity-center-forwarder.yaml`
+//! forwards exactly the events the suite's membership rules match, through a role that can do nothing else.
 //!
 //! References the template resolves at deploy time (`!Ref`, `!GetAtt`, `${..}`) get placeholder values shaped like
 //! the real ones, derived from the template itself, so a new reference needs no edit here.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use serde_json::{Value as Json, json};
 use serde_norway::Value as Yaml;
 use studio_ops_shared::config::Env;
 use studio_ops_tests::moto::workspace_root;
 use studio_ops_tests::sim::ACCOUNT_ID;
-use studio_ops_tests::template::{self, Template};
+use studio_ops_tests::template::{self, Bus, Template};
 
 const REGION: &str = "us-east-1";
 const KEY_ID: &str = "0123abcd-4567-89ef-0123-456789abcdef";
@@ -209,6 +211,15 @@ fn deploy_time_values(text: &str) -> HashMap<String, String> {
         .unwrap()
         .into_iter()
         .collect();
+    // Required parameters (no default) get what an admin would give.
+    values
+        .entry("IdentityStoreId".into())
+        .or_insert_with(|| "d-1234567890".into());
+    for (name, _) in entries(get(&doc, "Parameters")) {
+        values
+            .entry(name.clone())
+            .or_insert_with(|| format!("{name}-value"));
+    }
     for (id, ty) in &types {
         values.insert(id.clone(), placeholder_ref(id, ty));
     }
@@ -477,5 +488,282 @@ fn the_delivery_queue_admits_every_rule_and_no_other() {
     assert_eq!(
         listed, rules,
         "DeliveryDeadLetterQueuePolicy must list exactly the rules' ARNs (!GetAtt <Function><Event>.Arn)"
+    );
+}
+
+// ---- Identity Center in another account: infra/identity-center-forwarder.yaml, deployed there, forwards the
+// membership events from that account's default bus to the suite's bus.
+
+const FORWARDER: &str = "infra/identity-center-forwarder.yaml";
+
+/// provision-users' membership rules: the one on the default bus (Identity Center in this account) and the one on
+/// the suite's bus (the same events, forwarded from the Identity Center account).
+const MEMBERSHIP_RULES: [(&str, bool); 2] = [
+    ("GroupMembershipChanged", false),
+    ("GroupMembershipForwarded", true),
+];
+
+fn forwarder_text() -> String {
+    let path = workspace_root().join(FORWARDER);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A value of the template `text` as plain JSON, its references given the placeholder deploy-time values.
+fn resolved(text: &str, at: &str, value: &Yaml) -> Json {
+    let mut values = deploy_time_values(text);
+    // `!Ref AWS::AccountId` and the like (`${AWS::..}` inside a `!Sub` resolves without them).
+    for (name, value) in [
+        ("AWS::AccountId", ACCOUNT_ID),
+        ("AWS::Region", REGION),
+        ("AWS::Partition", "aws"),
+        ("AWS::StackName", "studio-ops"),
+    ] {
+        values.insert(name.to_string(), value.to_string());
+    }
+    template::Resolver { values: &values }
+        .resolve(at, value)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A string or a list of strings (IAM's `Action` and `Resource`), as a list.
+fn strings(value: &Json) -> Vec<String> {
+    match value {
+        Json::String(s) => vec![s.clone()],
+        Json::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().expect("a string").to_string())
+            .collect(),
+        other => panic!("expected a string or a list of strings, found {other}"),
+    }
+}
+
+/// The forwarder's one rule: its logical id and properties.
+fn forwarder_rule(doc: &Yaml) -> (String, &Yaml) {
+    let rules: Vec<(String, &Yaml)> = entries(get(doc, "Resources"))
+        .into_iter()
+        .filter(|(_, r)| get(r, "Type").and_then(Yaml::as_str) == Some("AWS::Events::Rule"))
+        .collect();
+    let ids: Vec<&String> = rules.iter().map(|(id, _)| id).collect();
+    assert_eq!(
+        rules.len(),
+        1,
+        "{FORWARDER} must have exactly one rule, has {ids:?}"
+    );
+    let (id, rule) = rules.into_iter().next().unwrap();
+    let props = get(rule, "Properties").unwrap_or_else(|| panic!("{id} has no Properties"));
+    (id, props)
+}
+
+#[test]
+fn the_forwarder_and_the_suites_membership_rules_match_exactly_the_same_events() {
+    let text = forwarder_text();
+    let doc = document(&text);
+    let (id, rule) = forwarder_rule(&doc);
+    assert!(
+        matches!(
+            get(rule, "EventBusName").and_then(Yaml::as_str),
+            None | Some("default")
+        ),
+        "{FORWARDER}: {id} must listen on the default bus, where Identity Center's CloudTrail events arrive"
+    );
+    let forwarded = resolved(
+        &text,
+        &format!("{id}.EventPattern"),
+        get(rule, "EventPattern").expect("the forwarder rule's EventPattern"),
+    );
+
+    let suite_text = template_text();
+    let suite_bus = Bus::Named(deploy_time_values(&suite_text)["SuiteEventBus"].clone());
+    let template = parsed_template();
+    for (event, on_suite_bus) in MEMBERSHIP_RULES {
+        let rule = template
+            .rules
+            .iter()
+            .find(|r| r.function == "provision-users" && r.event == event)
+            .unwrap_or_else(|| panic!("provision-users has no rule {event}"));
+        let bus = if on_suite_bus {
+            suite_bus.clone()
+        } else {
+            Bus::Default
+        };
+        assert_eq!(
+            rule.bus, bus,
+            "provision-users.Events.{event} listens on the wrong bus"
+        );
+        assert_eq!(
+            rule.pattern, forwarded,
+            "{FORWARDER} {id}.EventPattern and provision-users.Events.{event}.Pattern differ: the forwarder must \
+             send exactly the events the suite's membership rules match\nforwarder: {forwarded:#}\nsuite: {:#}",
+            rule.pattern
+        );
+    }
+
+    // Its one target: the SuiteEventBusArn parameter, through a role, with retries and a dead-letter queue.
+    let targets = get(rule, "Targets")
+        .and_then(Yaml::as_sequence)
+        .expect("the forwarder rule's Targets");
+    assert_eq!(targets.len(), 1, "{id}: one target, the suite's bus");
+    let target = resolved(&text, &format!("{id}.Targets"), &targets[0]);
+    assert_eq!(
+        target["Arn"],
+        json!(deploy_time_values(&text)["SuiteEventBusArn"]),
+        "{id}: the target is the suite's bus (the SuiteEventBusArn parameter)"
+    );
+    for field in ["RoleArn", "RetryPolicy", "DeadLetterConfig"] {
+        assert!(
+            target.get(field).is_some(),
+            "{id}: the target has no {field}"
+        );
+    }
+
+    // The suite's bus admits from the Identity Center account only what the pattern matches: its detail-type and,
+    // for each eventSource x.amazonaws.com, the source aws.x.
+    let suite_doc = document(&suite_text);
+    let policies: Vec<(String, &Yaml)> = entries(get(&suite_doc, "Resources"))
+        .into_iter()
+        .filter(|(_, r)| {
+            get(r, "Type").and_then(Yaml::as_str) == Some("AWS::Events::EventBusPolicy")
+        })
+        .collect();
+    assert_eq!(
+        policies.len(),
+        1,
+        "infra/template.yaml: one AWS::Events::EventBusPolicy"
+    );
+    let (policy_id, policy) = &policies[0];
+    assert!(
+        get(policy, "Condition").and_then(Yaml::as_str).is_some(),
+        "{policy_id} must exist only when Identity Center is in another account (a Condition)"
+    );
+    let statement = resolved(
+        &suite_text,
+        policy_id,
+        get(policy, "Properties")
+            .and_then(|p| get(p, "Statement"))
+            .expect("the bus policy's Statement"),
+    );
+    assert_eq!(strings(&statement["Action"]), ["events:PutEvents"]);
+    assert!(
+        statement["Condition"]["ArnLike"]["aws:SourceArn"]
+            .as_str()
+            .is_some_and(|arn| arn.contains(":rule/")),
+        "{policy_id}: only events a rule forwards (ArnLike aws:SourceArn ...:rule/*)"
+    );
+    let admitted = &statement["Condition"]["ForAllValues:StringEquals"];
+    assert_eq!(
+        admitted["events:detail-type"], forwarded["detail-type"],
+        "{policy_id}: events:detail-type must be the membership pattern's detail-type"
+    );
+    let sources: Vec<String> = strings(&forwarded["detail"]["eventSource"])
+        .iter()
+        .map(|s| format!("aws.{}", s.trim_end_matches(".amazonaws.com")))
+        .collect();
+    assert_eq!(
+        strings(&admitted["events:source"]),
+        sources,
+        "{policy_id}: events:source must be aws.<prefix> of each eventSource of the membership pattern"
+    );
+}
+
+#[test]
+fn the_forwarders_role_may_only_put_events_on_the_suite_bus() {
+    let text = forwarder_text();
+    let doc = document(&text);
+    let (id, rule) = forwarder_rule(&doc);
+    let mut roles = BTreeSet::new();
+    for target in get(rule, "Targets")
+        .and_then(Yaml::as_sequence)
+        .into_iter()
+        .flatten()
+    {
+        let role = get(target, "RoleArn").unwrap_or_else(|| {
+            panic!("{id}: a target needs a RoleArn to put events on a bus in another account")
+        });
+        attribute_references(role, &mut roles);
+    }
+    let role_ids: Vec<&str> = roles
+        .iter()
+        .filter_map(|r| r.split_once('.'))
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        role_ids.len(),
+        1,
+        "{id}: its target's role, !GetAtt <Role>.Arn, found {roles:?}"
+    );
+    let role_id = role_ids[0];
+    let role = get(&doc, "Resources")
+        .and_then(|r| get(r, role_id))
+        .unwrap_or_else(|| panic!("{role_id} is not a resource of {FORWARDER}"));
+    assert_eq!(
+        get(role, "Type").and_then(Yaml::as_str),
+        Some("AWS::IAM::Role")
+    );
+    let role = resolved(&text, role_id, role);
+    let props = &role["Properties"];
+    assert!(
+        props.get("ManagedPolicyArns").is_none(),
+        "{role_id}: no managed policies, only its inline statement"
+    );
+    let attachable: Vec<(String, String)> = resource_types(&doc)
+        .into_iter()
+        .filter(|(_, ty)| {
+            matches!(
+                ty.as_str(),
+                "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" | "AWS::IAM::RolePolicy"
+            )
+        })
+        .collect();
+    assert!(
+        attachable.is_empty(),
+        "{FORWARDER}: no policy resource may add to {role_id}: {attachable:?}"
+    );
+
+    // Only EventBridge assumes it.
+    for statement in props["AssumeRolePolicyDocument"]["Statement"]
+        .as_array()
+        .expect("trust statements")
+    {
+        assert_eq!(
+            statement["Principal"],
+            json!({"Service": "events.amazonaws.com"}),
+            "{role_id}: trust"
+        );
+        assert_eq!(
+            strings(&statement["Action"]),
+            ["sts:AssumeRole"],
+            "{role_id}: trust"
+        );
+    }
+
+    // It may put events on the suite's bus, and nothing else.
+    let bus = deploy_time_values(&text)["SuiteEventBusArn"].clone();
+    let mut granted = BTreeSet::new();
+    for policy in props["Policies"].as_array().expect("the role's Policies") {
+        for statement in policy["PolicyDocument"]["Statement"]
+            .as_array()
+            .expect("statements")
+        {
+            for not in ["NotAction", "NotResource", "NotPrincipal"] {
+                assert!(
+                    statement.get(not).is_none(),
+                    "{role_id}: {not} grants too much: {statement}"
+                );
+            }
+            if statement["Effect"] != "Allow" {
+                continue;
+            }
+            granted.extend(strings(&statement["Action"]));
+            assert_eq!(
+                strings(&statement["Resource"]),
+                std::slice::from_ref(&bus),
+                "{role_id}: only the suite's bus (the SuiteEventBusArn parameter): {statement}"
+            );
+        }
+    }
+    assert_eq!(
+        granted,
+        BTreeSet::from(["events:PutEvents".to_string()]),
+        "{role_id} may only put events"
     );
 }
