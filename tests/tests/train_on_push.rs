@@ -577,6 +577,49 @@ async fn replaying_the_push_three_times_starts_one_job() {
     local.world.stop().await;
 }
 
+/// Without reserved concurrency, a burst is bounded by what it contains, not by how it is delivered: a burst of
+/// four pushes, each delivered twice, all at once to three invocation environments, starts one job per pushed
+/// commit and changed model (and never more than STUDIO_OPS_MAX_JOBS_PER_PUSH per push, a unit test's case).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_pushes_delivered_twice_at_once_starts_one_job_per_commit() {
+    let local = Local::start().await;
+    let mut events = Vec::new();
+    let mut expected = Vec::new();
+    let mut old = local.first.clone();
+    for (i, eta) in ["0.11", "0.12", "0.13", "0.14"].into_iter().enumerate() {
+        let from = if i == 0 {
+            "eta = 0.2"
+        } else {
+            &format!("eta = 0.1{i}")
+        };
+        let changed = change_churn(&local.repo, from, &format!("eta = {eta}"));
+        let commit = local
+            .repo
+            .commit(&[(CHURN, Some(&changed))], &format!("eta {eta}"));
+        events.push(local.push(&old, &commit));
+        expected.push(naming::job_name("churn-xgboost", &commit));
+        old = commit;
+    }
+    let handlers = [local.handler(), local.handler(), local.handler()];
+    let deliveries = events.iter().chain(events.iter()).enumerate();
+    let outcomes = futures::future::join_all(
+        deliveries.map(|(i, e)| handlers[i % 3].handle(e.clone(), Context::default())),
+    )
+    .await;
+    for outcome in outcomes {
+        outcome.unwrap();
+    }
+    let mut jobs = local.training_job_names().await;
+    jobs.sort();
+    expected.sort();
+    assert_eq!(
+        jobs, expected,
+        "one job per pushed commit, however delivered"
+    );
+    assert_eq!(local.calls("CreateTrainingJob").await, 4);
+    local.world.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skip_train_and_a_branch_outside_the_patterns_start_nothing() {
     let local = Local::start().await;
