@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# Installs the pinned tools of the offline infrastructure checks into .venv/infra:
-#   cfn-lint, checkov, aws-sam-translator (PyPI, tools/requirements-infra.txt) and cfn-guard (crates.io).
+# Installs the pinned tools of the offline infrastructure checks and of make deploy-plan:
+#   .venv/infra: cfn-lint, checkov, aws-sam-translator, parliament (PyPI, tools/requirements-infra.txt)
+#                and cfn-guard (crates.io);
+#   .venv/sam:   the AWS SAM CLI (PyPI, tools/requirements-sam.txt) for sam validate --lint, sam build, sam deploy.
 # Idempotent: a second run only verifies. Needs the package registries once; scripts/check-infra.sh then runs offline.
-# Own venv, not .venv: checkov pins boto3/networkx versions that would downgrade what moto runs on.
+# Own venvs, not .venv: checkov pins boto3/networkx versions that would downgrade what moto runs on, and the
+# SAM CLI pins a boto3 that checkov's pin excludes.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${INFRA_VENV:-$ROOT/.venv/infra}"
+SAM_VENV="${SAM_VENV:-$ROOT/.venv/sam}"
 CFN_GUARD_VERSION="3.2.1"
 PYTHON="${PYTHON:-python3}"
 
-if [[ ! -x "$VENV/bin/python" ]]; then
-    echo "install-infra-tools: creating $VENV"
-    "$PYTHON" -m venv "$VENV"
-fi
+for venv in "$VENV" "$SAM_VENV"; do
+    if [[ ! -x "$venv/bin/python" ]]; then
+        echo "install-infra-tools: creating $venv"
+        "$PYTHON" -m venv "$venv"
+    fi
+done
 
 echo "install-infra-tools: pip install -r tools/requirements-infra.txt"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tools/requirements-infra.txt"
+echo "install-infra-tools: pip install -r tools/requirements-sam.txt (into ${SAM_VENV#"$ROOT/"})"
+"$SAM_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/tools/requirements-sam.txt"
 
 if [[ "$("$VENV/bin/cfn-guard" --version 2>/dev/null || true)" != "cfn-guard $CFN_GUARD_VERSION" ]]; then
     echo "install-infra-tools: cargo install cfn-guard $CFN_GUARD_VERSION (about 2-3 minutes on 2 cores, once)"
@@ -28,4 +36,6 @@ fi
 "$VENV/bin/cfn-lint" --version
 "$VENV/bin/checkov" --version
 "$VENV/bin/python" -c 'import samtranslator; print("aws-sam-translator", samtranslator.__version__)'
+"$VENV/bin/python" -c 'import parliament; print("parliament", parliament.__version__)'
 "$VENV/bin/cfn-guard" --version
+SAM_CLI_TELEMETRY=0 "$SAM_VENV/bin/sam" --version
