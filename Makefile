@@ -10,16 +10,28 @@ export STUDIO_OPS_VENV := $(CURDIR)/$(VENV)
 # The local world only ever talks to loopback; keep real credentials and profiles out of every process.
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: all venv build demo world test lint unit infra-check bench package deploy
+# make deploy-plan / make deploy / make package (docs/deploy.md): one architecture for all three - empty means what
+# this machine can build (arm64 only with the Rust target aarch64-unknown-linux-gnu); parameter overrides over
+# samconfig.toml, e.g. PARAMS="IdentityStoreId=d-1234567890 StudioGroupId=..."; the stack name (default: samconfig's,
+# else studio-ops); the account's Lambda concurrency quota, which reserved concurrency needs.
+ARCHITECTURE ?=
+PARAMS ?=
+STACK_NAME ?=
+LAMBDA_CONCURRENCY_QUOTA ?=
+export ARCHITECTURE PARAMS STACK_NAME LAMBDA_CONCURRENCY_QUOTA
+
+.PHONY: all venv build demo world test lint unit infra-check bench package deploy-plan deploy
 
 all: test
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: tools/requirements.txt tools/requirements-infra.txt scripts/install-infra-tools.sh
+$(VENV)/.installed: tools/requirements.txt tools/requirements-infra.txt tools/requirements-sam.txt \
+		scripts/install-infra-tools.sh
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
-	# The infra linters live in their own venv (.venv/infra): checkov pins a boto3 that moto must not get.
+	# The infra linters live in their own venvs (.venv/infra, .venv/sam): checkov pins a boto3 that moto must not
+	# get, and the SAM CLI pins one that checkov's pin excludes.
 	scripts/install-infra-tools.sh
 	touch $@
 
@@ -50,5 +62,9 @@ bench: venv
 package: venv
 	scripts/package.sh
 
-deploy:
+# What make deploy would create, and whether it can work - offline, before anything exists.
+deploy-plan: venv
+	$(VENV)/infra/bin/python scripts/deploy-plan.py
+
+deploy: venv
 	scripts/deploy.sh

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# make package: release bootstraps of the four functions with cargo lambda, for arm64 when the Rust target
-# aarch64-unknown-linux-gnu is installed (the template's default Architecture), x86_64 otherwise. cargo lambda
-# links with zig against the older glibc of Lambda's provided.al2023, which a native build would not run on.
+# make package: release bootstraps of the four functions with cargo lambda, for the one architecture that
+# scripts/deploy_inputs.py decides for make package, make deploy-plan and make deploy alike: ARCHITECTURE
+# (make variable or environment), else Architecture in PARAMS or samconfig.toml, else arm64 when the Rust
+# target aarch64-unknown-linux-gnu is installed and x86_64 otherwise. A choice this machine cannot build is
+# refused before anything is built. cargo lambda links with zig against the older glibc of Lambda's
+# provided.al2023, which a native build would not run on.
 # Writes target/lambda/<function>/bootstrap and bootstrap.zip and reports each one's size.
 # (`sam build` builds the same binaries itself through BuildMethod rust-cargolambda; this is the quick check.)
 set -euo pipefail
@@ -19,13 +22,12 @@ fi
 # cargo-lambda finds zig through the ziglang package of the same venv.
 export PATH="$(dirname "$CARGO_LAMBDA"):$PATH"
 
-if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
-    ARCH_FLAG=--arm64 ARCH=arm64
-else
-    ARCH_FLAG=--x86-64 ARCH=x86_64
-    echo "package: Rust target aarch64-unknown-linux-gnu is not installed - building x86_64;" \
-        "deploy with Architecture=x86_64 (or 'rustup target add aarch64-unknown-linux-gnu' for arm64)"
-fi
+ARCH="$(python3 "$ROOT/scripts/deploy_inputs.py" architecture)" || exit 1  # it says why it refuses
+case "$ARCH" in
+    arm64) ARCH_FLAG=--arm64 ;;
+    x86_64) ARCH_FLAG=--x86-64 ;;
+esac
+echo "package: building $ARCH (deploy with the same: make deploy-plan / make deploy pass Architecture=$ARCH)"
 
 cd "$ROOT"
 packages=()

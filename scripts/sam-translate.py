@@ -6,16 +6,24 @@ permissions only exist after the transform. aws-sam-translator runs the same tra
 CloudFormation runs, locally; the one part that would call AWS (looking up the ARNs of managed
 policies named in `Policies`) is answered from an empty map, because this project names none.
 
+scripts/deploy-plan.py and scripts/check-policies.py import this file (`translate`) rather than
+repeating the transform.
+
 usage: sam-translate.py TEMPLATE OUT.json
 """
 
+import copy
 import json
+import logging
 import os
 import sys
 
 from samtranslator.model.exceptions import InvalidDocumentException
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
+
+# The translator records metrics for a publisher that is not there offline, then warns they went unpublished.
+logging.getLogger("samtranslator.metrics").setLevel(logging.ERROR)
 
 
 def point_code_at_placeholders(template: dict) -> None:
@@ -37,18 +45,37 @@ class NoManagedPolicies:
         return {}
 
 
+def load_template(path: str) -> dict:
+    """Reads a SAM or CloudFormation template (YAML with short-form intrinsics, or JSON)."""
+    with open(path, encoding="utf-8") as handle:
+        return yaml_parse(handle.read())
+
+
+def translate(template: dict, parameter_values: dict | None = None) -> dict:
+    """The template as CloudFormation sees it after the SAM transform, for these parameter values
+    (the transform resolves a few of them itself, as CloudFormation's does). A template without the
+    SAM transform is returned as it is. Raises InvalidDocumentException."""
+    if "AWS::Serverless-2016-10-31" not in _transforms(template):
+        return copy.deepcopy(template)
+    # The transform resolves AWS::Region from a boto3 session; only a name is needed, no call.
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    template = copy.deepcopy(template)  # the transform works in place
+    point_code_at_placeholders(template)
+    return transform(template, dict(parameter_values or {}), NoManagedPolicies(), passthrough_metadata=True)
+
+
+def _transforms(template: dict) -> list:
+    declared = template.get("Transform", [])
+    return declared if isinstance(declared, list) else [declared]
+
+
 def main() -> int:
     if len(sys.argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2
     source, target = sys.argv[1], sys.argv[2]
-    # The transform resolves AWS::Region from a boto3 session; only a name is needed, no call.
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    with open(source, encoding="utf-8") as handle:
-        template = yaml_parse(handle.read())
-    point_code_at_placeholders(template)
     try:
-        translated = transform(template, {}, NoManagedPolicies(), passthrough_metadata=True)
+        translated = translate(load_template(source))
     except InvalidDocumentException as error:
         for cause in error.causes:
             print(f"{source}: {cause.message}", file=sys.stderr)
