@@ -3,8 +3,8 @@
 
 For each template (SAM templates after the transform of scripts/sam-translate.py) and each parameter
 scenario - the defaults, every option switched on (SCENARIO_VALUES), and the same with Identity
-Center administered in another account (ELSEWHERE) - every policy
-document is resolved (scripts/cfn_eval.py) and audited by parliament: roles' inline and trust
+Center administered in another account (ELSEWHERE) - every policy document is resolved
+(scripts/cfn_eval.py) and audited by parliament's default auditors: roles' inline and trust
 policies, AWS::IAM::RolePolicy/Policy/ManagedPolicy, and bucket, queue, topic, key and event-bus
 policies. Two kinds are read the way AWS reads them: a trust policy has no Resource, its resource
 is its role, so it is audited with the role's ARN; in a key policy `"Resource": "*"` is the only
@@ -18,6 +18,7 @@ Every finding fails the check unless the resource that holds the policy justifie
           - finding: MISMATCHED_TYPE            # a parliament issue id
             action: kms:DescribeKey              # optional: only findings that name this text
             reason: why this is right here       # required
+
 SAM passes a function's Metadata on to the roles it generates for the function's events.
 An ignore without a reason, with an unknown finding id, or that matches no finding is an error
 too: a justification must be honest and current. A condition that guards a policy but is false
@@ -174,8 +175,13 @@ def audit(path: Path, findings: dict, justified: dict, used: set, errors: list[s
         values, problems = cfn_eval.parameter_values(template, given, name)
         errors.extend(f"{name} ({scenario}): {problem}" for problem in problems)
         evaluator = cfn_eval.Evaluator(template, values, PSEUDO)
-        held_true |= {condition for condition in template.get("Conditions", {}) if evaluator.condition(condition)}
-        for policy in cfn_eval.policies(evaluator):
+        try:
+            held_true |= {condition for condition in template.get("Conditions", {}) if evaluator.condition(condition)}
+            found = cfn_eval.policies(evaluator)
+        except cfn_eval.EvaluationError as error:
+            errors.append(f"{name} ({scenario}): cannot resolve the template offline: {error}")
+            continue
+        for policy in found:
             documents += 1
             holder = template["Resources"][policy.holder]
             entries = ignores_of(holder, f"{name} {policy.holder}", errors)

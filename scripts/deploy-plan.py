@@ -24,7 +24,9 @@ Inputs (make variables or environment; scripts/deploy_inputs.py reads them):
 It refuses (exit 1, each reason printed) a plan that cannot work: an architecture this machine cannot
 build or that two inputs disagree on, an unknown parameter, a required parameter empty, a value
 outside AllowedValues/AllowedPattern/MinValue/MaxValue, reserved concurrency without a quota that
-allows it. Exit 0: the plan is workable. No network, no AWS call.
+allows it, a group assignment Identity Center's account would have to make, group settings naming an
+execution role that ProvisionExecutionRoleArns leaves out. Exit 0: the plan is workable; exit 2: the
+template holds something this tool cannot resolve offline. No network, no AWS call.
 
   deploy-plan.py [--template PATH] [--write-overrides FILE]
     --write-overrides  also write the given parameters (Architecture included) as a YAML mapping for
@@ -328,6 +330,9 @@ def main(argv: list[str]) -> int:
         for cause in error.causes:
             print(f"  - {cause.message}")
         return 1
+    except cfn_eval.EvaluationError as error:
+        print(f"deploy-plan: cannot resolve {args.template.relative_to(ROOT)} offline: {error}", file=sys.stderr)
+        return 2
     plans = root.all()
 
     print(f"studio-ops deploy plan: stack {inputs.stack_name}, region {pseudo.values()['AWS::Region']}, "
