@@ -40,9 +40,7 @@ where
     if !take(store, until).await? {
         return Ok(Exclusive::AlreadyRunning);
     }
-    let result = work().await;
-    release(store).await;
-    result.map(Exclusive::Ran)
+    run_and_release(store, work).await
 }
 
 /// Like `exclusive`, but waits for a held lease to be released, polling every `poll`, until `give_up_at`; returns
@@ -63,9 +61,7 @@ where
 {
     loop {
         if take(store, until).await? {
-            let result = work().await;
-            release(store).await;
-            return result.map(Exclusive::Ran);
+            return run_and_release(store, work).await;
         }
         let now = Timestamp::now();
         if now >= give_up_at {
@@ -78,6 +74,18 @@ where
         );
         tokio::time::sleep(poll.min(left)).await;
     }
+}
+
+/// Runs `work` with the lease held, then releases it whatever the result.
+async fn run_and_release<S, F, Fut, T, E>(store: &S, work: F) -> Result<Exclusive<T>, E>
+where
+    S: IdempotencyStore,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let result = work().await;
+    release(store).await;
+    result.map(Exclusive::Ran)
 }
 
 async fn take<S: IdempotencyStore>(store: &S, until: Timestamp) -> Result<bool, IdempotencyError> {

@@ -484,6 +484,31 @@ impl World {
         self.drain(queue_url).await
     }
 
+    /// Writes `function`'s lease item into the idempotency table as a run that crashed with its deadline at `expires`
+    /// would have left it (`<function>#lease`, in progress, never released).
+    pub async fn plant_lease(
+        &self,
+        function: &str,
+        expires: jiff::Timestamp,
+    ) -> Result<(), WorldError> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let day_later = jiff::Timestamp::now().as_second() + 86_400;
+        aws_sdk_dynamodb::Client::new(self.moto_sdk())
+            .put_item()
+            .table_name(&self.names.idempotency_table)
+            .item("id", AttributeValue::S(format!("{function}#lease")))
+            .item("status", AttributeValue::S("IN_PROGRESS".into()))
+            .item("expiration", AttributeValue::N(day_later.to_string()))
+            .item(
+                "in_progress_expiry",
+                AttributeValue::N(expires.as_millisecond().to_string()),
+            )
+            .send()
+            .await
+            .map_err(|e| WorldError::Other(format!("cannot plant the lease: {e:?}")))?;
+        Ok(())
+    }
+
     /// Empties every queue in moto. moto's PutEvents slows with the size of its targets' queues (about 8 ms per
     /// event more for every 1,000 messages queued), so a benchmark run that follows another starts from empty queues.
     /// (PurgeQueue is refused more than once a minute, so the messages are received and deleted.)

@@ -950,23 +950,10 @@ async fn three_overlapping_sweeps_without_the_lease_warn_and_stop_each_app_once(
     local.world.stop().await;
 }
 
-/// The idempotency table's lease item of idle-shutdown, as a crashed sweep would have left it.
 async fn plant_lease(local: &Local, expires: Timestamp) {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    aws_sdk_dynamodb::Client::new(local.world.moto_sdk())
-        .put_item()
-        .table_name(&local.world.names.idempotency_table)
-        .item("id", AttributeValue::S("idle-shutdown#lease".into()))
-        .item("status", AttributeValue::S("IN_PROGRESS".into()))
-        .item(
-            "expiration",
-            AttributeValue::N((Timestamp::now().as_second() + 86_400).to_string()),
-        )
-        .item(
-            "in_progress_expiry",
-            AttributeValue::N(expires.as_millisecond().to_string()),
-        )
-        .send()
+    local
+        .world
+        .plant_lease("idle-shutdown", expires)
         .await
         .unwrap();
 }

@@ -77,6 +77,8 @@ fn references_the_world_lacks() -> HashMap<String, String> {
                         .get("DomainId")
                         .cloned()
                         .unwrap_or_else(|| "d-studioops0001".into()),
+                    // A required parameter: the store moto serves.
+                    "IdentityStoreId" => STORE.to_string(),
                     _ => format!("placeholder-{}", reference.replace('.', "-")),
                 };
                 values.insert(reference.clone(), placeholder.clone());
@@ -636,23 +638,10 @@ async fn concurrent_invocations_create_each_profile_once() {
     local.world.stop().await;
 }
 
-/// provision-users' lease item, as a run that crashed with its deadline at `expires` would have left it.
 async fn plant_lease(local: &Local, expires: Timestamp) {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    aws_sdk_dynamodb::Client::new(local.world.moto_sdk())
-        .put_item()
-        .table_name(&local.world.names.idempotency_table)
-        .item("id", AttributeValue::S("provision-users#lease".into()))
-        .item("status", AttributeValue::S("IN_PROGRESS".into()))
-        .item(
-            "expiration",
-            AttributeValue::N((Timestamp::now().as_second() + 86_400).to_string()),
-        )
-        .item(
-            "in_progress_expiry",
-            AttributeValue::N(expires.as_millisecond().to_string()),
-        )
-        .send()
+    local
+        .world
+        .plant_lease("provision-users", expires)
         .await
         .unwrap();
 }
