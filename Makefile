@@ -20,7 +20,7 @@ STACK_NAME ?=
 LAMBDA_CONCURRENCY_QUOTA ?=
 export ARCHITECTURE PARAMS STACK_NAME LAMBDA_CONCURRENCY_QUOTA
 
-.PHONY: all venv build demo world test lint unit infra-check bench package deploy-plan deploy
+.PHONY: all venv iam-eval build demo world test lint unit infra-check bench package deploy-plan deploy
 
 all: test
 
@@ -33,6 +33,13 @@ $(VENV)/.installed: tools/requirements.txt tools/requirements-infra.txt tools/re
 	# The infra linters live in their own venvs (.venv/infra, .venv/sam): checkov pins a boto3 that moto must not
 	# get, and the SAM CLI pins one that checkov's pin excludes.
 	scripts/install-infra-tools.sh
+	touch $@
+
+# The offline IAM policy evaluator the IAM replay test spawns (tools/iam-eval/README.md), pinned by its lock file.
+iam-eval: tools/iam-eval/node_modules/.installed
+
+tools/iam-eval/node_modules/.installed: tools/iam-eval/package.json tools/iam-eval/package-lock.json
+	cd tools/iam-eval && npm ci --no-audit --no-fund
 	touch $@
 
 build:
@@ -51,7 +58,7 @@ lint:
 infra-check: venv
 	scripts/check-infra.sh
 
-unit: venv build
+unit: venv iam-eval build
 	scripts/run-tests.sh
 
 test: lint infra-check unit
