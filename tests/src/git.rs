@@ -77,6 +77,24 @@ impl GitRepo {
         Ok(repo)
     }
 
+    /// A new working copy of the existing `<git_root>/<name>.git` (e.g. the repository a demo chapter created).
+    pub fn open(git_root: &Path, name: &str) -> Result<Self, WorldError> {
+        let work = tempfile::tempdir().map_err(|e| WorldError::Other(e.to_string()))?;
+        let bare = git_root.join(format!("{name}.git"));
+        git(
+            git_root,
+            &[
+                "clone",
+                "-q",
+                "--branch",
+                "main",
+                &bare.to_string_lossy(),
+                &work.path().to_string_lossy(),
+            ],
+        )?;
+        Ok(Self { work, bare })
+    }
+
     /// Applies `changes` (path → new text, or `None` to delete), commits with `message` and pushes to `main`;
     /// returns the new commit id.
     pub fn commit(

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod demo;
 pub mod git;
+pub mod iam;
 pub mod moto;
 pub mod runtime_api;
 pub mod sim;

@@ -11,6 +11,7 @@ use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 
+use crate::bench::proxy::{Call, TimingProxy};
 use crate::moto::{Moto, local_sdk_config, workspace_root, world_dir};
 use crate::runtime_api::{FunctionHost, FunctionSpec, HostError, Invocation, function_binary};
 use crate::sim::{self, SimConfig, SimHandle};
@@ -41,6 +42,9 @@ pub struct WorldConfig {
     /// Per-function environment overrides, applied after the template's variables.
     pub env: HashMap<String, BTreeMap<String, String>>,
     pub sim: SimConfig,
+    /// Put a recording proxy in front of moto and the simulator for each hosted function, so that every AWS
+    /// request a function makes can be read back per function ([`World::recorded`]; the IAM replay test).
+    pub record_requests: bool,
 }
 
 impl Default for WorldConfig {
@@ -51,6 +55,7 @@ impl Default for WorldConfig {
             values: HashMap::new(),
             env: HashMap::new(),
             sim: SimConfig::default(),
+            record_requests: false,
         }
     }
 }
@@ -63,6 +68,11 @@ impl WorldConfig {
         }
     }
 }
+
+/// The private subnets the stack's network would give (comma-joined, as its output).
+pub const SUBNET_IDS: &str = "subnet-0123456789abcdef0,subnet-0fedcba9876543210";
+/// The training jobs' security group the stack's network would give.
+pub const TRAINING_SECURITY_GROUP: &str = "sg-0123456789abcdef0";
 
 /// The suite's functions.
 pub const FUNCTIONS: &[&str] = &[
@@ -111,6 +121,9 @@ pub struct World {
     sim_sdk: SdkConfig,
     routes: Vec<Route>,
     hosts: BTreeMap<String, FunctionHost>,
+    /// Per hosted function, its recording proxies (moto's and the simulator's, for each time it was hosted) when
+    /// `record_requests` is set.
+    recorders: Option<BTreeMap<String, Vec<TimingProxy>>>,
     git_root: tempfile::TempDir,
     log: std::sync::Mutex<Vec<Invocation>>,
 }
@@ -182,13 +195,10 @@ impl World {
                 "TrainingJobRole.Arn",
                 format!("arn:aws:iam::{}:role/studio-ops-training", sim::ACCOUNT_ID),
             ),
-            (
-                "Network.Outputs.SubnetIds",
-                "subnet-0123456789abcdef0,subnet-0fedcba9876543210".into(),
-            ),
+            ("Network.Outputs.SubnetIds", SUBNET_IDS.into()),
             (
                 "Network.Outputs.TrainingSecurityGroupId",
-                "sg-0123456789abcdef0".into(),
+                TRAINING_SECURITY_GROUP.into(),
             ),
             (
                 "WorkspaceKey.Arn",
@@ -214,6 +224,7 @@ impl World {
             sim_sdk,
             routes,
             hosts: BTreeMap::new(),
+            recorders: cfg.record_requests.then(BTreeMap::new),
             git_root,
             log: std::sync::Mutex::new(Vec::new()),
         };
@@ -239,7 +250,24 @@ impl World {
             .find(|f| f.name == function)
             .ok_or_else(|| WorldError::Other(format!("no function {function} in the template")))?;
         let mut env = spec.env.clone();
-        env.extend(aws_env(self.moto.url(), self.sim.url()));
+        match self.recorders.as_mut() {
+            Some(recorders) => {
+                let start = |upstream: String| async move {
+                    TimingProxy::start(&upstream)
+                        .await
+                        .map_err(|e| WorldError::Other(format!("recording proxy: {e}")))
+                };
+                let moto = start(self.moto.url().to_string()).await?;
+                let sim = start(self.sim.url().to_string()).await?;
+                env.extend(aws_env(moto.url(), sim.url()));
+                // A function hosted again keeps what it recorded before.
+                recorders
+                    .entry(function.to_string())
+                    .or_default()
+                    .extend([moto, sim]);
+            }
+            None => env.extend(aws_env(self.moto.url(), self.sim.url())),
+        }
         env.extend(overrides);
         let host = FunctionHost::start(FunctionSpec {
             name: function.to_string(),
@@ -254,6 +282,19 @@ impl World {
             old.stop().await;
         }
         Ok(())
+    }
+
+    /// Every AWS request each hosted function made so far, by function (empty unless `record_requests` was set).
+    pub fn recorded(&self) -> BTreeMap<String, Vec<Call>> {
+        self.recorders
+            .iter()
+            .flatten()
+            .map(|(function, proxies)| {
+                let mut calls: Vec<Call> = proxies.iter().flat_map(TimingProxy::calls).collect();
+                calls.sort_by_key(|c| c.started);
+                (function.clone(), calls)
+            })
+            .collect()
     }
 
     /// SDK configuration for moto (every service but SageMaker Studio and CodeCommit).

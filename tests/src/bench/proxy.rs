@@ -2,6 +2,8 @@
 //! points here, every call is forwarded to the real local endpoint (moto or the simulator) and its wall-clock
 //! interval recorded, so that the time a handler spends waiting for AWS can be taken out of its invocation time.
 //! With a [`FaultPlan`] it answers a seeded share of AWS JSON calls with `ThrottlingException` or a 5xx instead.
+//! Each call keeps what identifies the request (method, path, target, body) and the answer's status, which is what
+//! the IAM replay test (`tests/tests/iam.rs`) evaluates against the functions' roles.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -32,6 +34,14 @@ pub struct Call {
     pub finished: Instant,
     /// `X-Amz-Target`, else the method and path.
     pub operation: String,
+    pub method: String,
+    /// Path and query as sent.
+    pub path: String,
+    /// `X-Amz-Target` (AWS JSON protocols), if any.
+    pub target: Option<String>,
+    pub body: Bytes,
+    /// The upstream's HTTP status (0 when it could not be reached or the call was answered by the fault plan).
+    pub status: u16,
 }
 
 /// Which share of AWS JSON calls (those with `X-Amz-Target`) is answered with an injected error.
@@ -173,10 +183,12 @@ async fn forward(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
-    let operation = headers
+    let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+        .map(str::to_string);
+    let operation = target
+        .clone()
         .unwrap_or_else(|| format!("{method} {}", uri.path()));
     if headers.contains_key("x-amz-target")
         && let Some(injected) = inject(&sh)
@@ -190,7 +202,11 @@ async fn forward(
     let Ok(m) = reqwest::Method::from_bytes(method.as_str().as_bytes()) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    let mut req = sh.http.request(m, format!("{upstream}{path}")).body(body);
+    let mut req = sh
+        .http
+        .request(m, format!("{upstream}{path}"))
+        .body(body.clone());
+    let mut status = 0;
     for (k, v) in &headers {
         if !HOP_BY_HOP.contains(&k.as_str()) {
             req = req.header(k.as_str(), v.as_bytes());
@@ -198,7 +214,7 @@ async fn forward(
     }
     let answer = match req.send().await {
         Ok(resp) => {
-            let status = resp.status().as_u16();
+            status = resp.status().as_u16();
             let mut out_headers = HeaderMap::new();
             for (k, v) in resp.headers() {
                 if HOP_BY_HOP.contains(&k.as_str()) {
@@ -229,6 +245,11 @@ async fn forward(
             started,
             finished: Instant::now(),
             operation,
+            method: method.to_string(),
+            path: path.to_string(),
+            target,
+            body,
+            status,
         });
     }
     answer
@@ -302,6 +323,11 @@ mod tests {
             started: t0 + Duration::from_millis(from_ms),
             finished: t0 + Duration::from_millis(to_ms),
             operation: "X".into(),
+            method: "POST".into(),
+            path: "/".into(),
+            target: None,
+            body: Bytes::new(),
+            status: 200,
         }
     }
 
