@@ -185,20 +185,10 @@ impl IdempotencyStore for DynamoIdempotencyStore {
                 else {
                     return Err(Self::store_error("claim", &e));
                 };
-                if let Some(item) = ccf.item() {
-                    return Ok(Self::interpret(item));
-                }
-                // Older stores do not return the item on a failed condition: read it.
-                let got = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key("id", AttributeValue::S(id))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| Self::store_error("read", &e))?;
-                Ok(got.item().map(Self::interpret).unwrap_or(Claim::InProgress))
+                // DynamoDB returns the record that failed the condition (ReturnValuesOnConditionCheckFailure), so
+                // no read - and no dynamodb:GetItem grant - is needed. A record it did not return is treated as
+                // held: the claim was not ours.
+                Ok(ccf.item().map(Self::interpret).unwrap_or(Claim::InProgress))
             }
         }
     }
