@@ -182,6 +182,13 @@ impl Scope<'_> {
                     self.account
                 );
                 out.push(IamRequest::new(&action, store_arn));
+                if op == "ListGroupMemberships" {
+                    // The reference's AllGroupMemberships resource type.
+                    out.push(IamRequest::new(
+                        &action,
+                        "arn:aws:identitystore:::membership/*",
+                    ));
+                }
                 let member = match op.as_str() {
                     "ListGroupMemberships" | "DescribeGroup" => {
                         format!("arn:aws:identitystore:::group/{}", text(&b, "GroupId"))
@@ -356,17 +363,15 @@ fn tag_keys(tags: Option<&Value>) -> Vec<Value> {
 
 /// The condition keys SageMaker sets for a CreateTrainingJob request, from the request's own fields.
 pub fn training_job_context(mut r: IamRequest, b: &Value) -> IamRequest {
-    let vpc = b.get("VpcConfig");
-    if let Some(vpc) = vpc {
-        r = r
-            .with(
-                "sagemaker:VpcSubnets",
-                Value::Array(strings(vpc.get("Subnets"))),
-            )
-            .with(
-                "sagemaker:VpcSecurityGroupIds",
-                Value::Array(strings(vpc.get("SecurityGroupIds"))),
-            );
+    // A key the request leaves out is absent, not empty (what `Null` conditions test).
+    for (key, field) in [
+        ("sagemaker:VpcSubnets", "Subnets"),
+        ("sagemaker:VpcSecurityGroupIds", "SecurityGroupIds"),
+    ] {
+        let values = strings(b.get("VpcConfig").and_then(|v| v.get(field)));
+        if !values.is_empty() {
+            r = r.with(key, Value::Array(values));
+        }
     }
     if let Some(t) = b
         .pointer("/ResourceConfig/InstanceType")
