@@ -767,3 +767,49 @@ fn the_forwarders_role_may_only_put_events_on_the_suite_bus() {
         "{role_id} may only put events"
     );
 }
+
+/// Every statement (a mapping with this `Sid`) anywhere in the template.
+fn statements_with_sid<'a>(v: &'a Yaml, sid: &str, out: &mut Vec<&'a Yaml>) {
+    match v {
+        Yaml::Mapping(m) => {
+            if get(v, "Sid").and_then(Yaml::as_str) == Some(sid) {
+                out.push(v);
+            }
+            for (_, child) in m {
+                statements_with_sid(child, sid, out);
+            }
+        }
+        Yaml::Sequence(items) => items.iter().for_each(|i| statements_with_sid(i, sid, out)),
+        Yaml::Tagged(t) => statements_with_sid(&t.value, sid, out),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_instance_storage_families_of_iam_and_of_train_on_push_are_the_same() {
+    let doc = document(&template_text());
+    let expected: BTreeSet<String> = train_on_push::plan::INSTANCE_STORAGE_FAMILIES
+        .iter()
+        .map(|f| format!("{f}.*"))
+        .collect();
+    for sid in [
+        "StartTrainingOnInstanceStorage",
+        "JobsInTheVpcOnInstanceStorage",
+    ] {
+        let mut found = Vec::new();
+        statements_with_sid(&doc, sid, &mut found);
+        assert_eq!(found.len(), 1, "statement {sid}");
+        let listed: BTreeSet<String> = get(found[0], "Condition")
+            .and_then(|c| get(c, "ForAllValues:StringLike"))
+            .and_then(|c| get(c, "sagemaker:InstanceTypes"))
+            .and_then(Yaml::as_sequence)
+            .unwrap_or_else(|| panic!("{sid} lists no instance-storage families"))
+            .iter()
+            .filter_map(|f| f.as_str().map(str::to_string))
+            .collect();
+        assert_eq!(
+            listed, expected,
+            "{sid} and train_on_push::plan::INSTANCE_STORAGE_FAMILIES differ"
+        );
+    }
+}

@@ -235,7 +235,11 @@ pub fn training_job(
         instance_type: manifest.resources.instance_type.clone(),
         instance_count: manifest.resources.instance_count,
         volume_gb: manifest.resources.volume_gb,
-        volume_kms_key: deployment.volume_kms_key.clone(),
+        // SageMaker refuses a volume key on instance storage (the hardware encrypts it).
+        volume_kms_key: deployment
+            .volume_kms_key
+            .clone()
+            .filter(|_| !has_instance_storage(&manifest.resources.instance_type)),
         max_runtime_seconds: manifest.resources.max_runtime_seconds,
         spot: manifest.spot.as_ref().map(|s| SpotSpec {
             max_wait_seconds: s.max_wait_seconds,
@@ -404,6 +408,21 @@ pub fn model_package(
     })
 }
 
+/// The instance families whose training volumes are NVMe instance storage: SageMaker refuses a
+/// `VolumeKmsKeyId` on them ("you can't request a VolumeKmsKeyId when using an instance type with local
+/// storage"). The template's `StartTrainingOnInstanceStorage` statement lists the same families.
+pub const INSTANCE_STORAGE_FAMILIES: &[&str] = &[
+    "ml.g4dn", "ml.g5", "ml.g6", "ml.g6e", "ml.p3dn", "ml.p4d", "ml.p4de", "ml.p5", "ml.m5d",
+    "ml.c5d", "ml.r5d", "ml.trn1", "ml.trn1n",
+];
+
+/// Whether `instance_type` (e.g. `ml.g5.xlarge`) has NVMe instance storage.
+pub fn has_instance_storage(instance_type: &str) -> bool {
+    instance_type
+        .rsplit_once('.')
+        .is_some_and(|(family, _)| INSTANCE_STORAGE_FAMILIES.contains(&family))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,6 +507,11 @@ mod tests {
         );
         assert_eq!(j.output_kms_key, deployment().output_kms_key);
         assert_eq!(j.volume_kms_key, deployment().volume_kms_key);
+        assert!(
+            !has_instance_storage(&j.instance_type),
+            "{}",
+            j.instance_type
+        );
         assert!(j.network_isolation && j.inter_container_encryption);
         assert_eq!(j.hyperparameters["eta"], "0.2");
         assert_eq!(j.hyperparameters["objective"], "binary:logistic");
@@ -612,5 +636,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(spec.image, "img:1");
+    }
+
+    #[test]
+    fn instance_storage_takes_no_volume_key() {
+        assert!(has_instance_storage("ml.g4dn.xlarge"));
+        assert!(has_instance_storage("ml.p4d.24xlarge"));
+        assert!(!has_instance_storage("ml.m5.xlarge"));
+        assert!(!has_instance_storage("ml.g4"));
+        let j = plan("digits-cnn");
+        assert_eq!(j.instance_type, "ml.g4dn.xlarge");
+        assert_eq!(j.volume_kms_key, None);
+        assert_eq!(j.output_kms_key, deployment().output_kms_key);
     }
 }
