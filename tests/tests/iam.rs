@@ -363,6 +363,16 @@ fn describe(denials: &[(&str, &IamRequest, iam::Answer)]) -> String {
 async fn every_request_the_functions_make_is_allowed_by_their_roles_and_each_grant_is_needed() {
     let replay = replay().await;
 
+    for (function, requests) in &replay.requests {
+        let actions: BTreeSet<&str> = requests.iter().map(|r| r.action.as_str()).collect();
+        eprintln!(
+            "iam replay: {function}: {} distinct requests, {} actions: {}",
+            requests.len(),
+            actions.len(),
+            actions.iter().copied().collect::<Vec<_>>().join(" ")
+        );
+    }
+
     // 1. Coverage against the product code: every operation it calls was recorded (or is listed with a reason).
     let in_code = iam::operations_in_code().unwrap();
     let missing: Vec<String> = in_code
