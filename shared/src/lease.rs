@@ -24,6 +24,14 @@ pub enum Exclusive<T> {
     AlreadyRunning,
 }
 
+/// The answer of a run that found the lease held: not an error (the holder does the same work).
+pub fn already_running(function: &str) -> serde_json::Value {
+    serde_json::json!({
+        "outcome": "already-running",
+        "reason": format!("another {function} run holds the lease; it lapses at that run's deadline at the latest"),
+    })
+}
+
 /// Runs `work` while holding the function's lease until `until` (the Lambda deadline), or returns `AlreadyRunning`
 /// at once when another invocation holds it. The lease is released when `work` ends, whatever its result.
 pub async fn exclusive<S, F, Fut, T, E>(

@@ -539,11 +539,16 @@ pub fn evaluate(questions: &[Question<'_>]) -> Result<BTreeMap<String, Answer>, 
         results: Vec<Answer>,
     }
     let parsed: Out = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
-    Ok(parsed
+    let answers: BTreeMap<String, Answer> = parsed
         .results
         .into_iter()
         .map(|a| (a.id.clone(), a))
-        .collect())
+        .collect();
+    // A question without an answer must not pass for an allowed request.
+    if let Some(q) = questions.iter().find(|q| !answers.contains_key(&q.id)) {
+        return Err(format!("tools/iam-eval gave no answer for {}", q.id));
+    }
+    Ok(answers)
 }
 
 /// The AWS operations the product code calls (`client.<operation>()` in `functions/` and `shared/`, test modules

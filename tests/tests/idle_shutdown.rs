@@ -976,7 +976,24 @@ async fn overlapping_sweeps_one_runs_the_others_answer_already_running() {
     let handlers = [local.handler(&[]), local.handler(&[]), local.handler(&[])];
     let first = handlers[0].handle(json!({}), context(300));
     let later = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Start the others once the first sweep holds the lease.
+        let ddb = aws_sdk_dynamodb::Client::new(local.world.moto_sdk());
+        for _ in 0..500 {
+            let held = ddb
+                .get_item()
+                .table_name(&local.world.names.idempotency_table)
+                .key(
+                    "id",
+                    aws_sdk_dynamodb::types::AttributeValue::S("idle-shutdown#lease".into()),
+                )
+                .send()
+                .await
+                .unwrap();
+            if held.item().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         futures::future::join(
             handlers[1].handle(json!({}), context(300)),
             handlers[2].handle(json!({}), context(300)),

@@ -20,7 +20,9 @@ use serde_json::{Value, json};
 use studio_ops_shared::aws::{retry_config, timeout_config};
 use studio_ops_shared::config::{AwsClientSettings, Env};
 use studio_ops_shared::events::suite::SuiteEvent;
-use studio_ops_shared::idempotency::DynamoIdempotencyStore;
+use studio_ops_shared::idempotency::{
+    DynamoIdempotencyStore, IdempotencyStore, MemoryIdempotencyStore,
+};
 use studio_ops_shared::publisher::{EventBridgePublisher, PublishEvents, RecordingPublisher};
 use studio_ops_shared::{ErrorClass, Failure};
 use studio_ops_tests::moto::workspace_root;
@@ -161,12 +163,39 @@ impl Local {
         extra: &[(&str, &str)],
         publisher: P,
     ) -> Handler<IdentityStore, SageMakerStudio, P, DynamoIdempotencyStore> {
+        let lease = DynamoIdempotencyStore::new(
+            aws_sdk_dynamodb::Client::new(&production_like(self.world.moto_sdk())),
+            &self.world.names.idempotency_table,
+            provision_users::FUNCTION_NAME,
+            std::time::Duration::from_secs(3600),
+        );
+        self.handler_with(extra, publisher, lease)
+    }
+
+    /// A handler whose lease is its own (in memory): runs of several such handlers overlap, as they would if a
+    /// lease lapsed, which is what the per-profile safeguards are tested against.
+    fn unleased_handler(
+        &self,
+    ) -> Handler<IdentityStore, SageMakerStudio, EventBridgePublisher, MemoryIdempotencyStore> {
+        let moto = production_like(self.world.moto_sdk());
+        let publisher = EventBridgePublisher::new(
+            aws_sdk_eventbridge::Client::new(&moto),
+            &self.world.names.event_bus,
+        );
+        self.handler_with(&[], publisher, MemoryIdempotencyStore::default())
+    }
+
+    fn handler_with<P: PublishEvents, L: IdempotencyStore>(
+        &self,
+        extra: &[(&str, &str)],
+        publisher: P,
+        lease: L,
+    ) -> Handler<IdentityStore, SageMakerStudio, P, L> {
         let vars = self.vars(extra);
         let config = Config::from_env(&Env::new(&vars)).unwrap();
         let moto = production_like(self.world.moto_sdk());
         let sim = production_like(self.world.sim_sdk());
         let rate = config.sagemaker_calls_per_second;
-        let ttl = config.suite.idempotency_ttl;
         Handler::new(
             config,
             Ports {
@@ -177,12 +206,7 @@ impl Local {
                     rate,
                 ),
                 publisher,
-                lease: DynamoIdempotencyStore::new(
-                    aws_sdk_dynamodb::Client::new(&moto),
-                    &self.world.names.idempotency_table,
-                    provision_users::FUNCTION_NAME,
-                    ttl,
-                ),
+                lease,
             },
         )
     }
@@ -596,9 +620,13 @@ async fn replaying_each_event_three_times_gives_one_outcome() {
 }
 
 #[tokio::test]
-async fn concurrent_invocations_create_each_profile_once() {
+async fn overlapping_runs_without_the_lease_create_each_profile_once() {
     let local = Local::start().await;
-    let h = local.handler(&[]);
+    let handlers = [
+        local.unleased_handler(),
+        local.unleased_handler(),
+        local.unleased_handler(),
+    ];
     local
         .world
         .sim()
@@ -615,10 +643,15 @@ async fn concurrent_invocations_create_each_profile_once() {
         local.add_member(&local.group, &u).await;
     }
     let scheduled = fixture("provision-users/scheduled-event.json").unwrap();
-    let runs =
-        futures::future::join_all((0..3).map(|_| h.handle(scheduled.clone(), context(300)))).await;
+    let runs = futures::future::join_all(
+        handlers
+            .iter()
+            .map(|h| h.handle(scheduled.clone(), context(300))),
+    )
+    .await;
     for r in &runs {
-        assert!(r.is_ok(), "{r:?}");
+        let out = r.as_ref().unwrap();
+        assert_eq!(out["outcome"], "reconciled", "every run ran: {out}");
     }
     let state = local.state().await;
     assert_eq!(state.user_profiles.len(), 12);

@@ -135,7 +135,8 @@ where
                 Exclusive::Ran(report) => report,
                 Exclusive::AlreadyRunning => {
                     tracing::info!("another sweep holds the lease; this one does nothing");
-                    return Ok(already_running());
+                    // Not an error: nothing to retry, the next scheduled sweep comes soon.
+                    return Ok(lease::already_running(crate::report::FUNCTION_NAME));
                 }
             }
         };
@@ -743,15 +744,6 @@ fn read_failed(app: AppListing, e: &StudioError) -> AppResult {
 
 fn not_reached(app: AppListing, reason: impl Into<String>) -> AppResult {
     AppResult::new(app, Outcome::NotReached, "none", reason)
-}
-
-/// The answer of a sweep that found another one running: not an error (nothing to retry; the next scheduled
-/// sweep comes soon).
-pub fn already_running() -> Value {
-    json!({
-        "outcome": "already-running",
-        "reason": "another idle-shutdown sweep holds the lease; it lapses at that sweep's deadline at the latest",
-    })
 }
 
 fn deadline_of(context: &Context, now: Timestamp) -> Timestamp {

@@ -183,10 +183,7 @@ impl<I: IdentityPort, S: StudioPort, P: PublishEvents, L: IdempotencyStore> Hand
                         Trigger::Membership(_) => Err(HandlerError::Busy),
                         Trigger::Run(_) => {
                             tracing::info!(event_id = %id, "another reconcile holds the lease; this run does nothing");
-                            Ok(json!({
-                                "outcome": "already-running",
-                                "reason": "another provision-users run holds the lease; it lapses at that run's deadline at the latest",
-                            }))
+                            Ok(lease::already_running(crate::FUNCTION_NAME))
                         }
                     },
                 }
