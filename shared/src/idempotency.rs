@@ -63,6 +63,20 @@ pub trait IdempotencyStore: Send + Sync {
     ) -> impl Future<Output = Result<(), IdempotencyError>> + Send;
     /// Gives `key` up after a failure so that a retry can do the work.
     fn release(&self, key: &str) -> impl Future<Output = Result<(), IdempotencyError>> + Send;
+    /// Claims `key` for `holder` (the lease): like `claim`, and a claim `holder` already holds is acquired again -
+    /// a request whose answer was lost and that the SDK retried finds its own record, not another run's.
+    fn claim_for(
+        &self,
+        key: &str,
+        in_progress_until: Timestamp,
+        holder: &str,
+    ) -> impl Future<Output = Result<Claim, IdempotencyError>> + Send;
+    /// Gives `key` up only if `holder` holds it (never another run's claim that followed a lapsed one).
+    fn release_for(
+        &self,
+        key: &str,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), IdempotencyError>> + Send;
 }
 
 /// The stored key: the function's namespace plus the business key, hashed when long.
@@ -139,36 +153,48 @@ impl DynamoIdempotencyStore {
     }
 }
 
-impl IdempotencyStore for DynamoIdempotencyStore {
-    async fn claim(
+impl DynamoIdempotencyStore {
+    async fn claim_as(
         &self,
         key: &str,
         in_progress_until: Timestamp,
+        holder: Option<&str>,
     ) -> Result<Claim, IdempotencyError> {
         let id = record_id(&self.namespace, key);
         let now = Timestamp::now();
         let expiration = (now + self.ttl).as_second();
-        let result = self
+        let free = "attribute_not_exists(id) OR expiration < :now OR (#status = :in_progress AND in_progress_expiry < :now_ms)";
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("id", AttributeValue::S(id.clone()))
+            .item("id", AttributeValue::S(id))
             .item("status", AttributeValue::S(STATUS_IN_PROGRESS.into()))
             .item("expiration", AttributeValue::N(expiration.to_string()))
             .item(
                 "in_progress_expiry",
                 AttributeValue::N(in_progress_until.as_millisecond().to_string()),
             )
-            .condition_expression(
-                "attribute_not_exists(id) OR expiration < :now OR (#status = :in_progress AND in_progress_expiry < :now_ms)",
-            )
+            .condition_expression(free);
+        if let Some(holder) = holder {
+            put = put
+                .item("holder", AttributeValue::S(holder.to_string()))
+                .condition_expression(format!(
+                    "{free} OR (#status = :in_progress AND holder = :holder)"
+                ))
+                .expression_attribute_values(":holder", AttributeValue::S(holder.to_string()));
+        }
+        let result = put
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":now", AttributeValue::N(now.as_second().to_string()))
             .expression_attribute_values(
                 ":now_ms",
                 AttributeValue::N(now.as_millisecond().to_string()),
             )
-            .expression_attribute_values(":in_progress", AttributeValue::S(STATUS_IN_PROGRESS.into()))
+            .expression_attribute_values(
+                ":in_progress",
+                AttributeValue::S(STATUS_IN_PROGRESS.into()),
+            )
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -193,6 +219,57 @@ impl IdempotencyStore for DynamoIdempotencyStore {
         }
     }
 
+    async fn release_as(&self, key: &str, holder: Option<&str>) -> Result<(), IdempotencyError> {
+        let mut delete = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(record_id(&self.namespace, key)))
+            .condition_expression("#status = :in_progress")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(
+                ":in_progress",
+                AttributeValue::S(STATUS_IN_PROGRESS.into()),
+            );
+        if let Some(holder) = holder {
+            delete = delete
+                .condition_expression("#status = :in_progress AND holder = :holder")
+                .expression_attribute_values(":holder", AttributeValue::S(holder.to_string()));
+        }
+        delete.send().await.map(|_| ()).or_else(|e| {
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception())
+            {
+                Ok(())
+            } else {
+                Err(Self::store_error("release", &e))
+            }
+        })
+    }
+}
+
+impl IdempotencyStore for DynamoIdempotencyStore {
+    async fn claim(
+        &self,
+        key: &str,
+        in_progress_until: Timestamp,
+    ) -> Result<Claim, IdempotencyError> {
+        self.claim_as(key, in_progress_until, None).await
+    }
+
+    async fn claim_for(
+        &self,
+        key: &str,
+        in_progress_until: Timestamp,
+        holder: &str,
+    ) -> Result<Claim, IdempotencyError> {
+        self.claim_as(key, in_progress_until, Some(holder)).await
+    }
+
+    async fn release_for(&self, key: &str, holder: &str) -> Result<(), IdempotencyError> {
+        self.release_as(key, Some(holder)).await
+    }
+
     async fn complete(&self, key: &str, result: &Value) -> Result<(), IdempotencyError> {
         let expiration = (Timestamp::now() + self.ttl).as_second();
         self.client
@@ -209,33 +286,12 @@ impl IdempotencyStore for DynamoIdempotencyStore {
     }
 
     async fn release(&self, key: &str) -> Result<(), IdempotencyError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::S(record_id(&self.namespace, key)))
-            .condition_expression("#status = :in_progress")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(
-                ":in_progress",
-                AttributeValue::S(STATUS_IN_PROGRESS.into()),
-            )
-            .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception())
-                {
-                    Ok(())
-                } else {
-                    Err(Self::store_error("release", &e))
-                }
-            })
+        self.release_as(key, None).await
     }
 }
 
-/// One record of the in-memory store: completed?, stored result, in-progress expiry.
-type MemoryRecord = (bool, Option<Value>, Timestamp);
+/// One record of the in-memory store: completed?, stored result, in-progress expiry, holder.
+type MemoryRecord = (bool, Option<Value>, Timestamp, Option<String>);
 
 /// An in-memory store for unit tests of handlers (same semantics, no TTL).
 #[derive(Default)]
@@ -243,8 +299,13 @@ pub struct MemoryIdempotencyStore {
     records: std::sync::Mutex<HashMap<String, MemoryRecord>>,
 }
 
-impl IdempotencyStore for MemoryIdempotencyStore {
-    async fn claim(&self, key: &str, until: Timestamp) -> Result<Claim, IdempotencyError> {
+impl MemoryIdempotencyStore {
+    fn claim_as(
+        &self,
+        key: &str,
+        until: Timestamp,
+        holder: Option<&str>,
+    ) -> Result<Claim, IdempotencyError> {
         let mut records = self.records.lock().map_err(|_| IdempotencyError::Store {
             operation: "claim",
             class: ErrorClass::Retryable,
@@ -252,31 +313,63 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         })?;
         let now = Timestamp::now();
         match records.get(key) {
-            Some((true, data, _)) => Ok(Claim::AlreadyCompleted(data.clone())),
-            Some((false, _, expiry)) if *expiry > now => Ok(Claim::InProgress),
+            Some((true, data, _, _)) => Ok(Claim::AlreadyCompleted(data.clone())),
+            Some((false, _, expiry, held_by))
+                if *expiry > now && (holder.is_none() || held_by.as_deref() != holder) =>
+            {
+                Ok(Claim::InProgress)
+            }
             _ => {
-                records.insert(key.to_string(), (false, None, until));
+                records.insert(
+                    key.to_string(),
+                    (false, None, until, holder.map(str::to_string)),
+                );
                 Ok(Claim::Acquired)
             }
         }
+    }
+
+    fn release_as(&self, key: &str, holder: Option<&str>) {
+        if let Ok(mut r) = self.records.lock()
+            && let Some((false, _, _, held_by)) = r.get(key)
+            && (holder.is_none() || held_by.as_deref() == holder)
+        {
+            r.remove(key);
+        }
+    }
+}
+
+impl IdempotencyStore for MemoryIdempotencyStore {
+    async fn claim(&self, key: &str, until: Timestamp) -> Result<Claim, IdempotencyError> {
+        self.claim_as(key, until, None)
+    }
+
+    async fn claim_for(
+        &self,
+        key: &str,
+        until: Timestamp,
+        holder: &str,
+    ) -> Result<Claim, IdempotencyError> {
+        self.claim_as(key, until, Some(holder))
+    }
+
+    async fn release_for(&self, key: &str, holder: &str) -> Result<(), IdempotencyError> {
+        self.release_as(key, Some(holder));
+        Ok(())
     }
 
     async fn complete(&self, key: &str, result: &Value) -> Result<(), IdempotencyError> {
         if let Ok(mut r) = self.records.lock() {
             r.insert(
                 key.to_string(),
-                (true, Some(result.clone()), Timestamp::now()),
+                (true, Some(result.clone()), Timestamp::now(), None),
             );
         }
         Ok(())
     }
 
     async fn release(&self, key: &str) -> Result<(), IdempotencyError> {
-        if let Ok(mut r) = self.records.lock()
-            && matches!(r.get(key), Some((false, _, _)))
-        {
-            r.remove(key);
-        }
+        self.release_as(key, None);
         Ok(())
     }
 }

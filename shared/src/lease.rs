@@ -24,6 +24,20 @@ pub enum Exclusive<T> {
     AlreadyRunning,
 }
 
+/// Who holds the lease for an invocation: its Lambda request id (an asynchronous retry of a crashed invocation keeps
+/// it, and takes its own lease again), or a name of this process and moment where there is none (local runs).
+pub fn holder(request_id: &str) -> String {
+    if request_id.is_empty() {
+        format!(
+            "local-{}-{}",
+            std::process::id(),
+            Timestamp::now().as_nanosecond()
+        )
+    } else {
+        request_id.to_string()
+    }
+}
+
 /// The answer of a run that found the lease held: not an error (the holder does the same work).
 pub fn already_running(function: &str) -> serde_json::Value {
     serde_json::json!({
@@ -32,10 +46,12 @@ pub fn already_running(function: &str) -> serde_json::Value {
     })
 }
 
-/// Runs `work` while holding the function's lease until `until` (the Lambda deadline), or returns `AlreadyRunning`
-/// at once when another invocation holds it. The lease is released when `work` ends, whatever its result.
+/// Runs `work` while `holder` (the invocation's request id) holds the function's lease until `until` (the Lambda
+/// deadline), or returns `AlreadyRunning` at once when another invocation holds it. The lease is released when
+/// `work` ends, whatever its result.
 pub async fn exclusive<S, F, Fut, T, E>(
     store: &S,
+    holder: &str,
     until: Timestamp,
     work: F,
 ) -> Result<Exclusive<T>, E>
@@ -45,10 +61,10 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: From<IdempotencyError>,
 {
-    if !take(store, until).await? {
+    if !take(store, holder, until).await? {
         return Ok(Exclusive::AlreadyRunning);
     }
-    run_and_release(store, work).await
+    run_and_release(store, holder, work).await
 }
 
 /// Like `exclusive`, but waits for a held lease to be released, polling every `poll`, until `give_up_at`; returns
@@ -56,6 +72,7 @@ where
 /// the scheduled run holds the lease must be handled after it, not instead of it).
 pub async fn exclusive_after_wait<S, F, Fut, T, E>(
     store: &S,
+    holder: &str,
     until: Timestamp,
     give_up_at: Timestamp,
     poll: Duration,
@@ -68,8 +85,8 @@ where
     E: From<IdempotencyError>,
 {
     loop {
-        if take(store, until).await? {
-            return run_and_release(store, work).await;
+        if take(store, holder, until).await? {
+            return run_and_release(store, holder, work).await;
         }
         let now = Timestamp::now();
         if now >= give_up_at {
@@ -85,19 +102,27 @@ where
 }
 
 /// Runs `work` with the lease held, then releases it whatever the result.
-async fn run_and_release<S, F, Fut, T, E>(store: &S, work: F) -> Result<Exclusive<T>, E>
+async fn run_and_release<S, F, Fut, T, E>(
+    store: &S,
+    holder: &str,
+    work: F,
+) -> Result<Exclusive<T>, E>
 where
     S: IdempotencyStore,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
     let result = work().await;
-    release(store).await;
+    release(store, holder).await;
     result.map(Exclusive::Ran)
 }
 
-async fn take<S: IdempotencyStore>(store: &S, until: Timestamp) -> Result<bool, IdempotencyError> {
-    match store.claim(LEASE_KEY, until).await? {
+async fn take<S: IdempotencyStore>(
+    store: &S,
+    holder: &str,
+    until: Timestamp,
+) -> Result<bool, IdempotencyError> {
+    match store.claim_for(LEASE_KEY, until, holder).await? {
         Claim::Acquired => Ok(true),
         Claim::InProgress => Ok(false),
         // Nothing in studio-ops completes the lease key: such a record was written by hand or by another tool.
@@ -112,8 +137,8 @@ async fn take<S: IdempotencyStore>(store: &S, until: Timestamp) -> Result<bool, 
     }
 }
 
-async fn release<S: IdempotencyStore>(store: &S) {
-    if let Err(e) = store.release(LEASE_KEY).await {
+async fn release<S: IdempotencyStore>(store: &S, holder: &str) {
+    if let Err(e) = store.release_for(LEASE_KEY, holder).await {
         // Harmless: the lease lapses at this invocation's deadline.
         tracing::warn!(error = %e, "could not release the lease; it lapses at this invocation's deadline");
     }
@@ -132,14 +157,14 @@ mod tests {
     async fn a_second_run_while_the_first_holds_the_lease_does_not_run() {
         let store = MemoryIdempotencyStore::default();
         let outer: Result<Exclusive<Exclusive<u8>>, IdempotencyError> =
-            exclusive(&store, in_secs(60), || async {
-                exclusive(&store, in_secs(60), || async { Ok(2) }).await
+            exclusive(&store, "run-a", in_secs(60), || async {
+                exclusive(&store, "run-b", in_secs(60), || async { Ok(2) }).await
             })
             .await;
         assert_eq!(outer.unwrap(), Exclusive::Ran(Exclusive::AlreadyRunning));
         // Released at the end: the next run proceeds.
         let next: Result<Exclusive<u8>, IdempotencyError> =
-            exclusive(&store, in_secs(60), || async { Ok(3) }).await;
+            exclusive(&store, "run-b", in_secs(60), || async { Ok(3) }).await;
         assert_eq!(next.unwrap(), Exclusive::Ran(3));
     }
 
@@ -147,7 +172,7 @@ mod tests {
     async fn a_failed_run_releases_the_lease() {
         let store = MemoryIdempotencyStore::default();
         let failed: Result<Exclusive<u8>, IdempotencyError> =
-            exclusive(&store, in_secs(60), || async {
+            exclusive(&store, "run-b", in_secs(60), || async {
                 Err(IdempotencyError::Store {
                     operation: "work",
                     class: crate::ErrorClass::Retryable,
@@ -157,7 +182,7 @@ mod tests {
             .await;
         assert!(failed.is_err());
         let next: Result<Exclusive<u8>, IdempotencyError> =
-            exclusive(&store, in_secs(60), || async { Ok(1) }).await;
+            exclusive(&store, "run-b", in_secs(60), || async { Ok(1) }).await;
         assert_eq!(next.unwrap(), Exclusive::Ran(1));
     }
 
@@ -167,13 +192,17 @@ mod tests {
         // A holder that never released, whose deadline has passed.
         assert_eq!(
             store
-                .claim(LEASE_KEY, Timestamp::now() - Duration::from_secs(1))
+                .claim_for(
+                    LEASE_KEY,
+                    Timestamp::now() - Duration::from_secs(1),
+                    "crashed"
+                )
                 .await
                 .unwrap(),
             Claim::Acquired
         );
         let next: Result<Exclusive<u8>, IdempotencyError> =
-            exclusive(&store, in_secs(60), || async { Ok(1) }).await;
+            exclusive(&store, "run-b", in_secs(60), || async { Ok(1) }).await;
         assert_eq!(next.unwrap(), Exclusive::Ran(1));
     }
 
@@ -181,16 +210,20 @@ mod tests {
     async fn waiting_runs_after_the_holder_releases_and_gives_up_at_its_limit() {
         let store = std::sync::Arc::new(MemoryIdempotencyStore::default());
         assert_eq!(
-            store.claim(LEASE_KEY, in_secs(60)).await.unwrap(),
+            store
+                .claim_for(LEASE_KEY, in_secs(60), "run-a")
+                .await
+                .unwrap(),
             Claim::Acquired
         );
         let holder = store.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(150)).await;
-            holder.release(LEASE_KEY).await.unwrap();
+            holder.release_for(LEASE_KEY, "run-a").await.unwrap();
         });
         let waited: Result<Exclusive<u8>, IdempotencyError> = exclusive_after_wait(
             store.as_ref(),
+            "run-b",
             in_secs(60),
             in_secs(10),
             Duration::from_millis(20),
@@ -200,11 +233,15 @@ mod tests {
         assert_eq!(waited.unwrap(), Exclusive::Ran(7));
 
         assert_eq!(
-            store.claim(LEASE_KEY, in_secs(60)).await.unwrap(),
+            store
+                .claim_for(LEASE_KEY, in_secs(60), "run-a")
+                .await
+                .unwrap(),
             Claim::Acquired
         );
         let gave_up: Result<Exclusive<u8>, IdempotencyError> = exclusive_after_wait(
             store.as_ref(),
+            "run-b",
             in_secs(60),
             Timestamp::now() + Duration::from_millis(100),
             Duration::from_millis(20),
@@ -212,5 +249,19 @@ mod tests {
         )
         .await;
         assert_eq!(gave_up.unwrap(), Exclusive::AlreadyRunning);
+    }
+
+    #[tokio::test]
+    async fn a_holder_takes_its_own_lease_again_and_never_releases_anothers() {
+        let store = MemoryIdempotencyStore::default();
+        // A retried claim whose first answer was lost finds its own record: still ours.
+        assert!(take(&store, "run-a", in_secs(60)).await.unwrap());
+        assert!(take(&store, "run-a", in_secs(60)).await.unwrap());
+        assert!(!take(&store, "run-b", in_secs(60)).await.unwrap());
+        // Another run's release leaves the holder's lease in place.
+        release(&store, "run-b").await;
+        assert!(!take(&store, "run-b", in_secs(60)).await.unwrap());
+        release(&store, "run-a").await;
+        assert!(take(&store, "run-b", in_secs(60)).await.unwrap());
     }
 }

@@ -55,10 +55,12 @@ fn ago(minutes: i64) -> Timestamp {
     Timestamp::now() - SignedDuration::from_mins(minutes)
 }
 
-/// A Lambda context whose deadline is `secs` from now.
+/// A Lambda context whose deadline is `secs` from now, with a request id of its own (as each invocation has).
 fn context(secs: u64) -> Context {
+    static INVOCATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = INVOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut c = Context::default();
-    c.request_id = "test-request".into();
+    c.request_id = format!("test-request-{n}");
     c.deadline = (SystemTime::now() + Duration::from_secs(secs))
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()

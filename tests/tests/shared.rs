@@ -49,6 +49,31 @@ async fn idempotency_store_on_dynamodb() {
     assert_eq!(store.claim("k3", past).await.unwrap(), Claim::Acquired);
     assert_eq!(store.claim("k3", soon()).await.unwrap(), Claim::Acquired);
 
+    // A claim for a holder (the lease): the holder takes it again (a retried request whose answer was lost),
+    // another does not, and another's release leaves it in place.
+    assert_eq!(
+        store.claim_for("lease", soon(), "run-a").await.unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        store.claim_for("lease", soon(), "run-a").await.unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        store.claim_for("lease", soon(), "run-b").await.unwrap(),
+        Claim::InProgress
+    );
+    store.release_for("lease", "run-b").await.unwrap();
+    assert_eq!(
+        store.claim_for("lease", soon(), "run-b").await.unwrap(),
+        Claim::InProgress
+    );
+    store.release_for("lease", "run-a").await.unwrap();
+    assert_eq!(
+        store.claim_for("lease", soon(), "run-b").await.unwrap(),
+        Claim::Acquired
+    );
+
     // Ten concurrent duplicates: the work runs exactly once.
     let runs = std::sync::atomic::AtomicU32::new(0);
     let results = futures::future::join_all((0..10).map(|_| {

@@ -127,7 +127,8 @@ where
         let report = if request.dry_run {
             self.sweep(&request, now, deadline).await?
         } else {
-            match lease::exclusive(&self.ports.idempotency, deadline, || {
+            let holder = lease::holder(&context.request_id);
+            match lease::exclusive(&self.ports.idempotency, &holder, deadline, || {
                 self.sweep(&request, now, deadline)
             })
             .await?

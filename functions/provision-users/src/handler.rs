@@ -162,12 +162,14 @@ impl<I: IdentityPort, S: StudioPort, P: PublishEvents, L: IdempotencyStore> Hand
                 }
                 // One reconcile at a time (two would race on one profile): the lease lapses at this deadline.
                 let until = deadline.wall_clock();
+                let holder = lease::holder(&context.request_id);
                 let ran = match trigger {
                     // A membership change must be applied after a running reconcile, not dropped: wait for it.
                     Trigger::Membership(_) => {
                         let wait = LEASE_WAIT.min(deadline.remaining() / 2);
                         lease::exclusive_after_wait(
                             &self.ports.lease,
+                            &holder,
                             until,
                             Timestamp::now() + wait,
                             LEASE_POLL,
@@ -175,7 +177,9 @@ impl<I: IdentityPort, S: StudioPort, P: PublishEvents, L: IdempotencyStore> Hand
                         )
                         .await?
                     }
-                    Trigger::Run(_) => lease::exclusive(&self.ports.lease, until, run).await?,
+                    Trigger::Run(_) => {
+                        lease::exclusive(&self.ports.lease, &holder, until, run).await?
+                    }
                 };
                 match ran {
                     Exclusive::Ran(outcome) => Ok(outcome),
