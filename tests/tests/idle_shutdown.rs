@@ -44,7 +44,13 @@ struct Local {
 
 /// The SDK behaviour the function has in production (5 attempts, backoff, timeouts), pointed at a local endpoint.
 fn production_like(sdk: &SdkConfig) -> SdkConfig {
-    let settings = AwsClientSettings::default();
+    // The template's budgets (STUDIO_OPS_AWS_ATTEMPT_TIMEOUT_SECONDS 10, ..._OPERATION_TIMEOUT_SECONDS 60): an attempt
+    // the client gives up on while the simulator, starved of CPU, still carries it out would lose its answer.
+    let settings = AwsClientSettings {
+        attempt_timeout: Duration::from_secs(10),
+        operation_timeout: Duration::from_secs(60),
+        ..AwsClientSettings::default()
+    };
     sdk.to_builder()
         .retry_config(retry_config(&settings))
         .timeout_config(timeout_config(&settings))
@@ -759,15 +765,23 @@ async fn throttling_and_server_faults_neither_lose_nor_double_an_app() {
         })
         .await
         .unwrap();
-    let h = local.handler(&[]);
+    // The client keeps below DescribeApp's and ListTags' quota, as an admin sets it (docs/idle-shutdown.md): a client
+    // far above it, on a loaded machine, can have the same app throttled out of every sweep (seen: one app in 8
+    // sweeps) - a starvation issue 14 takes up. DeleteApp's lower quota and the faults still throttle and fail calls.
+    let h = local.handler(&[
+        ("STUDIO_OPS_IDLE_SAGEMAKER_CALLS_PER_SECOND", "12"),
+        ("STUDIO_OPS_IDLE_SAGEMAKER_CALLS_BURST", "3"),
+    ]);
     let mut all_events = Vec::new();
     let mut sweeps = 0;
+    let mut reports = Vec::new();
     loop {
         sweeps += 1;
         match h.handle(json!({}), context(300)).await {
             Ok(out) => {
                 assert_balanced(&out);
                 assert_eq!(out["scanned"], 24, "no app is lost from the count: {out:#}");
+                reports.push(out);
             }
             // A ListApps that still fails after the SDK's retries fails the sweep; Lambda would retry it.
             Err(e) => assert_eq!(e.class(), ErrorClass::Retryable, "{e}"),
@@ -793,7 +807,7 @@ async fn throttling_and_server_faults_neither_lose_nor_double_an_app() {
         }
         assert!(
             sweeps < 8,
-            "not converged after {sweeps} sweeps: warned {warned:?}, stopped {stopped:?}"
+            "not converged after {sweeps} sweeps: warned {warned:?}, stopped {stopped:?}; reports: {reports:#?}"
         );
     }
     // Exactly once each, however many sweeps it took.
