@@ -91,30 +91,39 @@ fn principal(role: &str) -> String {
 
 /// The names only a deployment knows, as the local world has them.
 fn deployment_values(world: &World) -> BTreeMap<String, String> {
-    let topic = world
-        .names
-        .topic_arn
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let topic = world.names.topic_arn.rsplit(':').next().unwrap_or_default();
+    deployment_names(
+        &world.names.domain_id,
+        &world.names.data_bucket,
+        &world.names.idempotency_table,
+        topic,
+    )
+}
+
+/// Every name only a deployment knows, for a domain, data bucket, table and topic name.
+fn deployment_names(
+    domain: &str,
+    data_bucket: &str,
+    table: &str,
+    topic: &str,
+) -> BTreeMap<String, String> {
     [
-        ("DataBucket", world.names.data_bucket.clone()),
-        ("StudioDomain", world.names.domain_id.clone()),
-        ("IdempotencyTable", world.names.idempotency_table.clone()),
+        ("DataBucket", data_bucket),
+        ("StudioDomain", domain),
+        ("IdempotencyTable", table),
         ("TeamTopic", topic),
-        ("TrainingJobRole", "studio-ops-training".to_string()),
-        ("WorkspaceKey", KEY_ID.to_string()),
-        ("DeliveryDeadLetterQueue", "delivery-dlq".to_string()),
-        ("FailedInvocationQueue", "failed-invocations".to_string()),
-        ("Network.Outputs.SubnetIds", SUBNET_IDS.to_string()),
+        ("TrainingJobRole", "studio-ops-training"),
+        ("WorkspaceKey", KEY_ID),
+        ("DeliveryDeadLetterQueue", "delivery-dlq"),
+        ("FailedInvocationQueue", "failed-invocations"),
+        ("Network.Outputs.SubnetIds", SUBNET_IDS),
         (
             "Network.Outputs.TrainingSecurityGroupId",
-            TRAINING_SECURITY_GROUP.to_string(),
+            TRAINING_SECURITY_GROUP,
         ),
     ]
     .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
+    .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
 }
 
@@ -1125,24 +1134,12 @@ fn user_decisions_many(cases: &[UserCase], versions: &[&[NamedPolicy]]) -> Vec<V
 #[test]
 fn the_users_role_keeps_jobs_in_the_vpc_apps_small_tags_honest_and_hands_off_others_work() {
     let domain = "d-studioops0001";
-    let values: BTreeMap<String, String> = [
-        ("DataBucket", "studio-ops-data-123456789012"),
-        ("StudioDomain", domain),
-        ("IdempotencyTable", "studio-ops-idempotency"),
-        ("TeamTopic", "studio-ops-team"),
-        ("TrainingJobRole", "studio-ops-training"),
-        ("WorkspaceKey", KEY_ID),
-        ("DeliveryDeadLetterQueue", "delivery-dlq"),
-        ("FailedInvocationQueue", "failed-invocations"),
-        ("Network.Outputs.SubnetIds", SUBNET_IDS),
-        (
-            "Network.Outputs.TrainingSecurityGroupId",
-            TRAINING_SECURITY_GROUP,
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let values = deployment_names(
+        domain,
+        "studio-ops-data-123456789012",
+        "studio-ops-idempotency",
+        "studio-ops-team",
+    );
     let policies = role_policies(&values, &[("IdentityStoreId", "d-9067000000")], &[]).unwrap();
     let user = policies
         .roles
