@@ -148,13 +148,7 @@ impl Scope<'_> {
 
     /// The tag keys of a create call: the implicit `AddTags` IAM also authorizes for them.
     fn tags_on_create(&self, created_by: &str, arn: &str, b: &Value) -> Option<IamRequest> {
-        let keys: Vec<Value> = b
-            .get("Tags")
-            .and_then(Value::as_array)?
-            .iter()
-            .filter_map(|t| t.get("Key").and_then(Value::as_str))
-            .map(|k| json!(k))
-            .collect();
+        let keys = tag_keys(b.get("Tags"));
         (!keys.is_empty()).then(|| {
             IamRequest::new("sagemaker:AddTags", arn)
                 .with("aws:TagKeys", Value::Array(keys))
