@@ -123,6 +123,84 @@ where
     }
 }
 
+/// A failed AWS call, once the SDK's own retries are spent: the one error type every port method returns.
+/// `operation` is the API's name (`DescribeApp`), `code` the service's error code when it sent one.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{operation} failed: {message}")]
+pub struct AwsCallError {
+    pub operation: &'static str,
+    pub class: ErrorClass,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl AwsCallError {
+    /// The one conversion from an SDK error: classified, with the service's code and message.
+    pub fn from_sdk<E, R>(operation: &'static str, err: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        Self {
+            operation,
+            class: classify_sdk_error(err),
+            code: sdk_error_code(err).map(str::to_string),
+            message: describe_sdk_error(err),
+        }
+    }
+
+    /// A service error with a code (what the in-memory fakes answer, and what a test plants).
+    pub fn service(operation: &'static str, code: &str, message: impl Into<String>) -> Self {
+        let class = if TRANSIENT_CODES.contains(&code) {
+            ErrorClass::Retryable
+        } else {
+            ErrorClass::NonRetryable
+        };
+        Self {
+            operation,
+            class,
+            code: Some(code.to_string()),
+            message: format!("{code}: {}", message.into()),
+        }
+    }
+
+    /// An answer that lacks what the API promises: retrying the same call cannot help.
+    pub fn malformed(operation: &'static str, what: &str) -> Self {
+        Self {
+            operation,
+            class: ErrorClass::NonRetryable,
+            code: None,
+            message: format!("the answer lacks {what}"),
+        }
+    }
+
+    /// Whether the service answered with this error code.
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+}
+
+impl Failure for AwsCallError {
+    fn class(&self) -> ErrorClass {
+        self.class
+    }
+}
+
+/// `client.op().send().await.call("Op")?`: an SDK result with its error turned into an [`AwsCallError`].
+pub trait AwsCall<T> {
+    fn call(self, operation: &'static str) -> Result<T, AwsCallError>;
+}
+
+impl<T, E, R> AwsCall<T> for Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    fn call(self, operation: &'static str) -> Result<T, AwsCallError> {
+        self.map_err(|e| AwsCallError::from_sdk(operation, &e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +233,25 @@ mod tests {
             "event is malformed: detail.commitId missing"
         );
         assert_eq!(diagnostic(&Sample::Busy).error_type, "Retryable");
+    }
+
+    #[test]
+    fn aws_call_errors_keep_operation_code_and_class() {
+        let throttled = AwsCallError::service("ListTags", "ThrottlingException", "Rate exceeded");
+        assert_eq!(throttled.class(), ErrorClass::Retryable);
+        assert!(throttled.is("ThrottlingException"));
+        assert_eq!(
+            throttled.to_string(),
+            "ListTags failed: ThrottlingException: Rate exceeded"
+        );
+        let missing = AwsCallError::service("DescribeApp", "ResourceNotFound", "no such app");
+        assert_eq!(missing.class(), ErrorClass::NonRetryable);
+        assert!(!missing.is("ThrottlingException"));
+        let lacking = AwsCallError::malformed("DescribeApp", "AppArn");
+        assert_eq!(lacking.code, None);
+        assert_eq!(
+            lacking.to_string(),
+            "DescribeApp failed: the answer lacks AppArn"
+        );
     }
 }

@@ -91,7 +91,9 @@ pub fn record_id(namespace: &str, key: &str) -> String {
     }
 }
 
-/// A claim taken as the invocation's deadline minus a safety margin, never in the past.
+/// Until when a claim holds: the invocation's deadline itself, never in the past (a minute from now without one).
+/// No margin is subtracted on purpose: a claim that lapsed before its holder's deadline would let a duplicate
+/// delivery start the same work while the holder may still be doing it.
 pub fn claim_expiry(deadline: std::time::SystemTime) -> Timestamp {
     let now = Timestamp::now();
     Timestamp::try_from(deadline)

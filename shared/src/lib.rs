@@ -3,14 +3,18 @@
 
 pub mod aws;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod events;
 pub mod idempotency;
 pub mod lambda;
 pub mod lease;
 pub mod metrics;
+pub mod names;
 pub mod publisher;
+pub mod sagemaker;
 pub mod telemetry;
 pub mod throttle;
 
-pub use error::{ErrorClass, Failure};
+pub use deadline::Deadline;
+pub use error::{AwsCall, AwsCallError, ErrorClass, Failure};

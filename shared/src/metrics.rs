@@ -20,6 +20,11 @@ impl Unit {
     }
 }
 
+/// The one CloudWatch namespace every studio-ops function emits to.
+pub const NAMESPACE: &str = "StudioOps";
+/// The one dimension that tells the functions apart (its value is the function's binary name).
+pub const FUNCTION_DIMENSION: &str = "Function";
+
 /// Collects metrics of one invocation under one namespace and dimension set.
 #[derive(Debug, Clone)]
 pub struct MetricSet {
@@ -29,14 +34,16 @@ pub struct MetricSet {
 }
 
 impl MetricSet {
-    pub fn new(namespace: &str) -> Self {
+    /// The metric set of one invocation of `function`: namespace [`NAMESPACE`], dimension [`FUNCTION_DIMENSION`].
+    pub fn for_function(function: &str) -> Self {
         Self {
-            namespace: namespace.to_string(),
-            dimensions: Vec::new(),
+            namespace: NAMESPACE.to_string(),
+            dimensions: vec![(FUNCTION_DIMENSION.to_string(), function.to_string())],
             metrics: Vec::new(),
         }
     }
 
+    /// One more dimension (a finer view than per function).
     pub fn dimension(mut self, name: &str, value: &str) -> Self {
         self.dimensions.push((name.to_string(), value.to_string()));
         self
@@ -88,7 +95,7 @@ mod tests {
 
     #[test]
     fn emf_document_shape() {
-        let mut m = MetricSet::new("StudioOps").dimension("Function", "idle-shutdown");
+        let mut m = MetricSet::for_function("idle-shutdown");
         m.put("AppsStopped", 2.0, Unit::Count);
         let doc = m.to_emf(1_700_000_000_000);
         assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000_i64);

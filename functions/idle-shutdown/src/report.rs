@@ -10,8 +10,7 @@ use studio_ops_shared::metrics::{MetricSet, Unit};
 use crate::decision::AppListing;
 use crate::prices::round_usd;
 
-/// CloudWatch namespace and dimension of the suite's metrics.
-pub const METRIC_NAMESPACE: &str = "StudioOps";
+/// The function's name: the value of its metrics' `Function` dimension.
 pub const FUNCTION_NAME: &str = "idle-shutdown";
 
 /// Where one app ended up.
@@ -224,7 +223,7 @@ impl SweepReport {
 
     /// The EMF metrics of a live sweep (dry runs emit none, so dashboards show only real stops).
     pub fn metrics(&self) -> MetricSet {
-        let mut m = MetricSet::new(METRIC_NAMESPACE).dimension("Function", FUNCTION_NAME);
+        let mut m = MetricSet::for_function(FUNCTION_NAME);
         m.put("AppsScanned", f64::from(self.scanned), Unit::Count);
         m.put("AppsWarned", f64::from(self.warned), Unit::Count);
         m.put("AppsStopped", f64::from(self.stopped), Unit::Count);

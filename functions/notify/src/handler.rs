@@ -150,7 +150,7 @@ impl<P: AlertPublisher, R: ModelRegistry, S: IdempotencyStore> Handler<P, R, S> 
             outcome = %outcome.to_json(),
             "notify handled event"
         );
-        let mut metrics = MetricSet::new("StudioOps").dimension("Function", "notify");
+        let mut metrics = MetricSet::for_function("notify");
         metrics.put(outcome.metric(), 1.0, Unit::Count);
         metrics.emit();
         Ok(outcome.to_json())

@@ -251,7 +251,7 @@ impl<I: IdentityPort, S: StudioPort, P: PublishEvents, L: IdempotencyStore> Hand
             brake = ?verdict,
             "plan"
         );
-        let mut metrics = MetricSet::new("StudioOps").dimension("Function", "provision-users");
+        let mut metrics = MetricSet::for_function("provision-users");
         metrics.put("Members", observation.members.len() as f64, Unit::Count);
         metrics.put(
             "ManagedProfiles",

@@ -244,7 +244,7 @@ where
         }
 
         let mut results = serde_json::Map::new();
-        let mut metrics = MetricSet::new("studio-ops").dimension("function", "train-on-push");
+        let mut metrics = MetricSet::for_function("train-on-push");
         let (mut started, mut rejected) = (0.0, 0.0);
         // One model's failure does not hold back the others; the first failure is returned at the end so that
         // Lambda retries the event (the models already done are then duplicates).
