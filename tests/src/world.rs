@@ -607,6 +607,75 @@ pub fn aws_env(moto_url: &str, sim_url: &str) -> BTreeMap<String, String> {
     .collect()
 }
 
+/// Every variable the four functions need to run against this world by hand (`cargo lambda watch`): the AWS
+/// variables of [`aws_env`] and each function's template variables. The functions share one emulator, so one set
+/// of variables must serve all four: a name two functions set differently is refused, naming both values.
+pub fn lambda_env(world: &World) -> Result<BTreeMap<String, String>, String> {
+    let mut env = aws_env(world.moto().url(), world.sim().url());
+    let mut set_by: BTreeMap<String, String> = BTreeMap::new();
+    for function in &world.template.functions {
+        for (k, v) in &function.env {
+            match env.get(k) {
+                Some(old) if old != v => {
+                    return Err(format!(
+                        "{k} is {old:?} for {} but {v:?} for {}: one emulator cannot serve both",
+                        set_by.get(k).map_or("the AWS set-up", String::as_str),
+                        function.name
+                    ));
+                }
+                _ => {
+                    env.insert(k.clone(), v.clone());
+                    set_by.insert(k.clone(), function.name.clone());
+                }
+            }
+        }
+    }
+    Ok(env)
+}
+
+/// [`lambda_env`] for a world worked by hand: an Identity Center group `data-science` is created in the world's
+/// identity store and configured as the group provision-users follows (without one it refuses to run).
+pub async fn newcomer_env(world: &World) -> Result<BTreeMap<String, String>, String> {
+    let mut env = lambda_env(world)?;
+    let store = env
+        .get("STUDIO_OPS_IDENTITY_STORE_ID")
+        .cloned()
+        .ok_or("the template sets no STUDIO_OPS_IDENTITY_STORE_ID")?;
+    let group = aws_sdk_identitystore::Client::new(world.moto_sdk())
+        .create_group()
+        .identity_store_id(&store)
+        .display_name("data-science")
+        .send()
+        .await
+        .map_err(|e| format!("CreateGroup: {}", studio_ops_shared::error::error_chain(&e)))?
+        .group_id()
+        .to_string();
+    env.insert("STUDIO_OPS_PROVISION_GROUP_IDS".into(), group);
+    Ok(env)
+}
+
+/// `KEY='value'` lines, one a variable: what `cargo lambda watch --env-file` reads (its dotenv parser takes a
+/// single-quoted value literally) and what a POSIX shell reads after `set -a; . FILE`. JSON values such as
+/// `STUDIO_OPS_IDLE_LIMITS=[{"match":"ml.g*",...}]` survive both only when quoted; a value with a `'` or a line
+/// break has no such form and is refused.
+pub fn env_file_text(env: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut text = String::new();
+    for (k, v) in env {
+        if v.contains('\'') || v.contains('\n') || v.contains('\r') {
+            return Err(format!(
+                "{k}: a value with a quote or a line break cannot be written to an env file"
+            ));
+        }
+        text.push_str(&format!("{k}='{v}'\n"));
+    }
+    Ok(text)
+}
+
+/// `export KEY='value'` with the value quoted for a POSIX shell (a `'` becomes `'\''`), safe to paste.
+pub fn shell_export(key: &str, value: &str) -> String {
+    format!("export {key}='{}'", value.replace('\'', "'\\''"))
+}
+
 /// The suite's bus, idempotency table, team topic with an inbox queue, and data bucket.
 async fn create_base(sdk: &SdkConfig, names: &Names) -> Result<(String, String), WorldError> {
     let events = aws_sdk_eventbridge::Client::new(sdk);
