@@ -61,7 +61,7 @@ pub fn from_value<T: DeserializeOwned + Serialize>(
 }
 
 /// The first place where the typed value has an object but the input had an array (a struct read by position).
-fn array_read_as_object(input: &Value, typed: &Value, path: String) -> Option<String> {
+pub(crate) fn array_read_as_object(input: &Value, typed: &Value, path: String) -> Option<String> {
     match (input, typed) {
         (Value::Array(_), Value::Object(_)) => Some(path),
         (Value::Object(fields), Value::Object(typed_fields)) => {

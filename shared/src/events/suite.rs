@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{EventError, from_value};
+use super::EventError;
 
 /// The `source` of every event the suite publishes (custom sources must not start with `aws.`).
 pub const SOURCE: &str = "studio-ops";
@@ -209,71 +209,147 @@ pub struct ModelRegistered {
     pub repository: Option<String>,
 }
 
-macro_rules! suite_events {
-    ($($variant:ident => $detail_type:literal),* $(,)?) => {
-        /// Every fact the suite publishes.
-        #[derive(Debug, Clone, PartialEq)]
-        pub enum SuiteEvent {
-            $($variant($variant),)*
+/// Every fact the suite publishes. Its serde form is the EventBridge envelope's pair: the variant is the
+/// `detail-type`, its fields the `detail` (serde's adjacently tagged representation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "detail-type", content = "detail")]
+pub enum SuiteEvent {
+    #[serde(rename = "User Provisioned")]
+    UserProvisioned(UserProvisioned),
+    #[serde(rename = "User Deprovisioned")]
+    UserDeprovisioned(UserDeprovisioned),
+    #[serde(rename = "Provisioning Blocked")]
+    ProvisioningBlocked(ProvisioningBlocked),
+    #[serde(rename = "Provisioning Failed")]
+    ProvisioningFailed(ProvisioningFailed),
+    #[serde(rename = "App Idle Warning")]
+    AppIdleWarning(AppIdleWarning),
+    #[serde(rename = "App Stopped")]
+    AppStopped(AppStopped),
+    #[serde(rename = "Idle Sweep Completed")]
+    IdleSweepCompleted(IdleSweepCompleted),
+    #[serde(rename = "Training Started")]
+    TrainingStarted(TrainingStarted),
+    #[serde(rename = "Training Rejected")]
+    TrainingRejected(TrainingRejected),
+    #[serde(rename = "Training Failed")]
+    TrainingFailed(TrainingFailed),
+    #[serde(rename = "Model Registered")]
+    ModelRegistered(ModelRegistered),
+}
+
+/// Every detail-type the suite publishes (for the notify rule and its tests); a test checks it against the enum.
+pub const DETAIL_TYPES: &[&str] = &[
+    "User Provisioned",
+    "User Deprovisioned",
+    "Provisioning Blocked",
+    "Provisioning Failed",
+    "App Idle Warning",
+    "App Stopped",
+    "Idle Sweep Completed",
+    "Training Started",
+    "Training Rejected",
+    "Training Failed",
+    "Model Registered",
+];
+
+impl SuiteEvent {
+    /// The event's detail-type (serde's tag for the variant).
+    pub fn detail_type(&self) -> &'static str {
+        match self {
+            SuiteEvent::UserProvisioned(_) => "User Provisioned",
+            SuiteEvent::UserDeprovisioned(_) => "User Deprovisioned",
+            SuiteEvent::ProvisioningBlocked(_) => "Provisioning Blocked",
+            SuiteEvent::ProvisioningFailed(_) => "Provisioning Failed",
+            SuiteEvent::AppIdleWarning(_) => "App Idle Warning",
+            SuiteEvent::AppStopped(_) => "App Stopped",
+            SuiteEvent::IdleSweepCompleted(_) => "Idle Sweep Completed",
+            SuiteEvent::TrainingStarted(_) => "Training Started",
+            SuiteEvent::TrainingRejected(_) => "Training Rejected",
+            SuiteEvent::TrainingFailed(_) => "Training Failed",
+            SuiteEvent::ModelRegistered(_) => "Model Registered",
         }
+    }
 
-        /// Every detail-type the suite publishes (for the notify rule and its tests).
-        pub const DETAIL_TYPES: &[&str] = &[$($detail_type,)*];
+    /// The event's detail (serde's content for the variant).
+    pub fn detail(&self) -> Value {
+        // Serializing these plain structs cannot fail; Null is never reached.
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|mut v| v.get_mut("detail").map(Value::take))
+            .unwrap_or(Value::Null)
+    }
 
-        impl SuiteEvent {
-            pub fn detail_type(&self) -> &'static str {
-                match self {
-                    $(SuiteEvent::$variant(_) => $detail_type,)*
-                }
-            }
-
-            pub fn detail(&self) -> Value {
-                match self {
-                    // Serializing these plain structs cannot fail; Null is never reached.
-                    $(SuiteEvent::$variant(d) => serde_json::to_value(d).unwrap_or(Value::Null),)*
-                }
-            }
-
-            /// Reads a suite event from its detail-type and detail.
-            pub fn from_parts(detail_type: &str, detail: &Value) -> Result<Self, EventError> {
-                match detail_type {
-                    $($detail_type => from_value(detail_type, detail).map(SuiteEvent::$variant),)*
-                    other => Err(EventError::new(
-                        "studio-ops",
-                        "detail-type",
-                        format!("unknown studio-ops detail-type {other:?}"),
-                    )),
-                }
-            }
+    /// Reads a suite event from its detail-type and detail; error paths are relative to the detail.
+    pub fn from_parts(detail_type: &str, detail: &Value) -> Result<Self, EventError> {
+        if !DETAIL_TYPES.contains(&detail_type) {
+            return Err(EventError::new(
+                SOURCE,
+                "detail-type",
+                format!("unknown studio-ops detail-type {detail_type:?}"),
+            ));
         }
-
-        impl SuiteEvent {
-            /// Reads a suite event from a full EventBridge envelope; error paths are from the envelope's root.
-            pub fn from_envelope(event: &Value) -> Result<Self, EventError> {
-                if !event.is_object() {
-                    return Err(EventError::new(
-                        SOURCE,
-                        ".",
-                        "expected an EventBridge event (a JSON object)",
-                    ));
-                }
-                let detail_type = super::detail_type(event)
-                    .ok_or_else(|| EventError::new(SOURCE, "detail-type", "missing field"))?;
-                let detail = event
-                    .get("detail")
-                    .ok_or_else(|| EventError::new(detail_type, ".", "missing field `detail`"))?;
-                Self::from_parts(detail_type, detail).map_err(|mut e| {
-                    if e.path != "detail-type" {
-                        e.path = match e.path.as_str() {
-                            "." => "detail".to_string(),
-                            p => format!("detail.{p}"),
-                        };
-                    }
-                    e
-                })
-            }
+        // The tag first, so that serde reads the detail straight into its type and the error path is kept
+        // (a `Value` map would hand them over sorted, the detail first).
+        let pairs = [
+            ("detail-type", Value::String(detail_type.to_string())),
+            ("detail", detail.clone()),
+        ];
+        let event: SuiteEvent =
+            serde_path_to_error::deserialize(serde::de::value::MapDeserializer::<
+                _,
+                serde_json::Error,
+            >::new(pairs.into_iter()))
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let path = match path.as_str() {
+                    "detail-type" => path,
+                    "detail" => ".".to_string(),
+                    p => p.strip_prefix("detail.").unwrap_or(p).to_string(),
+                };
+                EventError::new(detail_type, &path, e.into_inner().to_string())
+            })?;
+        // The same refusal as every other event: a struct is never read from an array by position.
+        if let Some(path) = super::array_read_as_object(detail, &event.detail(), String::new()) {
+            let path = if path.is_empty() { "." } else { path.as_str() };
+            return Err(EventError::new(
+                detail_type,
+                path,
+                "expected an object, found an array",
+            ));
         }
+        Ok(event)
+    }
 
+    /// Reads a suite event from a full EventBridge envelope; error paths are from the envelope's root.
+    pub fn from_envelope(event: &Value) -> Result<Self, EventError> {
+        if !event.is_object() {
+            return Err(EventError::new(
+                SOURCE,
+                ".",
+                "expected an EventBridge event (a JSON object)",
+            ));
+        }
+        let detail_type = super::detail_type(event)
+            .ok_or_else(|| EventError::new(SOURCE, "detail-type", "missing field"))?;
+        let detail = event
+            .get("detail")
+            .ok_or_else(|| EventError::new(detail_type, ".", "missing field `detail`"))?;
+        Self::from_parts(detail_type, detail).map_err(|mut e| {
+            if e.path != "detail-type" {
+                e.path = match e.path.as_str() {
+                    "." => "detail".to_string(),
+                    p => format!("detail.{p}"),
+                };
+            }
+            e
+        })
+    }
+}
+
+/// `UserProvisioned { .. }.into()` and the like.
+macro_rules! from_detail {
+    ($($variant:ident),* $(,)?) => {
         $(impl From<$variant> for SuiteEvent {
             fn from(d: $variant) -> Self {
                 SuiteEvent::$variant(d)
@@ -282,19 +358,19 @@ macro_rules! suite_events {
     };
 }
 
-suite_events! {
-    UserProvisioned => "User Provisioned",
-    UserDeprovisioned => "User Deprovisioned",
-    ProvisioningBlocked => "Provisioning Blocked",
-    ProvisioningFailed => "Provisioning Failed",
-    AppIdleWarning => "App Idle Warning",
-    AppStopped => "App Stopped",
-    IdleSweepCompleted => "Idle Sweep Completed",
-    TrainingStarted => "Training Started",
-    TrainingRejected => "Training Rejected",
-    TrainingFailed => "Training Failed",
-    ModelRegistered => "Model Registered",
-}
+from_detail!(
+    UserProvisioned,
+    UserDeprovisioned,
+    ProvisioningBlocked,
+    ProvisioningFailed,
+    AppIdleWarning,
+    AppStopped,
+    IdleSweepCompleted,
+    TrainingStarted,
+    TrainingRejected,
+    TrainingFailed,
+    ModelRegistered,
+);
 
 #[cfg(test)]
 mod tests {
@@ -320,6 +396,73 @@ mod tests {
         let back = SuiteEvent::from_parts(e.detail_type(), &e.detail()).unwrap();
         assert_eq!(back, e);
         assert_eq!(DETAIL_TYPES.len(), 11);
+    }
+
+    /// Every suite fixture in events/notify: the serde tag, `detail_type()` and `DETAIL_TYPES` name each event alike.
+    #[test]
+    fn detail_types_agree_with_the_serde_tags_for_every_fixture() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/notify");
+        let mut seen = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("events/notify") {
+            let path = entry.expect("fixture").path();
+            if !path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("studio-ops-"))
+            {
+                continue;
+            }
+            let envelope: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+            let event = SuiteEvent::from_envelope(&envelope).expect("a suite event");
+            let tagged = serde_json::to_value(&event).expect("serializes");
+            assert_eq!(
+                tagged["detail-type"],
+                event.detail_type(),
+                "{}",
+                path.display()
+            );
+            assert_eq!(
+                envelope["detail-type"],
+                event.detail_type(),
+                "{}",
+                path.display()
+            );
+            assert_eq!(tagged["detail"], event.detail());
+            seen.push(event.detail_type());
+        }
+        seen.sort_unstable();
+        let mut all = DETAIL_TYPES.to_vec();
+        all.sort_unstable();
+        assert_eq!(
+            seen, all,
+            "one fixture per detail-type, and DETAIL_TYPES lists them all"
+        );
+    }
+
+    #[test]
+    fn a_field_error_keeps_its_path_and_an_array_is_never_read_as_a_struct() {
+        let err = SuiteEvent::from_parts(
+            "App Stopped",
+            &serde_json::json!({"domainId": "d-a", "appType": "JupyterLab", "appName": "default",
+                "instanceType": "ml.t3.medium", "idleMinutes": "long", "reason": "idle"}),
+        )
+        .unwrap_err();
+        assert_eq!(err.path, "idleMinutes");
+        let err = SuiteEvent::from_parts(
+            "App Stopped",
+            &serde_json::json!([
+                "d-a",
+                null,
+                null,
+                "JupyterLab",
+                "default",
+                "ml.t3.medium",
+                5,
+                "idle"
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(err.path, ".");
     }
 
     #[test]
