@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use studio_ops_shared::config::{ConfigError, Env, SuiteConfig};
 
-use crate::alert::EventType;
+use crate::content::EventType;
 use crate::model_package::PackageChange;
 
 /// The SNS topic every alert is published to.

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::trigger::ModelPackageStateChange;
 use serde_json::{Map, Value, json};
-use studio_ops_shared::events::sagemaker::ModelPackageStateChange;
 
-use crate::alert::{
+use crate::content::{
     self, Alert, Body, EventType, MetricRow, MetricTable, Routing, Severity, short_commit, shown,
     subject_name,
 };
@@ -613,9 +613,9 @@ pub fn alert(
         next_steps: body.next_steps,
         links: body.links,
         routing: Routing {
-            domain: alert::routing_value(domain.as_deref()),
-            model_group: alert::routing_value(pkg.group.as_deref()),
-            user: alert::routing_value(pkg.author.as_deref()),
+            domain: content::routing_value(domain.as_deref()),
+            model_group: content::routing_value(pkg.group.as_deref()),
+            user: content::routing_value(pkg.author.as_deref()),
         },
         origin: ctx.origin.clone(),
         details: Value::Object(details),
