@@ -18,12 +18,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use notify::trigger::ModelPackageStateChange;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, RngSeed, TestRunner};
 use serde_json::Value;
 use studio_ops_shared::events::codecommit::RepositoryStateChange;
 use studio_ops_shared::events::identity::CloudTrailCall;
-use studio_ops_shared::events::sagemaker::{ModelPackageStateChange, TrainingJobStateChange};
+use studio_ops_shared::events::sagemaker::TrainingJobStateChange;
 use studio_ops_shared::events::schedule::RunRequest;
 use studio_ops_shared::events::suite::SuiteEvent;
 use studio_ops_shared::events::time::LenientTime;
@@ -185,9 +186,7 @@ fn parsers(c: &mut Category) -> Fut<'_> {
             ("train-on-push trigger", |v| {
                 train_on_push::handler::parse_trigger(v).err()
             }),
-            ("notify trigger", |v| {
-                notify::handler::parse_trigger(v).err()
-            }),
+            ("notify trigger", |v| notify::trigger::parse(v).err()),
         ];
         for (name, parse) in function_parsers {
             let fx = fixtures.clone();

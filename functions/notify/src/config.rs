@@ -4,8 +4,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use studio_ops_shared::config::{ConfigError, Env, SuiteConfig};
+use studio_ops_shared::names::Arn;
 
-use crate::alert::EventType;
+use crate::content::EventType;
 use crate::model_package::PackageChange;
 
 /// The SNS topic every alert is published to.
@@ -88,16 +89,15 @@ impl Config {
     }
 }
 
+/// An SNS topic ARN: the shared ARN parser, narrowed to what a topic is (service `sns`, a region, an account, a
+/// name without `:` — a subscription ARN has one more part).
 fn is_topic_arn(arn: &str) -> bool {
-    let parts: Vec<&str> = arn.split(':').collect();
-    parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "sns"
-        && !parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].bytes().all(|b| b.is_ascii_digit())
-        && !parts[5].is_empty()
+    Arn::parse(arn).is_some_and(|a| {
+        a.service == "sns"
+            && !a.region.is_empty()
+            && !a.account.is_empty()
+            && !a.resource.contains(':')
+    })
 }
 
 fn model_package_alerts(env: &Env<'_>) -> Result<BTreeSet<PackageChange>, ConfigError> {
@@ -248,6 +248,25 @@ mod tests {
         vars.remove(ALERT_TOPIC_ARN);
         let err = Config::from_env(&Env::new(&vars)).unwrap_err();
         assert!(matches!(err, ConfigError::Missing { ref var, .. } if var == ALERT_TOPIC_ARN));
+    }
+
+    #[test]
+    fn only_topic_arns_are_topics() {
+        assert!(is_topic_arn(TOPIC));
+        assert!(is_topic_arn(
+            "arn:aws-us-gov:sns:us-gov-west-1:123456789012:alerts"
+        ));
+        for bad in [
+            "arn:aws:sqs:us-east-1:123456789012:q",
+            "arn:aws:sns:us-east-1:123456789012:alerts:3f1c2e9a-subscription",
+            "arn:aws:sns::123456789012:alerts",
+            "arn:aws:sns:us-east-1::alerts",
+            "arn:aws:sns:us-east-1:12345:alerts",
+            "arn:aws:sns:us-east-1:123456789012:",
+            "studio-ops-alerts",
+        ] {
+            assert!(!is_topic_arn(bad), "{bad}");
+        }
     }
 
     #[test]

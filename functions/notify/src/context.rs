@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::alert::Origin;
+use crate::content::Origin;
 
 /// The envelope facts and defaults an alert is built with.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -3,26 +3,7 @@
 use studio_ops_shared::config::ConfigError;
 use studio_ops_shared::events::EventError;
 use studio_ops_shared::idempotency::IdempotencyError;
-use studio_ops_shared::{ErrorClass, Failure};
-
-/// The topic did not take the message after the SDK's own retries.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("publishing to {topic} failed: {message}")]
-pub struct PublishError {
-    pub topic: String,
-    /// The AWS error code when the service answered, e.g. `NotFound`, `Throttled`.
-    pub code: Option<String>,
-    pub message: String,
-}
-
-/// A model-registry read failed (the alert is still sent, with what the event carries).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{operation} {target}: {message}")]
-pub struct RegistryError {
-    pub operation: &'static str,
-    pub target: String,
-    pub message: String,
-}
+use studio_ops_shared::{AwsCallError, ErrorClass, Failure};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -30,20 +11,27 @@ pub enum HandlerError {
     Event(#[from] EventError),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The alert was not delivered; the claim was released so that the retry (or a DLQ redrive) sends it.
-    #[error("alert not delivered: {0}")]
-    Publish(#[from] PublishError),
+    /// The alert was not delivered; the claim was released so that the retry (or a DLQ redrive) sends it. The
+    /// topic is named because a missing topic or permission is the usual cause an operator has to fix.
+    #[error("alert not delivered: publishing to {topic} failed: {}", error.message)]
+    Publish { topic: String, error: AwsCallError },
     #[error(transparent)]
     Idempotency(#[from] IdempotencyError),
+    /// The outcome could not be written as the invocation's JSON answer.
+    #[error("the invocation's answer could not be written: {0}")]
+    Answer(#[from] serde_json::Error),
 }
 
 impl Failure for HandlerError {
     fn class(&self) -> ErrorClass {
         match self {
-            HandlerError::Event(_) | HandlerError::Config(_) => ErrorClass::NonRetryable,
+            HandlerError::Event(_) | HandlerError::Config(_) | HandlerError::Answer(_) => {
+                ErrorClass::NonRetryable
+            }
             // The event is fine; whatever stopped SNS (throttling, an outage, a missing topic or permission
-            // being fixed) is outside it, so the same event must be tried again rather than dropped.
-            HandlerError::Publish(_) => ErrorClass::Retryable,
+            // being fixed) is outside it, so the same event must be tried again rather than dropped, whatever
+            // class the call's error has on its own.
+            HandlerError::Publish { .. } => ErrorClass::Retryable,
             HandlerError::Idempotency(e) => e.class(),
         }
     }
@@ -55,11 +43,10 @@ mod tests {
 
     #[test]
     fn publish_failures_are_retryable_and_say_why() {
-        let e = HandlerError::from(PublishError {
+        let e = HandlerError::Publish {
             topic: "arn:aws:sns:us-east-1:123456789012:t".into(),
-            code: Some("NotFound".into()),
-            message: "NotFound: Topic does not exist".into(),
-        });
+            error: AwsCallError::service("Publish", "NotFound", "Topic does not exist"),
+        };
         assert_eq!(e.class(), ErrorClass::Retryable);
         assert_eq!(
             studio_ops_shared::error::diagnostic(&e).error_message,

@@ -1,60 +1,22 @@
-//! notify handler: a model-package state change or a suite event → a decision → at most one alert on the
-//! team's topic, deduplicated with the idempotency store.
+//! notify's handler: parse the trigger → ask the policy whether it alerts and under which key → claim the key
+//! once (the idempotency store) → the `alert` use case → a typed [`Outcome`], logged and counted in metrics.
 
-use jiff::Timestamp;
 use lambda_runtime::Context;
-use serde_json::{Value, json};
-use studio_ops_shared::events::sagemaker::{self, ModelPackageStateChange};
-use studio_ops_shared::events::suite::{self, SuiteEvent};
-use studio_ops_shared::events::{EventError, detail_type, event_id, parse_envelope};
-use studio_ops_shared::idempotency::{Claim, IdempotencyStore, claim_expiry};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use studio_ops_shared::Deadline;
+use studio_ops_shared::events::event_id;
+use studio_ops_shared::idempotency::{Claim, IdempotencyStore};
 use studio_ops_shared::metrics::{MetricSet, Unit};
 
-use crate::alert::{Alert, EventType};
+use crate::alert::{self, Channels};
 use crate::config::Config;
+use crate::content::EventType;
 use crate::context::AlertContext;
 use crate::error::HandlerError;
-use crate::model_package::{self, Enrichment};
 use crate::policy::{self, Decision};
 use crate::ports::{AlertPublisher, ModelRegistry};
-use crate::render;
-use crate::suite_alerts;
-
-// One trigger per invocation: its size does not matter, boxing would only add noise.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
-pub enum Trigger {
-    ModelPackage(ModelPackageStateChange),
-    Suite(SuiteEvent),
-}
-
-pub fn parse_trigger(event: &Value) -> Result<Trigger, EventError> {
-    let source = event.get("source").and_then(Value::as_str);
-    match (source, detail_type(event)) {
-        (Some("aws.sagemaker"), Some(sagemaker::MODEL_PACKAGE_DETAIL_TYPE)) => {
-            parse_envelope::<ModelPackageStateChange>(sagemaker::MODEL_PACKAGE_DETAIL_TYPE, event)
-                .map(|e| Trigger::ModelPackage(e.detail))
-        }
-        (Some(suite::SOURCE), Some(_)) => SuiteEvent::from_envelope(event).map(Trigger::Suite),
-        (source, dt) => Err(EventError::new(
-            "notify",
-            "source",
-            format!(
-                "expected a SageMaker model-package change or a studio-ops event, got source {source:?} detail-type {dt:?}"
-            ),
-        )),
-    }
-}
-
-/// The alert a trigger becomes (pure: the registry's answers come in `enrichment`).
-pub fn alert_for(trigger: &Trigger, enrichment: &Enrichment, ctx: &AlertContext) -> Alert {
-    match trigger {
-        Trigger::ModelPackage(change) => {
-            model_package::alert(change, policy::package_change(change), enrichment, ctx)
-        }
-        Trigger::Suite(event) => suite_alerts::alert(event, ctx),
-    }
-}
+use crate::trigger::{self, Trigger};
 
 /// The adapters the handler talks through (built once in `main`).
 pub struct Ports<P, R, S> {
@@ -63,8 +25,14 @@ pub struct Ports<P, R, S> {
     pub store: S,
 }
 
-/// What one invocation did (returned to Lambda and logged).
-#[derive(Debug, Clone, PartialEq)]
+/// What one invocation did: returned to Lambda (`{"outcome": "published", "eventType": ..., "messageId": ...}`),
+/// logged, and stored as the idempotency record of a published alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "outcome",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
 pub enum Outcome {
     Published {
         event_type: EventType,
@@ -81,26 +49,6 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn to_json(&self) -> Value {
-        match self {
-            Outcome::Published {
-                event_type,
-                message_id,
-            } => {
-                json!({"outcome": "published", "eventType": event_type.slug(), "messageId": message_id})
-            }
-            Outcome::Duplicate { event_type } => {
-                json!({"outcome": "duplicate", "eventType": event_type.slug()})
-            }
-            Outcome::InProgressElsewhere { event_type } => {
-                json!({"outcome": "in-progress-elsewhere", "eventType": event_type.slug()})
-            }
-            Outcome::Skipped { event_type, reason } => {
-                json!({"outcome": "skipped", "eventType": event_type.slug(), "reason": reason})
-            }
-        }
-    }
-
     fn metric(&self) -> &'static str {
         match self {
             Outcome::Published { .. } => "AlertsPublished",
@@ -126,206 +74,102 @@ impl<P: AlertPublisher, R: ModelRegistry, S: IdempotencyStore> Handler<P, R, S> 
         }
     }
 
-    pub async fn handle(&self, event: Value, context: Context) -> Result<Value, HandlerError> {
-        let trigger = parse_trigger(&event)?;
+    pub async fn handle(&self, event: Value, context: Context) -> Result<Outcome, HandlerError> {
+        let trigger = trigger::parse(&event)?;
         let decision = match &trigger {
             Trigger::ModelPackage(change) => policy::decide_model_package(change, &self.config),
             Trigger::Suite(e) => policy::decide_suite(e, &self.config),
         };
-        let ctx = AlertContext::from_envelope(
-            &event,
-            self.region.as_deref(),
-            self.config.domain_id.as_deref(),
-        );
         let outcome = match decision {
             Decision::Skip { event_type, reason } => Outcome::Skipped { event_type, reason },
             Decision::Alert { event_type, key } => {
-                let until = claim_expiry(context.deadline());
-                self.alert_once(&trigger, event_type, &key, &ctx, until)
+                let ctx = AlertContext::from_envelope(
+                    &event,
+                    self.region.as_deref(),
+                    self.config.domain_id.as_deref(),
+                );
+                let deadline = Deadline::from_context(&context);
+                self.alert_once(&trigger, event_type, &key, &ctx, deadline)
                     .await?
             }
         };
-        tracing::info!(
-            event_id = event_id(&event),
-            outcome = %outcome.to_json(),
-            "notify handled event"
-        );
+        tracing::info!(event_id = event_id(&event), outcome = ?outcome, "notify handled event");
         let mut metrics = MetricSet::for_function("notify");
         metrics.put(outcome.metric(), 1.0, Unit::Count);
         metrics.emit();
-        Ok(outcome.to_json())
+        Ok(outcome)
     }
 
-    /// Claims `key`, builds and publishes the alert, and marks it sent; a failed publish gives the claim
-    /// back so that Lambda's retry (or a DLQ redrive) sends it.
+    /// Claims `key` until the invocation's deadline (a crashed holder's claim lapses then), runs the use case,
+    /// and records the outcome; a failed publish gives the claim back so that Lambda's retry (or a DLQ
+    /// redrive) sends it. A duplicate never reads the stored record (records written before the typed
+    /// `Outcome` have another shape): the claim alone says the alert went out.
     async fn alert_once(
         &self,
         trigger: &Trigger,
         event_type: EventType,
         key: &str,
         ctx: &AlertContext,
-        until: Timestamp,
+        deadline: Deadline,
     ) -> Result<Outcome, HandlerError> {
-        match self.ports.store.claim(key, until).await? {
+        let store = &self.ports.store;
+        match store.claim(key, deadline.wall_clock()).await? {
             Claim::AlreadyCompleted(_) => return Ok(Outcome::Duplicate { event_type }),
             Claim::InProgress => return Ok(Outcome::InProgressElsewhere { event_type }),
             Claim::Acquired => {}
         }
-        let enrichment = match trigger {
-            Trigger::ModelPackage(change) => self.enrich(change).await,
-            Trigger::Suite(_) => Enrichment::default(),
+        let channels = Channels {
+            publisher: &self.ports.publisher,
+            registry: &self.ports.registry,
         };
-        let alert = alert_for(trigger, &enrichment, ctx);
-        let message = render::render(&alert, &self.config.subject_prefix);
-        match self.ports.publisher.publish(&message).await {
+        match alert::send(channels, trigger, ctx, &self.config.subject_prefix).await {
             Ok(message_id) => {
-                let record = json!({"messageId": message_id, "eventType": event_type.slug()});
-                if let Err(e) = self.ports.store.complete(key, &record).await {
-                    // The alert is out: failing now would make Lambda send it again once the claim expires.
-                    tracing::warn!(key, error = %e, "alert sent but its idempotency record was not completed");
-                }
-                Ok(Outcome::Published {
+                let outcome = Outcome::Published {
                     event_type,
                     message_id,
-                })
+                };
+                // Unlike `idempotency::once`, a failed completion is only logged: the alert is out, and failing
+                // now would make Lambda send it again once the claim lapses.
+                let record = serde_json::to_value(&outcome).unwrap_or_default();
+                if let Err(e) = store.complete(key, &record).await {
+                    tracing::warn!(key, error = %e, "alert sent but its idempotency record was not completed");
+                }
+                Ok(outcome)
             }
-            Err(e) => {
-                if let Err(release) = self.ports.store.release(key).await {
+            Err(error) => {
+                if let Err(release) = store.release(key).await {
                     tracing::warn!(key, error = %release, "could not release the claim; it expires with the deadline");
                 }
-                Err(e.into())
+                Err(HandlerError::Publish {
+                    topic: self.config.topic_arn.clone(),
+                    error,
+                })
             }
         }
-    }
-
-    /// Registry details and the approved version to compare with; failures leave the alert with what the
-    /// event carries and a note saying so.
-    async fn enrich(&self, change: &ModelPackageStateChange) -> Enrichment {
-        let arn = &change.model_package_arn;
-        let mut enrichment = Enrichment::default();
-        match self.ports.registry.describe(arn).await {
-            Ok(d) => enrichment.described = Some(d),
-            Err(e) => {
-                tracing::warn!(error = %e, "model package details unavailable");
-                enrichment.problem = Some(e.to_string());
-            }
-        }
-        let group = enrichment
-            .described
-            .as_ref()
-            .and_then(|d| d.group.clone())
-            .or_else(|| model_package::group_of(change));
-        if let Some(group) = group {
-            match self.ports.registry.latest_approved(&group, arn).await {
-                Ok(b) => enrichment.baseline = b,
-                Err(e) => {
-                    tracing::warn!(error = %e, "approved version to compare with unavailable");
-                    enrichment.problem.get_or_insert(e.to_string());
-                }
-            }
-        }
-        enrichment
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use serde_json::json;
     use studio_ops_shared::ErrorClass;
     use studio_ops_shared::Failure;
     use studio_ops_shared::config::{EVENT_BUS_NAME, Env, IDEMPOTENCY_TABLE};
     use studio_ops_shared::idempotency::MemoryIdempotencyStore;
 
     use super::*;
+    use crate::adapters::memory::fixtures::{fixture, fixtures};
+    use crate::adapters::memory::{MemoryRegistry, MemoryTopic};
     use crate::config::{self, Config};
-    use crate::error::{PublishError, RegistryError};
     use crate::model_package::PackageDetails;
     use crate::render::OutgoingMessage;
-
-    /// Records what would be published; fails the first `failures` publishes.
-    #[derive(Default)]
-    struct FakeTopic {
-        sent: Mutex<Vec<OutgoingMessage>>,
-        failures: AtomicUsize,
-    }
-
-    impl AlertPublisher for FakeTopic {
-        async fn publish(&self, message: &OutgoingMessage) -> Result<String, PublishError> {
-            if self
-                .failures
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-            {
-                return Err(PublishError {
-                    topic: "t".into(),
-                    code: Some("Throttled".into()),
-                    message: "Throttled: rate exceeded".into(),
-                });
-            }
-            let mut sent = self.sent.lock().unwrap();
-            sent.push(message.clone());
-            Ok(format!("m-{}", sent.len()))
-        }
-    }
-
-    /// A registry holding described packages; `down` makes every call fail.
-    #[derive(Default)]
-    struct FakeRegistry {
-        packages: BTreeMap<String, PackageDetails>,
-        down: bool,
-        calls: AtomicUsize,
-    }
-
-    impl ModelRegistry for FakeRegistry {
-        async fn describe(&self, arn: &str) -> Result<PackageDetails, RegistryError> {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            if self.down {
-                return Err(RegistryError {
-                    operation: "DescribeModelPackage",
-                    target: arn.into(),
-                    message: "ThrottlingException: slow down".into(),
-                });
-            }
-            self.packages
-                .get(arn)
-                .cloned()
-                .ok_or_else(|| RegistryError {
-                    operation: "DescribeModelPackage",
-                    target: arn.into(),
-                    message: "ValidationException: not found".into(),
-                })
-        }
-
-        async fn latest_approved(
-            &self,
-            group: &str,
-            excluding: &str,
-        ) -> Result<Option<PackageDetails>, RegistryError> {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            if self.down {
-                return Err(RegistryError {
-                    operation: "ListModelPackages",
-                    target: group.into(),
-                    message: "ThrottlingException: slow down".into(),
-                });
-            }
-            Ok(self
-                .packages
-                .values()
-                .filter(|p| p.group.as_deref() == Some(group))
-                .filter(|p| p.approval_status.as_deref() == Some("Approved") && p.arn != excluding)
-                .max_by_key(|p| p.version)
-                .cloned())
-        }
-    }
 
     const V3: &str = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn-xgboost/3";
     const V2: &str = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn-xgboost/2";
 
-    fn registry() -> FakeRegistry {
+    fn registry() -> MemoryRegistry {
         let v2 = PackageDetails {
             arn: V2.into(),
             group: Some("churn-xgboost".into()),
@@ -344,10 +188,7 @@ mod tests {
             description: Some("churn-xgboost trained from commit f485fcc".into()),
             ..Default::default()
         };
-        FakeRegistry {
-            packages: BTreeMap::from([(V2.to_string(), v2), (V3.to_string(), v3)]),
-            ..Default::default()
-        }
+        MemoryRegistry::with([v2, v3])
     }
 
     fn config(extra: &[(&'static str, &'static str)]) -> Config {
@@ -366,13 +207,13 @@ mod tests {
         Config::from_env(&Env::new(&vars)).unwrap()
     }
 
-    type TestHandler = Handler<FakeTopic, FakeRegistry, MemoryIdempotencyStore>;
+    type TestHandler = Handler<MemoryTopic, MemoryRegistry, MemoryIdempotencyStore>;
 
-    fn handler_with(config: Config, registry: FakeRegistry) -> TestHandler {
+    fn handler_with(config: Config, registry: MemoryRegistry) -> TestHandler {
         Handler::new(
             config,
             Ports {
-                publisher: FakeTopic::default(),
+                publisher: MemoryTopic::default(),
                 registry,
                 store: MemoryIdempotencyStore::default(),
             },
@@ -384,52 +225,67 @@ mod tests {
         handler_with(config(&[]), registry())
     }
 
-    fn fixtures() -> Vec<(String, Value)> {
-        let dir = format!("{}/../../events/notify", env!("CARGO_MANIFEST_DIR"));
-        let mut out: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .map(|p| {
-                let v = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-                (p.file_name().unwrap().to_string_lossy().to_string(), v)
-            })
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
-    }
-
-    fn fixture(name: &str) -> Value {
-        fixtures()
-            .into_iter()
-            .find(|(n, _)| n == name)
-            .unwrap_or_else(|| panic!("no fixture {name}"))
-            .1
-    }
-
     fn sent(h: &TestHandler) -> Vec<OutgoingMessage> {
-        h.ports.publisher.sent.lock().unwrap().clone()
+        h.ports.publisher.sent()
     }
 
     #[test]
-    fn every_fixture_parses() {
-        let all = fixtures();
-        assert_eq!(all.len(), 3 + suite::DETAIL_TYPES.len());
-        for (name, event) in all {
-            let t = parse_trigger(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
-            if name.starts_with("sagemaker-") {
-                assert!(matches!(t, Trigger::ModelPackage(_)), "{name}");
-            } else {
-                assert!(matches!(t, Trigger::Suite(_)), "{name}");
-            }
+    fn the_outcome_answers_in_the_json_shape_lambda_returned_before() {
+        let published = Outcome::Published {
+            event_type: EventType::AppStopped,
+            message_id: "m-1".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&published).unwrap(),
+            json!({"outcome": "published", "eventType": "app-stopped", "messageId": "m-1"})
+        );
+        let skipped = Outcome::Skipped {
+            event_type: EventType::IdleSweepCompleted,
+            reason: "quiet".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&skipped).unwrap(),
+            json!({"outcome": "skipped", "eventType": "idle-sweep-completed", "reason": "quiet"})
+        );
+        let elsewhere = Outcome::InProgressElsewhere {
+            event_type: EventType::AppStopped,
+        };
+        assert_eq!(
+            serde_json::to_value(&elsewhere).unwrap()["outcome"],
+            "in-progress-elsewhere"
+        );
+        for out in [published, skipped, elsewhere] {
+            let back: Outcome =
+                serde_json::from_value(serde_json::to_value(&out).unwrap()).unwrap();
+            assert_eq!(back, out);
         }
     }
 
-    #[test]
-    fn malformed_suite_event_names_the_field() {
-        let mut e = fixture("studio-ops-app-stopped.json");
-        e["detail"]["idleMinutes"] = json!("long");
-        let err = parse_trigger(&e).unwrap_err();
-        assert_eq!(err.path, "detail.idleMinutes");
+    #[tokio::test]
+    async fn a_record_stored_in_the_old_shape_is_still_a_duplicate() {
+        let h = handler();
+        let event = fixture("studio-ops-app-stopped.json");
+        let Ok(Trigger::Suite(e)) = trigger::parse(&event) else {
+            panic!("a suite event");
+        };
+        let Decision::Alert { key, .. } = policy::decide_suite(&e, &h.config) else {
+            panic!("alerts");
+        };
+        let until = jiff::Timestamp::now() + std::time::Duration::from_secs(60);
+        assert_eq!(
+            h.ports.store.claim(&key, until).await.unwrap(),
+            Claim::Acquired
+        );
+        let old = json!({"messageId": "m-0", "eventType": "app-stopped"});
+        h.ports.store.complete(&key, &old).await.unwrap();
+        let out = h.handle(event, Context::default()).await.unwrap();
+        assert_eq!(
+            out,
+            Outcome::Duplicate {
+                event_type: EventType::AppStopped
+            }
+        );
+        assert!(sent(&h).is_empty());
     }
 
     #[tokio::test]
@@ -440,9 +296,9 @@ mod tests {
             for _ in 0..3 {
                 outcomes.push(h.handle(event.clone(), Context::default()).await.unwrap());
             }
-            assert_eq!(outcomes[0]["outcome"], "published", "{name}");
-            assert_eq!(outcomes[1]["outcome"], "duplicate", "{name}");
-            assert_eq!(outcomes[2]["outcome"], "duplicate", "{name}");
+            assert!(matches!(outcomes[0], Outcome::Published { .. }), "{name}");
+            assert!(matches!(outcomes[1], Outcome::Duplicate { .. }), "{name}");
+            assert!(matches!(outcomes[2], Outcome::Duplicate { .. }), "{name}");
         }
         let messages = sent(&h);
         assert_eq!(messages.len(), 14);
@@ -510,13 +366,7 @@ mod tests {
 
     #[tokio::test]
     async fn registry_outage_still_alerts_with_what_the_event_carries() {
-        let h = handler_with(
-            config(&[]),
-            FakeRegistry {
-                down: true,
-                ..Default::default()
-            },
-        );
+        let h = handler_with(config(&[]), MemoryRegistry::down());
         let out = h
             .handle(
                 fixture("sagemaker-model-package-pending.json"),
@@ -524,7 +374,7 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(out["outcome"], "published");
+        assert!(matches!(out, Outcome::Published { .. }), "{out:?}");
         let m = &sent(&h)[0];
         assert!(m.text.contains("registry details unavailable"));
         assert!(m.text.contains("0.912"), "event metrics still shown");
@@ -539,7 +389,7 @@ mod tests {
     #[tokio::test]
     async fn failed_publish_is_retryable_and_the_retry_sends() {
         let h = handler();
-        h.ports.publisher.failures.store(1, Ordering::SeqCst);
+        h.ports.publisher.fail_next(1);
         let event = fixture("studio-ops-app-idle-warning.json");
         let err = h
             .handle(event.clone(), Context::default())
@@ -549,9 +399,9 @@ mod tests {
         assert!(err.to_string().contains("Throttled"), "{err}");
         assert!(sent(&h).is_empty());
         let out = h.handle(event.clone(), Context::default()).await.unwrap();
-        assert_eq!(out["outcome"], "published");
+        assert!(matches!(out, Outcome::Published { .. }), "{out:?}");
         let out = h.handle(event, Context::default()).await.unwrap();
-        assert_eq!(out["outcome"], "duplicate");
+        assert!(matches!(out, Outcome::Duplicate { .. }), "{out:?}");
         assert_eq!(sent(&h).len(), 1);
     }
 
@@ -560,9 +410,9 @@ mod tests {
         let h = handler();
         let event = fixture("sagemaker-model-package-pending.json");
         h.handle(event.clone(), Context::default()).await.unwrap();
-        let calls = h.ports.registry.calls.load(Ordering::SeqCst);
+        let calls = h.ports.registry.calls();
         h.handle(event, Context::default()).await.unwrap();
-        assert_eq!(h.ports.registry.calls.load(Ordering::SeqCst), calls);
+        assert_eq!(h.ports.registry.calls(), calls);
     }
 
     #[tokio::test]
@@ -581,7 +431,7 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(pending["outcome"], "skipped");
+        assert!(matches!(pending, Outcome::Skipped { .. }), "{pending:?}");
         let started = h
             .handle(
                 fixture("studio-ops-training-started.json"),
@@ -589,10 +439,12 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(started["outcome"], "skipped");
-        assert_eq!(started["reason"], "training-started is muted");
+        let Outcome::Skipped { reason, .. } = started else {
+            panic!("skipped: {started:?}");
+        };
+        assert_eq!(reason, "training-started is muted");
         assert!(sent(&h).is_empty());
-        assert_eq!(h.ports.registry.calls.load(Ordering::SeqCst), 0);
+        assert_eq!(h.ports.registry.calls(), 0);
 
         let other_group = handler_with(
             config(&[(config::MODEL_PACKAGE_GROUPS, "demand-arima")]),
@@ -605,7 +457,7 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(out["outcome"], "skipped");
+        assert!(matches!(out, Outcome::Skipped { .. }), "{out:?}");
     }
 
     #[tokio::test]
@@ -614,15 +466,21 @@ mod tests {
         let mut event = fixture("sagemaker-model-package-pending.json");
         event["detail"]["ModelPackageStatus"] = json!("InProgress");
         let out = h.handle(event.clone(), Context::default()).await.unwrap();
-        assert_eq!(out["outcome"], "skipped");
-        assert_eq!(out["eventType"], "model-package-status-changed");
+        assert_eq!(
+            out,
+            Outcome::Skipped {
+                event_type: EventType::ModelPackageStatusChanged,
+                reason: "other changes do not alert (approval \"PendingManualApproval\", status InProgress)"
+                    .into()
+            }
+        );
 
         let h = handler_with(
             config(&[(config::MODEL_PACKAGE_ALERTS, "other")]),
             registry(),
         );
         let out = h.handle(event, Context::default()).await.unwrap();
-        assert_eq!(out["outcome"], "published");
+        assert!(matches!(out, Outcome::Published { .. }), "{out:?}");
         assert_eq!(
             sent(&h)[0].subject,
             "[studio-ops] churn-xgboost v3 is InProgress"
@@ -638,10 +496,10 @@ mod tests {
             .handle(event.clone(), Context::default())
             .await
             .unwrap();
-        assert_eq!(out["outcome"], "skipped");
+        assert!(matches!(out, Outcome::Skipped { .. }), "{out:?}");
         let loud = handler_with(config(&[(config::QUIET_SWEEPS, "true")]), registry());
         let out = loud.handle(event, Context::default()).await.unwrap();
-        assert_eq!(out["outcome"], "published");
+        assert!(matches!(out, Outcome::Published { .. }), "{out:?}");
     }
 
     #[tokio::test]
@@ -652,7 +510,7 @@ mod tests {
         later["detail"]["stopsAt"] = json!("2026-11-25T09:00:00Z");
         h.handle(event, Context::default()).await.unwrap();
         let out = h.handle(later, Context::default()).await.unwrap();
-        assert_eq!(out["outcome"], "published");
+        assert!(matches!(out, Outcome::Published { .. }), "{out:?}");
         assert_eq!(sent(&h).len(), 2);
     }
 

@@ -1,11 +1,14 @@
 //! notify: turns model-registry changes and the suite's own events into readable, filterable SNS alerts.
 //!
-//! Path of a trigger: fixture (`events/notify/`) → `handler::parse_trigger` → `policy` (alert or skip, dedup
-//! key) → `model_package` / `suite_alerts` (what the alert says) → `render` (SNS message) → `ports`.
+//! Path of a trigger: fixture (`events/notify/`) → `trigger` (typed event, one `Trigger`) → `handler` (`policy`:
+//! alert or skip and the dedup key; the idempotency claim) → `alert`, the use case (enrich through
+//! `ports::ModelRegistry`, `model_package` / `suite_alerts` say it, `render` makes the SNS message, publish
+//! through `ports::AlertPublisher`) → `adapters/` (`sagemaker`, `sns`; `memory` holds the fakes).
 
 pub mod adapters;
 pub mod alert;
 pub mod config;
+pub mod content;
 pub mod context;
 pub mod error;
 pub mod handler;
@@ -16,3 +19,4 @@ pub mod ports;
 pub mod render;
 pub mod sanitize;
 pub mod suite_alerts;
+pub mod trigger;

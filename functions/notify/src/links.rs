@@ -1,7 +1,9 @@
 //! Links into the AWS console and Studio for the event's region. Built only from validated regions and
 //! domain ids and percent-encoded names, so a hostile event cannot point a reader somewhere else.
 
-use crate::sanitize::{is_domain_id, is_region, url_segment};
+use studio_ops_shared::names::is_domain_id;
+
+use crate::sanitize::{is_region, url_segment};
 
 /// The console host of the region's partition.
 fn console_host(region: &str) -> &'static str {

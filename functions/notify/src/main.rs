@@ -1,7 +1,9 @@
 //! notify: turns model-registry changes and the suite's own events into readable, filterable SNS alerts.
 
+use futures::FutureExt;
 use notify::adapters::{SageMakerRegistry, SnsAlertPublisher};
 use notify::config::Config;
+use notify::error::HandlerError;
 use notify::handler::{Handler, Ports};
 use studio_ops_shared::config::{Env, ProcessEnv};
 use studio_ops_shared::idempotency::DynamoIdempotencyStore;
@@ -27,5 +29,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let region = sdk.region().map(|r| r.to_string());
     let handler = Handler::new(config, ports, region);
-    lambda::serve(|event, context| handler.handle(event, context)).await
+    // A combinator rather than an `async` block: one more generator around the handler's pushes the layout
+    // computation over rustc's default recursion limit.
+    lambda::serve(|event, context| {
+        handler
+            .handle(event, context)
+            .map(|outcome| Ok::<_, HandlerError>(serde_json::to_value(outcome?)?))
+    })
+    .await
 }

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::trigger::ModelPackageStateChange;
 use serde_json::{Map, Value, json};
-use studio_ops_shared::events::sagemaker::ModelPackageStateChange;
 
-use crate::alert::{
+use crate::content::{
     self, Alert, Body, EventType, MetricRow, MetricTable, Routing, Severity, short_commit, shown,
     subject_name,
 };
@@ -347,262 +347,22 @@ pub fn metric_rows(
     rows
 }
 
-/// The alert for a model-package change.
+/// The alert for a model-package change: the headline, the facts, the metric comparison, what to do next, the
+/// links and the machine-readable details, each built by its own step from one [`PackageAlert`].
 pub fn alert(
     change: &ModelPackageStateChange,
     kind: PackageChange,
     enrichment: &Enrichment,
     ctx: &AlertContext,
 ) -> Alert {
-    let event_view = PackageDetails::from_event(change);
-    let pkg = match &enrichment.described {
-        Some(d) => event_view.merged_with(d),
-        None => event_view,
-    };
-    let group = pkg.group.clone().unwrap_or_else(|| "model".to_string());
-    let version = pkg.version_label();
-    let region = ctx.region();
-    let domain = ctx.domain(pkg.domain_id.as_deref()).map(str::to_string);
-    let baseline = enrichment.baseline.as_ref().filter(|b| b.arn != pkg.arn);
-    let reviewer = pkg.modified_by.as_deref().map(shown);
-    let reason = pkg.approval_description.as_deref().map(shown);
-
-    let (severity, subject, summary) = match kind {
-        PackageChange::Pending => (
-            Severity::Info,
-            format!(
-                "{} {} awaits approval",
-                subject_name(&group),
-                subject_name(&version)
-            ),
-            format!(
-                "Model {} {} was registered and waits for a reviewer's decision.",
-                shown(&group),
-                shown(&version)
-            ),
-        ),
-        PackageChange::Approved => (
-            Severity::Info,
-            match &reviewer {
-                Some(r) => format!(
-                    "{} {} approved by {}",
-                    subject_name(&group),
-                    subject_name(&version),
-                    subject_name(r)
-                ),
-                None => format!(
-                    "{} {} approved",
-                    subject_name(&group),
-                    subject_name(&version)
-                ),
-            },
-            format!(
-                "Model {} {} was approved{}.",
-                shown(&group),
-                shown(&version),
-                reviewer
-                    .as_ref()
-                    .map(|r| format!(" by {r}"))
-                    .unwrap_or_default()
-            ),
-        ),
-        PackageChange::Rejected => (
-            Severity::Warning,
-            match &reviewer {
-                Some(r) => format!(
-                    "{} {} rejected by {}",
-                    subject_name(&group),
-                    subject_name(&version),
-                    subject_name(r)
-                ),
-                None => format!(
-                    "{} {} rejected",
-                    subject_name(&group),
-                    subject_name(&version)
-                ),
-            },
-            format!(
-                "Model {} {} was rejected{}.",
-                shown(&group),
-                shown(&version),
-                reviewer
-                    .as_ref()
-                    .map(|r| format!(" by {r}"))
-                    .unwrap_or_default()
-            ),
-        ),
-        PackageChange::Other => {
-            let status = shown(&change.model_package_status);
-            let approval = change
-                .model_approval_status
-                .as_deref()
-                .map(shown)
-                .unwrap_or_else(|| "no approval status".to_string());
-            (
-                if change.model_package_status == "Failed" {
-                    Severity::Warning
-                } else {
-                    Severity::Info
-                },
-                format!(
-                    "{} {} is {}",
-                    subject_name(&group),
-                    subject_name(&version),
-                    subject_name(&status)
-                ),
-                format!(
-                    "Model {} {} changed: package status {status}, {approval}.",
-                    shown(&group),
-                    shown(&version)
-                ),
-            )
-        }
-    };
-
+    let a = PackageAlert::new(change, kind, enrichment, ctx);
+    let (severity, subject, summary) = a.headline();
     let mut body = Body::default();
-    body.fact("Model group", &group);
-    body.fact(
-        "Version",
-        pkg.version
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| version.clone()),
-    );
-    body.fact(
-        "Status",
-        format!(
-            "{} (package {})",
-            pkg.approval_status.as_deref().unwrap_or("-"),
-            pkg.package_status.as_deref().unwrap_or("-")
-        ),
-    );
-    if matches!(kind, PackageChange::Approved | PackageChange::Rejected) {
-        body.fact_opt("Reviewer", reviewer.as_deref());
-        body.fact_opt("Reviewer's note", reason.as_deref());
-    }
-    body.fact_opt("Description", pkg.description.as_deref());
-    let commit = pkg.commit.as_deref().map(|c| match &pkg.repository {
-        Some(r) => format!("{} ({})", short_commit(c), r),
-        None => short_commit(c),
-    });
-    body.fact_opt("Commit", commit.as_deref());
-    body.fact_opt("Training job", pkg.training_job.as_deref());
-    body.fact_opt("Author", pkg.author.as_deref());
-    body.fact_opt("Registered", pkg.created_at.as_deref());
-    body.fact_opt("Image", pkg.image.as_deref());
-    body.fact_opt("Artifacts", pkg.model_data.as_deref());
-    body.fact_opt("Quality report", pkg.quality_report.as_deref());
-    body.fact("Package ARN", &pkg.arn);
-    if let Some(problem) = &enrichment.problem {
-        body.fact(
-            "Note",
-            format!("registry details unavailable ({problem}); showing what the event carries"),
-        );
-    }
-
-    let rows = metric_rows(&pkg.metrics, baseline.map(|b| &b.metrics));
-    let metrics = (!rows.is_empty()).then(|| MetricTable {
-        caption: match baseline {
-            Some(b) => format!(
-                "Metrics (change vs. approved {})",
-                shown(&b.version_label())
-            ),
-            None => "Metrics (no approved version to compare with)".to_string(),
-        },
-        rows,
-    });
-
-    let shown_group = shown(&group);
-    let shown_version = shown(&version);
-    match kind {
-        PackageChange::Pending => {
-            body.step(format!(
-                "Review the metrics and lineage above, then approve or reject {shown_version} in Studio (Models > Registered models > {shown_group})."
-            ));
-            body.step(format!(
-                "Or from a terminal: aws sagemaker update-model-package --model-package-arn {} --model-approval-status Approved --approval-description \"why\"",
-                shown(&pkg.arn)
-            ));
-        }
-        PackageChange::Approved => {
-            body.step(format!(
-                "{shown_version} is now the latest approved version of {shown_group}; deployments that follow the latest approved version pick it up."
-            ));
-            body.step(format!(
-                "To roll back, set {shown_version} to Rejected: the previous approved version becomes the latest again."
-            ));
-        }
-        PackageChange::Rejected => {
-            body.step(
-                "Author: read the reviewer's note, fix the model and push a new commit; training starts again.",
-            );
-            body.step(format!(
-                "Nothing changes for deployments: the approved version of {shown_group} stays in place."
-            ));
-        }
-        PackageChange::Other => {
-            body.step(
-                "No action needed unless the status is Failed; then check the package in the model registry.",
-            );
-        }
-    }
-    body.link(
-        "Studio",
-        domain.as_deref().and_then(|d| links::studio(region, d)),
-    );
-    body.link("Model registry", links::model_group_console(region, &group));
-    body.link(
-        "Training job",
-        pkg.training_job
-            .as_deref()
-            .and_then(|j| links::training_job_console(region, j)),
-    );
-
-    let mut details = Map::new();
-    details.insert("change".into(), json!(kind.name()));
-    details.insert("modelPackageArn".into(), json!(pkg.arn));
-    details.insert("modelPackageGroup".into(), json!(pkg.group));
-    details.insert("version".into(), json!(pkg.version));
-    details.insert("approvalStatus".into(), json!(pkg.approval_status));
-    details.insert("packageStatus".into(), json!(pkg.package_status));
-    details.insert("modifiedBy".into(), json!(pkg.modified_by));
-    details.insert(
-        "approvalDescription".into(),
-        json!(pkg.approval_description),
-    );
-    details.insert("commitId".into(), json!(pkg.commit));
-    details.insert("repository".into(), json!(pkg.repository));
-    details.insert("trainingJobName".into(), json!(pkg.training_job));
-    details.insert("author".into(), json!(pkg.author));
-    details.insert("metrics".into(), json!(pkg.metrics));
-    details.insert(
-        "baseline".into(),
-        match baseline {
-            Some(b) => json!({
-                "modelPackageArn": b.arn,
-                "version": b.version,
-                "metrics": b.metrics,
-            }),
-            None => Value::Null,
-        },
-    );
-    let deltas: BTreeMap<&str, f64> = metrics
-        .iter()
-        .flat_map(|t| t.rows.iter())
-        .filter_map(|r| {
-            r.delta()
-                .filter(|d| d.is_finite())
-                .map(|d| (r.name.as_str(), round6(d)))
-        })
-        .collect();
-    details.insert("metricDeltas".into(), json!(deltas));
-    details.insert(
-        "enrichment".into(),
-        json!(match &enrichment.problem {
-            Some(p) => format!("event only: {p}"),
-            None => "complete".to_string(),
-        }),
-    );
-
+    a.facts(&mut body, enrichment.problem.as_deref());
+    let metrics = a.metric_table();
+    a.next_steps(&mut body);
+    a.links(&mut body, ctx.region());
+    let details = a.details(metrics.as_ref(), enrichment.problem.as_deref());
     Alert {
         event_type: kind.event_type(),
         severity,
@@ -613,12 +373,304 @@ pub fn alert(
         next_steps: body.next_steps,
         links: body.links,
         routing: Routing {
-            domain: alert::routing_value(domain.as_deref()),
-            model_group: alert::routing_value(pkg.group.as_deref()),
-            user: alert::routing_value(pkg.author.as_deref()),
+            domain: content::routing_value(a.domain.as_deref()),
+            model_group: content::routing_value(a.pkg.group.as_deref()),
+            user: content::routing_value(a.pkg.author.as_deref()),
         },
         origin: ctx.origin.clone(),
-        details: Value::Object(details),
+        details,
+    }
+}
+
+/// What every step of a model-package alert reads: the change, the package as the event and the registry
+/// describe it together, and the names shown for it.
+struct PackageAlert<'a> {
+    kind: PackageChange,
+    change: &'a ModelPackageStateChange,
+    pkg: PackageDetails,
+    /// The group's name, `model` when neither the event nor the registry names one.
+    group: String,
+    /// `v3`, or the ARN's last part for an unversioned package.
+    version: String,
+    domain: Option<String>,
+    /// The approved version compared with (never the package itself).
+    baseline: Option<&'a PackageDetails>,
+    reviewer: Option<String>,
+    reason: Option<String>,
+}
+
+impl<'a> PackageAlert<'a> {
+    fn new(
+        change: &'a ModelPackageStateChange,
+        kind: PackageChange,
+        enrichment: &'a Enrichment,
+        ctx: &AlertContext,
+    ) -> Self {
+        let event_view = PackageDetails::from_event(change);
+        let pkg = match &enrichment.described {
+            Some(d) => event_view.merged_with(d),
+            None => event_view,
+        };
+        let baseline = enrichment.baseline.as_ref().filter(|b| b.arn != pkg.arn);
+        Self {
+            kind,
+            change,
+            group: pkg.group.clone().unwrap_or_else(|| "model".to_string()),
+            version: pkg.version_label(),
+            domain: ctx.domain(pkg.domain_id.as_deref()).map(str::to_string),
+            baseline,
+            reviewer: pkg.modified_by.as_deref().map(shown),
+            reason: pkg.approval_description.as_deref().map(shown),
+            pkg,
+        }
+    }
+
+    /// Severity, subject and the one-sentence summary.
+    fn headline(&self) -> (Severity, String, String) {
+        let (group, version) = (&self.group, &self.version);
+        match self.kind {
+            PackageChange::Pending => (
+                Severity::Info,
+                format!(
+                    "{} {} awaits approval",
+                    subject_name(group),
+                    subject_name(version)
+                ),
+                format!(
+                    "Model {} {} was registered and waits for a reviewer's decision.",
+                    shown(group),
+                    shown(version)
+                ),
+            ),
+            PackageChange::Approved => {
+                let (subject, summary) = self.decided("approved");
+                (Severity::Info, subject, summary)
+            }
+            PackageChange::Rejected => {
+                let (subject, summary) = self.decided("rejected");
+                (Severity::Warning, subject, summary)
+            }
+            PackageChange::Other => {
+                let status = shown(&self.change.model_package_status);
+                let approval = self
+                    .change
+                    .model_approval_status
+                    .as_deref()
+                    .map(shown)
+                    .unwrap_or_else(|| "no approval status".to_string());
+                (
+                    if self.change.model_package_status == "Failed" {
+                        Severity::Warning
+                    } else {
+                        Severity::Info
+                    },
+                    format!(
+                        "{} {} is {}",
+                        subject_name(group),
+                        subject_name(version),
+                        subject_name(&status)
+                    ),
+                    format!(
+                        "Model {} {} changed: package status {status}, {approval}.",
+                        shown(group),
+                        shown(version)
+                    ),
+                )
+            }
+        }
+    }
+
+    /// Subject and summary of a reviewer's decision (`verb`: approved, rejected), naming the reviewer if known.
+    fn decided(&self, verb: &str) -> (String, String) {
+        let (group, version) = (&self.group, &self.version);
+        let subject = match &self.reviewer {
+            Some(r) => format!(
+                "{} {} {verb} by {}",
+                subject_name(group),
+                subject_name(version),
+                subject_name(r)
+            ),
+            None => format!("{} {} {verb}", subject_name(group), subject_name(version)),
+        };
+        let summary = format!(
+            "Model {} {} was {verb}{}.",
+            shown(group),
+            shown(version),
+            self.reviewer
+                .as_ref()
+                .map(|r| format!(" by {r}"))
+                .unwrap_or_default()
+        );
+        (subject, summary)
+    }
+
+    /// The details block: what the package is, who decided, where it came from, and a note when the registry
+    /// could not be read.
+    fn facts(&self, body: &mut Body, problem: Option<&str>) {
+        let pkg = &self.pkg;
+        body.fact("Model group", &self.group);
+        body.fact(
+            "Version",
+            pkg.version
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| self.version.clone()),
+        );
+        body.fact(
+            "Status",
+            format!(
+                "{} (package {})",
+                pkg.approval_status.as_deref().unwrap_or("-"),
+                pkg.package_status.as_deref().unwrap_or("-")
+            ),
+        );
+        if matches!(self.kind, PackageChange::Approved | PackageChange::Rejected) {
+            body.fact_opt("Reviewer", self.reviewer.as_deref());
+            body.fact_opt("Reviewer's note", self.reason.as_deref());
+        }
+        body.fact_opt("Description", pkg.description.as_deref());
+        let commit = pkg.commit.as_deref().map(|c| match &pkg.repository {
+            Some(r) => format!("{} ({})", short_commit(c), r),
+            None => short_commit(c),
+        });
+        body.fact_opt("Commit", commit.as_deref());
+        body.fact_opt("Training job", pkg.training_job.as_deref());
+        body.fact_opt("Author", pkg.author.as_deref());
+        body.fact_opt("Registered", pkg.created_at.as_deref());
+        body.fact_opt("Image", pkg.image.as_deref());
+        body.fact_opt("Artifacts", pkg.model_data.as_deref());
+        body.fact_opt("Quality report", pkg.quality_report.as_deref());
+        body.fact("Package ARN", &pkg.arn);
+        if let Some(problem) = problem {
+            body.fact(
+                "Note",
+                format!("registry details unavailable ({problem}); showing what the event carries"),
+            );
+        }
+    }
+
+    /// The package's metrics beside the approved version's, when there are any.
+    fn metric_table(&self) -> Option<MetricTable> {
+        let rows = metric_rows(&self.pkg.metrics, self.baseline.map(|b| &b.metrics));
+        (!rows.is_empty()).then(|| MetricTable {
+            caption: match self.baseline {
+                Some(b) => format!(
+                    "Metrics (change vs. approved {})",
+                    shown(&b.version_label())
+                ),
+                None => "Metrics (no approved version to compare with)".to_string(),
+            },
+            rows,
+        })
+    }
+
+    /// What the reviewer, the author or nobody should do now.
+    fn next_steps(&self, body: &mut Body) {
+        let shown_group = shown(&self.group);
+        let shown_version = shown(&self.version);
+        match self.kind {
+            PackageChange::Pending => {
+                body.step(format!(
+                    "Review the metrics and lineage above, then approve or reject {shown_version} in Studio (Models > Registered models > {shown_group})."
+                ));
+                body.step(format!(
+                    "Or from a terminal: aws sagemaker update-model-package --model-package-arn {} --model-approval-status Approved --approval-description \"why\"",
+                    shown(&self.pkg.arn)
+                ));
+            }
+            PackageChange::Approved => {
+                body.step(format!(
+                    "{shown_version} is now the latest approved version of {shown_group}; deployments that follow the latest approved version pick it up."
+                ));
+                body.step(format!(
+                    "To roll back, set {shown_version} to Rejected: the previous approved version becomes the latest again."
+                ));
+            }
+            PackageChange::Rejected => {
+                body.step(
+                    "Author: read the reviewer's note, fix the model and push a new commit; training starts again.",
+                );
+                body.step(format!(
+                    "Nothing changes for deployments: the approved version of {shown_group} stays in place."
+                ));
+            }
+            PackageChange::Other => {
+                body.step(
+                    "No action needed unless the status is Failed; then check the package in the model registry.",
+                );
+            }
+        }
+    }
+
+    /// Studio, the model group in the registry, and the training job that produced the package.
+    fn links(&self, body: &mut Body, region: &str) {
+        body.link(
+            "Studio",
+            self.domain
+                .as_deref()
+                .and_then(|d| links::studio(region, d)),
+        );
+        body.link(
+            "Model registry",
+            links::model_group_console(region, &self.group),
+        );
+        body.link(
+            "Training job",
+            self.pkg
+                .training_job
+                .as_deref()
+                .and_then(|j| links::training_job_console(region, j)),
+        );
+    }
+
+    /// The kind-specific machine-readable fields (`details` of the JSON form).
+    fn details(&self, metrics: Option<&MetricTable>, problem: Option<&str>) -> Value {
+        let pkg = &self.pkg;
+        let mut details = Map::new();
+        details.insert("change".into(), json!(self.kind.name()));
+        details.insert("modelPackageArn".into(), json!(pkg.arn));
+        details.insert("modelPackageGroup".into(), json!(pkg.group));
+        details.insert("version".into(), json!(pkg.version));
+        details.insert("approvalStatus".into(), json!(pkg.approval_status));
+        details.insert("packageStatus".into(), json!(pkg.package_status));
+        details.insert("modifiedBy".into(), json!(pkg.modified_by));
+        details.insert(
+            "approvalDescription".into(),
+            json!(pkg.approval_description),
+        );
+        details.insert("commitId".into(), json!(pkg.commit));
+        details.insert("repository".into(), json!(pkg.repository));
+        details.insert("trainingJobName".into(), json!(pkg.training_job));
+        details.insert("author".into(), json!(pkg.author));
+        details.insert("metrics".into(), json!(pkg.metrics));
+        details.insert(
+            "baseline".into(),
+            match self.baseline {
+                Some(b) => json!({
+                    "modelPackageArn": b.arn,
+                    "version": b.version,
+                    "metrics": b.metrics,
+                }),
+                None => Value::Null,
+            },
+        );
+        let deltas: BTreeMap<&str, f64> = metrics
+            .iter()
+            .flat_map(|t| t.rows.iter())
+            .filter_map(|r| {
+                r.delta()
+                    .filter(|d| d.is_finite())
+                    .map(|d| (r.name.as_str(), round6(d)))
+            })
+            .collect();
+        details.insert("metricDeltas".into(), json!(deltas));
+        details.insert(
+            "enrichment".into(),
+            json!(match problem {
+                Some(p) => format!("event only: {p}"),
+                None => "complete".to_string(),
+            }),
+        );
+        Value::Object(details)
     }
 }
 

@@ -1,12 +1,12 @@
 //! Whether a trigger alerts at all, and under which deduplication key: the configured kinds, groups and
 //! mutes, and the quiet-sweep rule. Pure; the handler acts on the answer.
 
-use studio_ops_shared::events::sagemaker::ModelPackageStateChange;
+use crate::trigger::ModelPackageStateChange;
 use studio_ops_shared::events::suite::SuiteEvent;
 
-use crate::alert::EventType;
 use crate::config::Config;
-use crate::model_package::{self, PackageChange};
+use crate::content::EventType;
+use crate::model_package;
 use crate::suite_alerts;
 
 /// What to do with a trigger.
@@ -73,9 +73,4 @@ fn muted_or(event_type: EventType, config: &Config, key: impl FnOnce() -> String
             reason: format!("{} is muted", event_type.slug()),
         }
     }
-}
-
-/// Which change a model-package event is (re-exported for the handler's alert building).
-pub fn package_change(change: &ModelPackageStateChange) -> PackageChange {
-    model_package::classify(change)
 }

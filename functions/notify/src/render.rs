@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::alert::{self, Alert, MetricTable, number, signed};
+use crate::content::{self, Alert, MetricTable, number, signed};
 use crate::model_package::round6;
 use crate::sanitize;
 
@@ -104,7 +104,7 @@ fn metric_name(name: &str) -> String {
 }
 
 fn metrics_text(table: &MetricTable, out: &mut String) {
-    out.push_str(&sanitize::one_line(&table.caption, alert::MAX_FACT_CHARS));
+    out.push_str(&sanitize::one_line(&table.caption, content::MAX_FACT_CHARS));
     out.push('\n');
     let rows: Vec<_> = table.rows.iter().take(MAX_METRIC_ROWS).collect();
     let width = rows
@@ -155,7 +155,7 @@ pub fn text_body(alert: &Alert) -> String {
     let mut out = String::new();
     out.push_str(&sanitize::one_line(
         &alert.summary,
-        2 * alert::MAX_FACT_CHARS,
+        2 * content::MAX_FACT_CHARS,
     ));
     out.push_str("\n\n");
 
@@ -183,7 +183,7 @@ pub fn text_body(alert: &Alert) -> String {
         for step in &alert.next_steps {
             out.push_str(&format!(
                 "  - {}\n",
-                sanitize::one_line(step, 2 * alert::MAX_FACT_CHARS)
+                sanitize::one_line(step, 2 * content::MAX_FACT_CHARS)
             ));
         }
         out.push('\n');
@@ -303,7 +303,7 @@ fn finite(x: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{EventType, Fact, MetricRow, Origin, Routing, Severity};
+    use crate::content::{EventType, Fact, MetricRow, Origin, Routing, Severity};
 
     fn sample() -> Alert {
         Alert {

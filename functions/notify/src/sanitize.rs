@@ -61,46 +61,23 @@ pub fn clip(text: &str, max_chars: usize, marker: &str) -> String {
     out
 }
 
-/// Latin letters with diacritics folded to ASCII, so that `José` stays readable in a subject.
+/// Latin letters with diacritics and typographic punctuation folded to ASCII by `deunicode`, so that `José`
+/// stays readable in a subject; other scripts are not transliterated (`模型` would become a guess in another
+/// language: `?` says honestly that something was there).
 fn fold_to_ascii(c: char) -> Option<&'static str> {
-    Some(match c {
-        'À'..='Å' => "A",
-        'à'..='å' | 'ā' | 'ă' | 'ą' => "a",
-        'Æ' => "AE",
-        'æ' => "ae",
-        'Ç' | 'Ć' | 'Č' => "C",
-        'ç' | 'ć' | 'č' => "c",
-        'È'..='Ë' | 'Ē' | 'Ė' | 'Ę' | 'Ě' => "E",
-        'è'..='ë' | 'ē' | 'ė' | 'ę' | 'ě' => "e",
-        'Ì'..='Ï' | 'Ī' | 'İ' => "I",
-        'ì'..='ï' | 'ī' | 'ı' => "i",
-        'Ñ' | 'Ń' | 'Ň' => "N",
-        'ñ' | 'ń' | 'ň' => "n",
-        'Ò'..='Ö' | 'Ø' | 'Ō' | 'Ő' => "O",
-        'ò'..='ö' | 'ø' | 'ō' | 'ő' => "o",
-        'Ù'..='Ü' | 'Ū' | 'Ů' | 'Ű' => "U",
-        'ù'..='ü' | 'ū' | 'ů' | 'ű' => "u",
-        'Ý' | 'Ÿ' => "Y",
-        'ý' | 'ÿ' => "y",
-        'ß' => "ss",
-        'Ł' => "L",
-        'ł' => "l",
-        'Ś' | 'Š' | 'Ş' => "S",
-        'ś' | 'š' | 'ş' => "s",
-        'Ź' | 'Ż' | 'Ž' => "Z",
-        'ź' | 'ż' | 'ž' => "z",
-        'Đ' | 'Ď' => "D",
-        'đ' | 'ď' => "d",
-        'Ř' => "R",
-        'ř' => "r",
-        'Ť' => "T",
-        'ť' => "t",
-        '–' | '—' => "-",
-        '‘' | '’' => "'",
-        '“' | '”' => "\"",
-        '…' => "...",
-        _ => return None,
-    })
+    let latin_or_punctuation = matches!(c,
+        '\u{00C0}'..='\u{024F}'   // Latin-1 letters, Latin Extended-A and -B
+        | '\u{1E00}'..='\u{1EFF}' // Latin Extended Additional (Vietnamese and others)
+        | '\u{2010}'..='\u{2027}' // dashes, quotes, ellipsis
+    );
+    if !latin_or_punctuation || (!c.is_alphabetic() && c < '\u{2010}') {
+        return None;
+    }
+    match c {
+        // deunicode writes an em dash as `--`; a subject keeps the single hyphen it always showed.
+        '—' => Some("-"),
+        _ => deunicode::deunicode_char(c).filter(|s| !s.is_empty() && s.is_ascii()),
+    }
 }
 
 /// A piece of a subject: one line, ASCII only (folded where possible, `?` otherwise), at most `max_chars`.
@@ -162,16 +139,6 @@ pub fn is_region(text: &str) -> bool {
         && !parts[parts.len() - 1].is_empty()
 }
 
-/// A SageMaker domain id such as `d-studioops0001` (the host name part of the Studio URL).
-pub fn is_domain_id(text: &str) -> bool {
-    text.len() > 2
-        && text.len() <= 63
-        && text.starts_with("d-")
-        && text[2..]
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +157,11 @@ mod tests {
     fn subject_pieces_are_ascii_and_folded() {
         assert_eq!(subject_piece("José Müller — ok", 80), "Jose Muller - ok");
         assert_eq!(subject_piece("模型 v3", 80), "?? v3");
+        assert_eq!(
+            subject_piece("Łukasz Dvořák, Nguyễn – “ok” ‘x’…", 80),
+            "Lukasz Dvorak, Nguyen - \"ok\" 'x'..."
+        );
+        assert_eq!(subject_piece("ÆØß ı © × €", 80), "AEOss i ? ? ?");
         assert_eq!(subject_piece("abcdefghij", 6), "abc...");
         assert_eq!(subject("\n\u{7}"), "studio-ops alert");
     }
@@ -226,6 +198,8 @@ mod tests {
         ] {
             assert!(!is_region(bad), "{bad}");
         }
+        // The shared rule `links` uses for domain ids.
+        use studio_ops_shared::names::is_domain_id;
         assert!(is_domain_id("d-studioops0001"));
         assert!(!is_domain_id("d-"));
         assert!(!is_domain_id("d-x.evil.com"));

@@ -11,7 +11,7 @@ use studio_ops_shared::events::suite::{
 };
 use studio_ops_shared::events::time::LenientTime;
 
-use crate::alert::{
+use crate::content::{
     Alert, Body, EventType, MetricRow, MetricTable, Routing, Severity, dollars, routing_value,
     short_commit, shown, subject_name,
 };

@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use notify::alert::alert_for;
 use notify::context::AlertContext;
-use notify::handler::{Trigger, alert_for, parse_trigger};
 use notify::model_package::{Enrichment, PackageDetails};
 use notify::render::{OutgoingMessage, render};
+use notify::trigger::{Trigger, parse as parse_trigger};
 use serde_json::Value;
 
 const DOCS_START: &str =

@@ -2,10 +2,11 @@
 //! metric contains, the subject stays a valid SNS subject, attributes stay valid and non-empty, and the text
 //! keeps its layout.
 
+use notify::alert::alert_for;
 use notify::context::AlertContext;
-use notify::handler::{alert_for, parse_trigger};
 use notify::model_package::Enrichment;
 use notify::render::{OutgoingMessage, render};
+use notify::trigger::parse as parse_trigger;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

@@ -1,5 +1,7 @@
-//! Adapters: one SDK client each, behind the ports of `crate::ports`.
+//! Adapters: one SDK client each, behind the ports of `crate::ports`, and `memory`, the in-memory fakes of the
+//! same ports.
 
+pub mod memory;
 pub mod sagemaker;
 pub mod sns;
 

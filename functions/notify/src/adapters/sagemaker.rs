@@ -3,9 +3,8 @@
 use aws_sdk_sagemaker::operation::describe_model_package::DescribeModelPackageOutput;
 use aws_sdk_sagemaker::types::{ModelApprovalStatus, ModelPackageSortBy, SortOrder, UserContext};
 use aws_smithy_types::date_time::Format;
-use studio_ops_shared::error::describe_sdk_error;
+use studio_ops_shared::{AwsCall, AwsCallError};
 
-use crate::error::RegistryError;
 use crate::model_package::{Lineage, PackageDetails, user_context_name};
 use crate::ports::ModelRegistry;
 
@@ -21,6 +20,13 @@ impl SageMakerRegistry {
     pub fn new(client: aws_sdk_sagemaker::Client) -> Self {
         Self { client }
     }
+}
+
+/// The error with the package or group it concerns in front of its message: the alert's note quotes it, and the
+/// caller of `latest_approved` does not know which version the nested `DescribeModelPackage` was about.
+pub(crate) fn about(mut error: AwsCallError, target: &str) -> AwsCallError {
+    error.message = format!("{target}: {}", error.message);
+    error
 }
 
 fn user_name(user: Option<&UserContext>) -> Option<String> {
@@ -83,18 +89,15 @@ pub fn details_from_describe(out: &DescribeModelPackageOutput) -> PackageDetails
 }
 
 impl ModelRegistry for SageMakerRegistry {
-    async fn describe(&self, model_package_arn: &str) -> Result<PackageDetails, RegistryError> {
+    async fn describe(&self, model_package_arn: &str) -> Result<PackageDetails, AwsCallError> {
         let out = self
             .client
             .describe_model_package()
             .model_package_name(model_package_arn)
             .send()
             .await
-            .map_err(|e| RegistryError {
-                operation: "DescribeModelPackage",
-                target: model_package_arn.to_string(),
-                message: describe_sdk_error(&e),
-            })?;
+            .call("DescribeModelPackage")
+            .map_err(|e| about(e, model_package_arn))?;
         Ok(details_from_describe(&out))
     }
 
@@ -102,7 +105,7 @@ impl ModelRegistry for SageMakerRegistry {
         &self,
         group: &str,
         excluding_arn: &str,
-    ) -> Result<Option<PackageDetails>, RegistryError> {
+    ) -> Result<Option<PackageDetails>, AwsCallError> {
         let mut pages = self
             .client
             .list_model_packages()
@@ -114,11 +117,9 @@ impl ModelRegistry for SageMakerRegistry {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| RegistryError {
-                operation: "ListModelPackages",
-                target: group.to_string(),
-                message: describe_sdk_error(&e),
-            })?;
+            let page = page
+                .call("ListModelPackages")
+                .map_err(|e| about(e, group))?;
             let other = page
                 .model_package_summary_list()
                 .iter()

@@ -2,9 +2,8 @@
 //! filter attributes. The SDK's standard retry mode retries throttling and 5xx before an error surfaces.
 
 use aws_sdk_sns::types::MessageAttributeValue;
-use studio_ops_shared::error::{describe_sdk_error, sdk_error_code};
+use studio_ops_shared::{AwsCall, AwsCallError, ErrorClass};
 
-use crate::error::PublishError;
 use crate::ports::AlertPublisher;
 use crate::render::OutgoingMessage;
 
@@ -21,18 +20,10 @@ impl SnsAlertPublisher {
             topic_arn: topic_arn.into(),
         }
     }
-
-    fn error(&self, code: Option<String>, message: String) -> PublishError {
-        PublishError {
-            topic: self.topic_arn.clone(),
-            code,
-            message,
-        }
-    }
 }
 
 impl AlertPublisher for SnsAlertPublisher {
-    async fn publish(&self, message: &OutgoingMessage) -> Result<String, PublishError> {
+    async fn publish(&self, message: &OutgoingMessage) -> Result<String, AwsCallError> {
         let mut request = self
             .client
             .publish()
@@ -45,15 +36,15 @@ impl AlertPublisher for SnsAlertPublisher {
                 .data_type("String")
                 .string_value(value)
                 .build()
-                .map_err(|e| self.error(None, format!("attribute {name}: {e}")))?;
+                .map_err(|e| AwsCallError {
+                    operation: "Publish",
+                    class: ErrorClass::NonRetryable,
+                    code: None,
+                    message: format!("attribute {name}: {e}"),
+                })?;
             request = request.message_attributes(*name, attribute);
         }
-        let out = request.send().await.map_err(|e| {
-            self.error(
-                sdk_error_code(&e).map(str::to_string),
-                describe_sdk_error(&e),
-            )
-        })?;
+        let out = request.send().await.call("Publish")?;
         Ok(out.message_id().unwrap_or_default().to_string())
     }
 }
