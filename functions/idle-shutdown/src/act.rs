@@ -312,6 +312,9 @@ mod tests {
     use studio_ops_shared::events::schedule::RunRequest;
     use studio_ops_shared::events::suite::SuiteEvent;
 
+    use jiff::Timestamp;
+    use studio_ops_shared::idempotency::{Claim, IdempotencyStore};
+
     use crate::adapters::memory::*;
     use crate::decision::{KEEP_ALIVE_TAG, WARNING_TAG};
     use crate::ports::DeleteOutcome;
@@ -467,6 +470,90 @@ mod tests {
         assert_eq!(
             published.last().map(SuiteEvent::detail_type),
             Some("Idle Sweep Completed")
+        );
+    }
+
+    /// A store whose every warning was completed before, with a record this version does not write.
+    struct LegacyRecords;
+
+    impl IdempotencyStore for LegacyRecords {
+        async fn claim(
+            &self,
+            _key: &str,
+            _until: Timestamp,
+        ) -> Result<Claim, studio_ops_shared::idempotency::IdempotencyError> {
+            Ok(Claim::AlreadyCompleted(Some(
+                serde_json::json!({"sentAt": "2026-11-24T20:00:00Z"}),
+            )))
+        }
+        async fn complete(
+            &self,
+            _key: &str,
+            _result: &serde_json::Value,
+        ) -> Result<(), studio_ops_shared::idempotency::IdempotencyError> {
+            Ok(())
+        }
+        async fn release(
+            &self,
+            _key: &str,
+        ) -> Result<(), studio_ops_shared::idempotency::IdempotencyError> {
+            Ok(())
+        }
+        async fn claim_for(
+            &self,
+            key: &str,
+            until: Timestamp,
+            _holder: &str,
+        ) -> Result<Claim, studio_ops_shared::idempotency::IdempotencyError> {
+            self.claim(key, until).await
+        }
+        async fn release_for(
+            &self,
+            _key: &str,
+            _holder: &str,
+        ) -> Result<(), studio_ops_shared::idempotency::IdempotencyError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_warning_record_of_another_shape_still_counts_as_sent() {
+        // A record an older version stored, that no longer reads as `WarningSent`: the warning went out, so it is
+        // not sent again; its time is unknown, so the restored tag carries this sweep's.
+        let mut s = FakeStudio::default();
+        s.ana_gpu("idle-gpu", Some(90));
+        let h = crate::handler::Handler::new(
+            config(&[]),
+            crate::prices::PriceTable::from_prices("us-east-1", &[("ml.g5.xlarge", 1.41)]),
+            crate::ports::Ports {
+                studio: s,
+                publisher: FlakyPublisher::default(),
+                idempotency: LegacyRecords,
+            },
+        );
+        let report = h
+            .sweep(&RunRequest::default(), now(), far_deadline())
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.warned, report.skipped.get("already-warned")),
+            (0, Some(&1))
+        );
+        assert_eq!(
+            h.ports()
+                .studio
+                .tags_of("arn:app/idle-gpu")
+                .get(WARNING_TAG)
+                .map(String::as_str),
+            Some(NOW)
+        );
+        assert!(
+            h.ports()
+                .publisher
+                .inner
+                .taken()
+                .iter()
+                .all(|e| !matches!(e, SuiteEvent::AppIdleWarning(_)))
         );
     }
 }
