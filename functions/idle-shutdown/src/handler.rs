@@ -80,6 +80,7 @@ where
         &self.ports
     }
 
+    /// One invocation: its trigger's sweep, run alone under the function's lease unless it is a dry run.
     pub async fn handle(&self, event: Value, context: Context) -> Result<Outcome, HandlerError> {
         let trigger = Trigger::parse(&event)?;
         let request = trigger.request();

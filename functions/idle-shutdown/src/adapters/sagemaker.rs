@@ -9,7 +9,7 @@ use futures::Stream;
 use aws_sdk_sagemaker::types::AppType;
 use studio_ops_shared::sagemaker::{add_tags, list_tags, timestamp};
 use studio_ops_shared::throttle::OperationLimiter;
-pub use studio_ops_shared::throttle::RateLimit;
+use studio_ops_shared::throttle::RateLimit;
 use studio_ops_shared::{AwsCall, AwsCallError};
 
 use crate::decision::{AppListing, AppOwner, IdleSetting, IdleSettings, Tags};
@@ -18,6 +18,7 @@ use crate::ports::{
     StopApps, Tagging,
 };
 
+/// A minutes setting as SageMaker gives it; absent, negative or zero is no setting.
 fn minutes(m: Option<i32>) -> Option<u32> {
     m.and_then(|m| u32::try_from(m).ok()).filter(|m| *m > 0)
 }
