@@ -9,14 +9,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
+use idle_shutdown::adapters::sagemaker::SageMakerStudio;
 use idle_shutdown::config::Config;
 use idle_shutdown::decision::{KEEP_ALIVE_TAG, WARNING_TAG};
-use idle_shutdown::handler::{Handler, Ports};
+use idle_shutdown::handler::{Handler, Outcome, Ports};
 use idle_shutdown::prices::PriceTable;
-use idle_shutdown::studio::SageMakerStudio;
+use idle_shutdown::report::SweepReport;
 use jiff::{SignedDuration, Timestamp};
 use lambda_runtime::Context;
-use serde_json::{Value, json};
+use serde_json::json;
 use studio_ops_shared::aws::{retry_config, timeout_config};
 use studio_ops_shared::config::{AwsClientSettings, Env};
 use studio_ops_shared::events::schedule::RunRequest;
@@ -25,7 +26,7 @@ use studio_ops_shared::events::suite::{
 };
 use studio_ops_shared::idempotency::DynamoIdempotencyStore;
 use studio_ops_shared::publisher::EventBridgePublisher;
-use studio_ops_shared::{ErrorClass, Failure};
+use studio_ops_shared::{Deadline, ErrorClass, Failure};
 use studio_ops_tests::sim::admin::{
     ActivityKind, ActivityRequest, AppState, SeedApp, SeedDomain, SeedRequest, SeedSpace,
     SeedUserProfile, StateDump,
@@ -238,6 +239,11 @@ fn stops(events: &[SuiteEvent]) -> Vec<&AppStopped> {
         .collect()
 }
 
+/// Skip counts by reason, as a report has them.
+fn counts(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
+    pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+}
+
 fn summaries(events: &[SuiteEvent]) -> Vec<&IdleSweepCompleted> {
     events
         .iter()
@@ -249,19 +255,18 @@ fn summaries(events: &[SuiteEvent]) -> Vec<&IdleSweepCompleted> {
 }
 
 /// Every scanned app is in exactly one bucket of the answer.
-fn assert_balanced(report: &Value) {
-    let skipped: u64 = report["skipped"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum();
-    let sum = skipped
-        + ["warned", "stopped", "failed", "notReached"]
-            .iter()
-            .map(|k| report[k].as_u64().unwrap())
-            .sum::<u64>();
-    assert_eq!(report["scanned"].as_u64().unwrap(), sum, "{report:#}");
+fn assert_balanced(report: &SweepReport) {
+    let skipped: u32 = report.skipped.values().sum();
+    let sum = skipped + report.warned + report.stopped + report.failed + report.not_reached;
+    assert_eq!(report.scanned, sum, "{report:#?}");
+}
+
+/// The report of a sweep that ran (an already-running answer fails the test).
+fn swept(outcome: Outcome) -> SweepReport {
+    match outcome {
+        Outcome::Swept(report) => report,
+        other => panic!("expected a sweep report: {other:?}"),
+    }
 }
 
 /// A small Studio: a GPU app idle for 90 min, one warned 31 min ago, a busy CPU app, the free JupyterServer, a
@@ -344,32 +349,24 @@ async fn a_dry_run_reports_what_it_would_do_and_changes_nothing() {
     admin.reset_stats().await.unwrap();
     let h = local.handler(&[]);
 
-    let out = h
-        .handle(
+    let out = swept(
+        h.handle(
             fixture("idle-shutdown/manual-dry-run.json").unwrap(),
             context(300),
         )
         .await
-        .unwrap();
-    assert_eq!(out["dryRun"], true);
-    assert_eq!(out["scanned"], 6);
-    assert_balanced(&out);
-    assert_eq!(
-        (out["warned"].as_u64(), out["stopped"].as_u64()),
-        (Some(2), Some(1))
+        .unwrap(),
     );
+    assert!(out.dry_run);
+    assert_eq!(out.scanned, 6);
+    assert_balanced(&out);
+    assert_eq!((out.warned, out.stopped), (2, 1));
     // What a stop would save: the warned ml.g4dn.xlarge, from the price table.
-    assert_eq!(out["estimatedHourlySavingsUsd"], 0.7364);
-    let outcomes: BTreeMap<String, String> = out["apps"]
-        .as_array()
-        .unwrap()
+    assert_eq!(out.estimated_hourly_savings_usd, 0.7364);
+    let outcomes: BTreeMap<String, String> = out
+        .apps
         .iter()
-        .map(|a| {
-            (
-                a["appName"].as_str().unwrap().to_string(),
-                a["outcome"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|a| (a.app_name.clone(), a.outcome.clone()))
         .collect();
     assert_eq!(
         outcomes.get("idle-gpu").map(String::as_str),
@@ -384,8 +381,8 @@ async fn a_dry_run_reports_what_it_would_do_and_changes_nothing() {
         Some("would-warn")
     );
     assert_eq!(
-        out["skipped"],
-        json!({"active": 1, "free-app": 1, "status-pending": 1})
+        out.skipped,
+        counts(&[("active", 1), ("free-app", 1), ("status-pending", 1)])
     );
 
     // Nothing changed: same apps, statuses and tags; no write call reached the simulator.
@@ -424,8 +421,8 @@ async fn an_idle_gpu_app_is_warned_then_stopped_after_the_grace_period() {
         .await;
     let h = local.handler(&[]);
 
-    let first = h.handle(json!({}), context(300)).await.unwrap();
-    assert_eq!(first["warned"], 1, "{first:#}");
+    let first = swept(h.handle(json!({}), context(300)).await.unwrap());
+    assert_eq!(first.warned, 1, "{first:#?}");
     let warned_at = local
         .app("gpu")
         .await
@@ -460,16 +457,20 @@ async fn an_idle_gpu_app_is_warned_then_stopped_after_the_grace_period() {
     );
 
     // Within the grace period: nothing more happens, and no second warning.
-    let second = h.handle(json!({}), context(300)).await.unwrap();
-    assert_eq!(second["skipped"]["awaiting-grace"], 1, "{second:#}");
+    let second = swept(h.handle(json!({}), context(300)).await.unwrap());
+    assert_eq!(
+        second.skipped.get("awaiting-grace"),
+        Some(&1),
+        "{second:#?}"
+    );
     assert!(warnings(&local.events().await).is_empty());
     assert_eq!(local.app("gpu").await.status, "InService");
 
     // The grace period is over (the warning backdated rather than waiting): the app is stopped.
     local.warned_ago("gpu", 31).await;
-    let third = h.handle(json!({}), context(300)).await.unwrap();
-    assert_eq!(third["stopped"], 1, "{third:#}");
-    assert_eq!(third["estimatedHourlySavingsUsd"], 1.41);
+    let third = swept(h.handle(json!({}), context(300)).await.unwrap());
+    assert_eq!(third.stopped, 1, "{third:#?}");
+    assert_eq!(third.estimated_hourly_savings_usd, 1.41);
     assert_eq!(local.app("gpu").await.status, "Deleted");
     let events = local.events().await;
     let s = stops(&events);
@@ -485,8 +486,12 @@ async fn an_idle_gpu_app_is_warned_then_stopped_after_the_grace_period() {
     );
 
     // Later sweeps leave the deleted app alone.
-    let fourth = h.handle(json!({}), context(300)).await.unwrap();
-    assert_eq!(fourth["skipped"]["status-deleted"], 1, "{fourth:#}");
+    let fourth = swept(h.handle(json!({}), context(300)).await.unwrap());
+    assert_eq!(
+        fourth.skipped.get("status-deleted"),
+        Some(&1),
+        "{fourth:#?}"
+    );
     assert!(stops(&local.events().await).is_empty());
     local.world.stop().await;
 }
@@ -552,17 +557,15 @@ async fn fresh_activity_keeps_the_app_running_and_removes_its_warning() {
         .tag(&bob.arn, KEEP_ALIVE_TAG, &until.to_string())
         .await;
 
-    let out = local
-        .handler(&[])
-        .handle(json!({}), context(300))
-        .await
-        .unwrap();
-    assert_eq!(
-        (out["stopped"].as_u64(), out["warningsCleared"].as_u64()),
-        (Some(0), Some(2)),
-        "{out:#}"
+    let out = swept(
+        local
+            .handler(&[])
+            .handle(json!({}), context(300))
+            .await
+            .unwrap(),
     );
-    assert_eq!(out["skipped"], json!({"active": 1, "keep-alive": 1}));
+    assert_eq!((out.stopped, out.warnings_cleared), (0, 2), "{out:#?}");
+    assert_eq!(out.skipped, counts(&[("active", 1), ("keep-alive", 1)]));
     for app in ["gpu", "rstudio"] {
         let state = local.app(app).await;
         assert_eq!(state.status, "InService");
@@ -572,12 +575,7 @@ async fn fresh_activity_keeps_the_app_running_and_removes_its_warning() {
             state.tags
         );
     }
-    let reasons: Vec<&str> = out["apps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["reason"].as_str().unwrap())
-        .collect();
+    let reasons: Vec<&str> = out.apps.iter().map(|a| a.reason.as_str()).collect();
     assert!(
         reasons
             .iter()
@@ -659,9 +657,13 @@ async fn space_apps_are_stopped_with_space_name_and_built_in_idle_shutdown_is_re
     let domains = format!("{d},{auto}");
     let h = local.handler(&[("STUDIO_OPS_DOMAIN_IDS", domains.as_str())]);
 
-    let first = h.handle(json!({}), context(300)).await.unwrap();
-    assert_eq!(first["warned"], 2, "{first:#}");
-    assert_eq!(first["skipped"]["builtin-idle-shutdown"], 1, "{first:#}");
+    let first = swept(h.handle(json!({}), context(300)).await.unwrap());
+    assert_eq!(first.warned, 2, "{first:#?}");
+    assert_eq!(
+        first.skipped.get("builtin-idle-shutdown"),
+        Some(&1),
+        "{first:#?}"
+    );
     let events = local.events().await;
     let mut owners: Vec<(Option<String>, Option<String>)> = warnings(&events)
         .iter()
@@ -688,8 +690,8 @@ async fn space_apps_are_stopped_with_space_name_and_built_in_idle_shutdown_is_re
         let at = ago(31).round(jiff::Unit::Second).unwrap().to_string();
         local.tag(&arn, WARNING_TAG, &at).await;
     }
-    let second = h.handle(json!({}), context(300)).await.unwrap();
-    assert_eq!(second["stopped"], 2, "{second:#}");
+    let second = swept(h.handle(json!({}), context(300)).await.unwrap());
+    assert_eq!(second.stopped, 2, "{second:#?}");
     let state = local.state().await;
     for app in &state.apps {
         let expected = if app.domain_id == auto {
@@ -779,8 +781,9 @@ async fn throttling_and_server_faults_neither_lose_nor_double_an_app() {
         sweeps += 1;
         match h.handle(json!({}), context(300)).await {
             Ok(out) => {
+                let out = swept(out);
                 assert_balanced(&out);
-                assert_eq!(out["scanned"], 24, "no app is lost from the count: {out:#}");
+                assert_eq!(out.scanned, 24, "no app is lost from the count: {out:#?}");
                 reports.push(out);
             }
             // A ListApps that still fails after the SDK's retries fails the sweep; Lambda would retry it.
@@ -869,15 +872,12 @@ async fn the_client_side_rate_limit_keeps_a_sweep_under_the_quota() {
         ("STUDIO_OPS_IDLE_SAGEMAKER_CALLS_BURST", "5"),
         ("STUDIO_OPS_IDLE_CONCURRENCY", "16"),
     ]);
-    let out = h
-        .handle(json!({"dryRun": true}), context(300))
-        .await
-        .unwrap();
-    assert_eq!(
-        (out["warned"].as_u64(), out["stopped"].as_u64()),
-        (Some(15), Some(15)),
-        "{out:#}"
+    let out = swept(
+        h.handle(json!({"dryRun": true}), context(300))
+            .await
+            .unwrap(),
     );
+    assert_eq!((out.warned, out.stopped), (15, 15), "{out:#?}");
     let stats = admin.stats().await.unwrap();
     assert_eq!(stats.total_throttled(), 0, "{stats:?}");
     assert_eq!(stats.calls_of("DescribeApp"), 30);
@@ -902,7 +902,7 @@ async fn three_overlapping_sweeps_without_the_lease_warn_and_stop_each_app_once(
         .await
         .unwrap();
     let handlers = [local.handler(&[]), local.handler(&[]), local.handler(&[])];
-    let deadline = Timestamp::now() + SignedDuration::from_mins(5);
+    let deadline = Deadline::after(Duration::from_secs(300));
     let request = RunRequest::default();
     let outs = futures::future::join_all(
         handlers
@@ -910,20 +910,18 @@ async fn three_overlapping_sweeps_without_the_lease_warn_and_stop_each_app_once(
             .map(|h| h.sweep(&request, Timestamp::now(), deadline)),
     )
     .await;
-    let outs: Vec<Value> = outs
-        .into_iter()
-        .map(|r| serde_json::to_value(r.unwrap()).unwrap())
-        .collect();
+    let outs: Vec<SweepReport> = outs.into_iter().map(|r| r.unwrap()).collect();
     for out in &outs {
         assert_balanced(out);
     }
-    let sum = |k: &str| outs.iter().map(|o| o[k].as_u64().unwrap()).sum::<u64>();
-    assert_eq!(sum("stopped"), to_stop.len() as u64, "{outs:#?}");
-    assert_eq!(sum("warned"), to_warn.len() as u64, "{outs:#?}");
+    let stopped: u32 = outs.iter().map(|o| o.stopped).sum();
+    let warned: u32 = outs.iter().map(|o| o.warned).sum();
+    assert_eq!(stopped as usize, to_stop.len(), "{outs:#?}");
+    assert_eq!(warned as usize, to_warn.len(), "{outs:#?}");
     // The sweeps really collided: the losers met a Deleting app or another sweep's warning claim.
-    let collisions: u64 = outs
+    let collisions: u32 = outs
         .iter()
-        .flat_map(|o| o["skipped"].as_object().unwrap().iter())
+        .flat_map(|o| o.skipped.iter())
         .filter(|(k, _)| {
             [
                 "delete-in-use",
@@ -934,7 +932,7 @@ async fn three_overlapping_sweeps_without_the_lease_warn_and_stop_each_app_once(
             ]
             .contains(&k.as_str())
         })
-        .map(|(_, v)| v.as_u64().unwrap())
+        .map(|(_, v)| *v)
         .sum();
     assert!(collisions > 0, "{outs:#?}");
 
@@ -1017,20 +1015,15 @@ async fn overlapping_sweeps_one_runs_the_others_answer_already_running() {
         .await
     };
     let (first, (second, third)) = futures::future::join(first, later).await;
-    let first = first.unwrap();
+    let first = swept(first.unwrap());
     assert_balanced(&first);
-    assert_eq!(
-        first["warned"].as_u64(),
-        Some(to_warn.len() as u64),
-        "{first:#}"
-    );
-    assert_eq!(
-        first["stopped"].as_u64(),
-        Some(to_stop.len() as u64),
-        "{first:#}"
-    );
+    assert_eq!(first.warned as usize, to_warn.len(), "{first:#?}");
+    assert_eq!(first.stopped as usize, to_stop.len(), "{first:#?}");
     for other in [second.unwrap(), third.unwrap()] {
-        assert_eq!(other["outcome"], "already-running", "{other:#}");
+        assert!(
+            matches!(other, Outcome::AlreadyRunning { .. }),
+            "{other:#?}"
+        );
     }
     let events = local.events().await;
     assert_eq!(
@@ -1041,7 +1034,7 @@ async fn overlapping_sweeps_one_runs_the_others_answer_already_running() {
     assert_eq!(warnings(&events).len(), to_warn.len());
     assert_eq!(stops(&events).len(), to_stop.len());
     // The lease was released at the end: the next sweep runs (and finds the warned apps still in grace).
-    let next = handlers[1].handle(json!({}), context(300)).await.unwrap();
+    let next = swept(handlers[1].handle(json!({}), context(300)).await.unwrap());
     assert_balanced(&next);
     local.world.stop().await;
 }
@@ -1054,27 +1047,23 @@ async fn a_crashed_sweeps_lease_blocks_until_its_deadline_then_lapses() {
     // A sweep that crashed with two minutes of its deadline left: the next sweep does nothing.
     plant_lease(&local, Timestamp::now() + SignedDuration::from_mins(2)).await;
     let blocked = h.handle(json!({}), context(300)).await.unwrap();
-    assert_eq!(blocked["outcome"], "already-running", "{blocked:#}");
+    assert!(
+        matches!(blocked, Outcome::AlreadyRunning { .. }),
+        "{blocked:#?}"
+    );
     assert!(local.events().await.is_empty());
     // A dry run needs no lease.
-    let preview = h
-        .handle(json!({"dryRun": true}), context(300))
-        .await
-        .unwrap();
-    assert_eq!(
-        preview["warned"].as_u64(),
-        Some(to_warn.len() as u64),
-        "{preview:#}"
+    let preview = swept(
+        h.handle(json!({"dryRun": true}), context(300))
+            .await
+            .unwrap(),
     );
+    assert_eq!(preview.warned as usize, to_warn.len(), "{preview:#?}");
     // Its deadline passed: the lease has lapsed and the sweep runs.
     plant_lease(&local, Timestamp::now() - SignedDuration::from_secs(1)).await;
-    let ran = h.handle(json!({}), context(300)).await.unwrap();
+    let ran = swept(h.handle(json!({}), context(300)).await.unwrap());
     assert_balanced(&ran);
-    assert_eq!(
-        ran["warned"].as_u64(),
-        Some(to_warn.len() as u64),
-        "{ran:#}"
-    );
+    assert_eq!(ran.warned as usize, to_warn.len(), "{ran:#?}");
     local.world.stop().await;
 }
 
@@ -1122,13 +1111,11 @@ async fn the_lambda_binary_sweeps_with_the_templates_environment() {
         )
         .await
         .unwrap();
-    let out = inv.outcome.response().unwrap_or_else(|| panic!("{inv:?}"));
-    assert_eq!(
-        (out["stopped"].as_u64(), out["scanned"].as_u64()),
-        (Some(1), Some(2)),
-        "{out:#}"
-    );
-    assert_eq!(out["estimatedHourlySavingsUsd"], 1.41);
+    let answer = inv.outcome.response().unwrap_or_else(|| panic!("{inv:?}"));
+    let out =
+        swept(serde_json::from_value(answer.clone()).unwrap_or_else(|e| panic!("{e}: {answer:#}")));
+    assert_eq!((out.stopped, out.scanned), (1, 2), "{out:#?}");
+    assert_eq!(out.estimated_hourly_savings_usd, 1.41);
     assert_eq!(local.app("gpu").await.status, "Deleted");
     // A typo in a manual request is refused as NonRetryable, with nothing done.
     let (inv, _) = local

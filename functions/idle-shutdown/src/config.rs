@@ -12,7 +12,8 @@ use crate::policy::{
     validate_rules,
 };
 use crate::prices::valid_price;
-use crate::studio::RateLimit;
+use studio_ops_shared::names::is_domain_id;
+use studio_ops_shared::throttle::RateLimit;
 
 /// Comma-separated domain ids to sweep; empty = every domain in the account and region.
 pub const DOMAIN_IDS: &str = "STUDIO_OPS_DOMAIN_IDS";
@@ -39,7 +40,8 @@ pub const CONCURRENCY: &str = "STUDIO_OPS_IDLE_CONCURRENCY";
 /// Client-side limit on calls per second to each SageMaker operation (AWS sets its quotas per API), and its burst.
 pub const CALLS_PER_SECOND: &str = "STUDIO_OPS_IDLE_SAGEMAKER_CALLS_PER_SECOND";
 pub const CALLS_BURST: &str = "STUDIO_OPS_IDLE_SAGEMAKER_CALLS_BURST";
-/// Seconds before the Lambda deadline after which no new app is started (its work would not finish).
+/// Seconds before the Lambda deadline after which no new app is started (its work would not finish); at most a
+/// quarter of the time an invocation is given is kept (`studio_ops_shared::Deadline::margin`).
 pub const DEADLINE_MARGIN_SECONDS: &str = "STUDIO_OPS_IDLE_DEADLINE_MARGIN_SECONDS";
 
 #[derive(Debug, Clone)]
@@ -167,18 +169,6 @@ fn lower_set(items: Vec<String>) -> BTreeSet<String> {
     items.into_iter().map(|s| s.to_lowercase()).collect()
 }
 
-/// `d-` followed by lower-case letters and digits (SageMaker's DomainId pattern `d-(-*[a-z0-9]){1,61}`).
-pub fn is_domain_id(s: &str) -> bool {
-    s.len() <= 63
-        && s.strip_prefix("d-").is_some_and(|rest| {
-            !rest.is_empty()
-                && rest
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                && rest.chars().any(|c| c != '-')
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,5 +272,7 @@ mod tests {
         assert!(!is_domain_id("d-"));
         assert!(!is_domain_id("d-ABC"));
         assert!(!is_domain_id("x-abc"));
+        // The shared rule is SageMaker's whole pattern: no trailing hyphen (the local copy let "d-a-" through).
+        assert!(!is_domain_id("d-a-"));
     }
 }

@@ -5,9 +5,7 @@ use studio_ops_shared::config::ConfigError;
 use studio_ops_shared::events::EventError;
 use studio_ops_shared::idempotency::IdempotencyError;
 use studio_ops_shared::publisher::PublishError;
-use studio_ops_shared::{ErrorClass, Failure};
-
-use crate::studio::StudioError;
+use studio_ops_shared::{AwsCallError, ErrorClass, Failure};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -23,21 +21,25 @@ pub enum HandlerError {
     Request(String),
     /// The domains to sweep could not be listed, so nothing was swept.
     #[error("cannot list the Studio domains to sweep: {0}")]
-    ListDomains(#[source] StudioError),
+    ListDomains(#[source] AwsCallError),
     /// No domain could be listed in full. Apps of the pages that were read have been swept; a retry sweeps the rest.
     #[error("no domain could be listed in full: {0}")]
     NoDomainListed(String),
     /// The sweep ran (see the logged report), but its events could not be published.
     #[error("sweep events not published: {0}")]
     Publish(#[from] PublishError),
+    /// The outcome could not be written as JSON (a bug: every field of it is plain data).
+    #[error("cannot write the sweep's answer: {0}")]
+    Answer(#[source] serde_json::Error),
 }
 
 impl Failure for HandlerError {
     fn class(&self) -> ErrorClass {
         match self {
-            HandlerError::Event(_) | HandlerError::Config(_) | HandlerError::Request(_) => {
-                ErrorClass::NonRetryable
-            }
+            HandlerError::Event(_)
+            | HandlerError::Config(_)
+            | HandlerError::Request(_)
+            | HandlerError::Answer(_) => ErrorClass::NonRetryable,
             HandlerError::ListDomains(e) => e.class(),
             HandlerError::NoDomainListed(_) => ErrorClass::Retryable,
             HandlerError::Publish(e) => e.class(),

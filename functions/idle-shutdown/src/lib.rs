@@ -1,13 +1,18 @@
 //! idle-shutdown: finds idle billable Studio apps, warns their owners, stops them and reports the money saved.
 //!
-//! Path of a sweep: `events/idle-shutdown/*.json` → [`handler`] (list, screen, describe, act, report) →
-//! [`decision`] (the idle decision table) → [`studio`] (the SageMaker port and adapter).
+//! Path of a sweep: `events/idle-shutdown/*.json` → [`trigger`] (the schedule or a run request) → [`handler`]
+//! (lease, dispatch, typed outcome) → [`sweep`] (list, screen, read, decide with [`decision`]) and [`act`] (warn,
+//! stop) → [`ports`] (the Studio roles) → [`adapters::sagemaker`].
 
+pub mod act;
+pub mod adapters;
 pub mod config;
 pub mod decision;
 pub mod error;
 pub mod handler;
 pub mod policy;
+pub mod ports;
 pub mod prices;
 pub mod report;
-pub mod studio;
+pub mod sweep;
+pub mod trigger;

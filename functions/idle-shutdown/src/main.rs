@@ -1,8 +1,8 @@
 //! idle-shutdown: finds idle billable Studio apps, warns their owners, stops them and reports the money saved.
 
+use idle_shutdown::adapters::sagemaker::SageMakerStudio;
 use idle_shutdown::handler::{Handler, Ports};
 use idle_shutdown::prices::PriceTable;
-use idle_shutdown::studio::SageMakerStudio;
 use idle_shutdown::{config, report};
 use studio_ops_shared::config::{Env, ProcessEnv};
 use studio_ops_shared::idempotency::DynamoIdempotencyStore;
@@ -32,5 +32,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ),
     };
     let handler = Handler::new(config, prices, ports);
-    lambda::serve(|event, context| handler.handle(event, context)).await
+    lambda::serve(|event, context| handler.answer(event, context)).await
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
+use studio_ops_shared::names::glob_matches_ignoring_case;
 
 /// The billable app types the sweep looks at. `JupyterServer` (classic Studio's free UI app) is never among them.
 pub const BILLABLE_APP_TYPES: &[&str] = &[
@@ -184,7 +185,7 @@ impl Policy {
     pub fn rule_for(&self, instance_type: &str) -> Option<&LimitRule> {
         self.rules
             .iter()
-            .find(|r| glob_match(&r.pattern, instance_type))
+            .find(|r| glob_matches_ignoring_case(&r.pattern, instance_type))
     }
 
     pub fn sweeps_app_type(&self, app_type: &str) -> bool {
@@ -200,55 +201,28 @@ impl Policy {
     }
 }
 
-/// Case-insensitive glob: `*` matches any run of characters (also none), `?` exactly one.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.to_lowercase().chars().collect();
-    let t: Vec<char> = text.to_lowercase().chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ti));
-                pi += 1;
-            }
-            Some(c) if *c == '?' || Some(c) == t.get(ti) => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match star {
-                // Let the last `*` swallow one more character and retry from there.
-                Some((sp, st)) => {
-                    pi = sp + 1;
-                    ti = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn glob() {
-        assert!(glob_match("ml.g*", "ml.g5.xlarge"));
-        assert!(glob_match("ML.G*", "ml.g4dn.xlarge"));
-        assert!(!glob_match("ml.g*", "ml.m5.large"));
-        assert!(glob_match("*", "anything"));
-        assert!(glob_match("*", ""));
-        assert!(glob_match("ml.?5.*", "ml.m5.large"));
-        assert!(!glob_match("ml.?5.*", "ml.g4dn.xlarge"));
-        assert!(glob_match("ml.*.xlarge", "ml.g4dn.xlarge"));
-        assert!(!glob_match("ml.*.xlarge", "ml.g4dn.2xlarge.x"));
-        assert!(glob_match("*large", "ml.m5.large"));
-        assert!(!glob_match("ml.t3.medium", "ml.t3.medium2"));
-        assert!(glob_match("a*b*c", "axxbyyc"));
-        assert!(!glob_match("a*b*c", "axxbyy"));
+    fn glob_patterns_as_the_rules_use_them() {
+        assert!(glob_matches_ignoring_case("ml.g*", "ml.g5.xlarge"));
+        assert!(glob_matches_ignoring_case("ML.G*", "ml.g4dn.xlarge"));
+        assert!(!glob_matches_ignoring_case("ml.g*", "ml.m5.large"));
+        assert!(glob_matches_ignoring_case("*", "anything"));
+        assert!(glob_matches_ignoring_case("*", ""));
+        assert!(glob_matches_ignoring_case("ml.?5.*", "ml.m5.large"));
+        assert!(!glob_matches_ignoring_case("ml.?5.*", "ml.g4dn.xlarge"));
+        assert!(glob_matches_ignoring_case("ml.*.xlarge", "ml.g4dn.xlarge"));
+        assert!(!glob_matches_ignoring_case(
+            "ml.*.xlarge",
+            "ml.g4dn.2xlarge.x"
+        ));
+        assert!(glob_matches_ignoring_case("*large", "ml.m5.large"));
+        assert!(!glob_matches_ignoring_case("ml.t3.medium", "ml.t3.medium2"));
+        assert!(glob_matches_ignoring_case("a*b*c", "axxbyyc"));
+        assert!(!glob_matches_ignoring_case("a*b*c", "axxbyy"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use studio_ops_shared::events::suite::IdleSweepCompleted;
 use studio_ops_shared::metrics::{MetricSet, Unit};
 
@@ -15,7 +15,7 @@ pub const FUNCTION_NAME: &str = "idle-shutdown";
 
 /// Where one app ended up.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub enum AppOutcome {
     /// Left running; the key says why (e.g. `active`, `status-pending`, `already-gone`).
     Skipped(String),
     Warned,
@@ -29,7 +29,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppResult {
     pub app: AppListing,
-    pub outcome: Outcome,
+    pub outcome: AppOutcome,
     /// The decision's action (`keep`, `warn`, `stop`, ...) or `screen` when the listing alone decided.
     pub action: String,
     /// The reason, with evidence and limit, or the error.
@@ -42,7 +42,12 @@ pub struct AppResult {
 }
 
 impl AppResult {
-    pub fn new(app: AppListing, outcome: Outcome, action: &str, reason: impl Into<String>) -> Self {
+    pub fn new(
+        app: AppListing,
+        outcome: AppOutcome,
+        action: &str,
+        reason: impl Into<String>,
+    ) -> Self {
         let instance_type = app.instance_type.clone();
         Self {
             app,
@@ -59,12 +64,12 @@ impl AppResult {
     /// Apps worth listing one by one in the report (everything but the quietly kept).
     fn is_notable(&self) -> bool {
         self.warning_cleared
-            || !matches!(&self.outcome, Outcome::Skipped(k) if k != "awaiting-grace" && k != "delete-in-use")
+            || !matches!(&self.outcome, AppOutcome::Skipped(k) if k != "awaiting-grace" && k != "delete-in-use")
     }
 }
 
 /// A domain whose apps could not be listed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DomainFailure {
     pub domain_id: String,
@@ -72,7 +77,7 @@ pub struct DomainFailure {
 }
 
 /// One app in the report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppLine {
     pub domain_id: String,
@@ -95,7 +100,7 @@ pub struct AppLine {
 }
 
 /// The answer of one invocation.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SweepReport {
     pub dry_run: bool,
@@ -136,22 +141,24 @@ impl SweepReport {
     pub fn add(&mut self, r: &AppResult) {
         self.scanned += 1;
         match &r.outcome {
-            Outcome::Skipped(key) => *self.skipped.entry(key.clone()).or_default() += 1,
-            Outcome::Warned => self.warned += 1,
-            Outcome::Stopped => {
+            AppOutcome::Skipped(key) => *self.skipped.entry(key.clone()).or_default() += 1,
+            AppOutcome::Warned => self.warned += 1,
+            AppOutcome::Stopped => {
                 self.stopped += 1;
                 if let Some(p) = r.hourly_cost_usd {
                     self.estimated_hourly_savings_usd =
                         round_usd(self.estimated_hourly_savings_usd + p);
                 }
             }
-            Outcome::Failed => self.failed += 1,
-            Outcome::NotReached => self.not_reached += 1,
+            AppOutcome::Failed => self.failed += 1,
+            AppOutcome::NotReached => self.not_reached += 1,
         }
         if r.warning_cleared {
             self.warnings_cleared += 1;
         }
-        if matches!(r.outcome, Outcome::Warned | Outcome::Stopped) && r.hourly_cost_usd.is_none() {
+        if matches!(r.outcome, AppOutcome::Warned | AppOutcome::Stopped)
+            && r.hourly_cost_usd.is_none()
+        {
             self.unpriced_instance_types.insert(
                 r.instance_type
                     .clone()
@@ -166,17 +173,17 @@ impl SweepReport {
     fn line(&self, r: &AppResult) -> AppLine {
         let dry = self.dry_run;
         let outcome = match &r.outcome {
-            Outcome::Skipped(key) if r.warning_cleared && dry => {
+            AppOutcome::Skipped(key) if r.warning_cleared && dry => {
                 format!("would-clear-warning ({key})")
             }
-            Outcome::Skipped(key) if r.warning_cleared => format!("warning-cleared ({key})"),
-            Outcome::Skipped(key) => key.clone(),
-            Outcome::Warned if dry => "would-warn".into(),
-            Outcome::Warned => "warned".into(),
-            Outcome::Stopped if dry => "would-stop".into(),
-            Outcome::Stopped => "stopped".into(),
-            Outcome::Failed => "failed".into(),
-            Outcome::NotReached => "not-reached".into(),
+            AppOutcome::Skipped(key) if r.warning_cleared => format!("warning-cleared ({key})"),
+            AppOutcome::Skipped(key) => key.clone(),
+            AppOutcome::Warned if dry => "would-warn".into(),
+            AppOutcome::Warned => "warned".into(),
+            AppOutcome::Stopped if dry => "would-stop".into(),
+            AppOutcome::Stopped => "stopped".into(),
+            AppOutcome::Failed => "failed".into(),
+            AppOutcome::NotReached => "not-reached".into(),
         };
         AppLine {
             domain_id: r.app.domain_id.clone(),
@@ -254,7 +261,7 @@ mod tests {
         }
     }
 
-    fn result(name: &str, outcome: Outcome, price: Option<f64>) -> AppResult {
+    fn result(name: &str, outcome: AppOutcome, price: Option<f64>) -> AppResult {
         let mut r = AppResult::new(app(name), outcome, "x", "because");
         r.hourly_cost_usd = price;
         r
@@ -268,17 +275,21 @@ mod tests {
             vec!["d-1".into()],
             vec![],
         );
-        rep.add(&result("a", Outcome::Stopped, Some(1.41)));
-        rep.add(&result("b", Outcome::Stopped, Some(0.7364)));
-        rep.add(&result("c", Outcome::Warned, Some(5.0)));
-        rep.add(&result("d", Outcome::Skipped("active".into()), Some(5.0)));
-        rep.add(&result("e", Outcome::Skipped("active".into()), None));
-        rep.add(&result("f", Outcome::Failed, None));
-        rep.add(&result("g", Outcome::NotReached, None));
-        let mut cleared = result("h", Outcome::Skipped("active".into()), None);
+        rep.add(&result("a", AppOutcome::Stopped, Some(1.41)));
+        rep.add(&result("b", AppOutcome::Stopped, Some(0.7364)));
+        rep.add(&result("c", AppOutcome::Warned, Some(5.0)));
+        rep.add(&result(
+            "d",
+            AppOutcome::Skipped("active".into()),
+            Some(5.0),
+        ));
+        rep.add(&result("e", AppOutcome::Skipped("active".into()), None));
+        rep.add(&result("f", AppOutcome::Failed, None));
+        rep.add(&result("g", AppOutcome::NotReached, None));
+        let mut cleared = result("h", AppOutcome::Skipped("active".into()), None);
         cleared.warning_cleared = true;
         rep.add(&cleared);
-        let mut unpriced = result("i", Outcome::Stopped, None);
+        let mut unpriced = result("i", AppOutcome::Stopped, None);
         unpriced.instance_type = Some("ml.g6e.xlarge".into());
         rep.add(&unpriced);
         assert!(rep.is_balanced());
@@ -315,9 +326,9 @@ mod tests {
     #[test]
     fn dry_run_lines_say_would() {
         let mut rep = SweepReport::new(true, jiff::Timestamp::UNIX_EPOCH, vec![], vec![]);
-        rep.add(&result("a", Outcome::Stopped, Some(1.0)));
-        rep.add(&result("b", Outcome::Warned, Some(1.0)));
-        rep.add(&result("c", Outcome::Failed, None));
+        rep.add(&result("a", AppOutcome::Stopped, Some(1.0)));
+        rep.add(&result("b", AppOutcome::Warned, Some(1.0)));
+        rep.add(&result("c", AppOutcome::Failed, None));
         let outcomes: Vec<&str> = rep.apps.iter().map(|a| a.outcome.as_str()).collect();
         assert_eq!(outcomes, vec!["would-stop", "would-warn", "failed"]);
         assert!(rep.summary_event().dry_run);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Summary;
 use crate::sim::admin::{SeedApp, SeedDomain, SeedRequest, SeedSpace, SeedUserProfile};
@@ -580,29 +580,18 @@ pub async fn run_sweeps(
         let state = admin.state().await?;
         let observed = observed_actions(&seed, &state);
         let expected = expected_actions(&seed, now);
-        let report = inv.outcome.response().cloned().unwrap_or_default();
-        let count = |k: &str| {
-            report
-                .get(k)
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(0)
-        };
+        // The sweep's typed answer; an error (or an already-running answer) counts as an empty report.
+        let report = inv
+            .outcome
+            .response()
+            .and_then(|answer| idle_shutdown::handler::Outcome::deserialize(answer).ok())
+            .and_then(|outcome| outcome.report().cloned())
+            .unwrap_or_default();
         let surfaced = report
-            .get("apps")
-            .and_then(serde_json::Value::as_array)
-            .map(|apps| {
-                apps.iter()
-                    .filter(|a| {
-                        a.get("outcome").and_then(serde_json::Value::as_str) == Some("failed")
-                    })
-                    .filter(|a| {
-                        a.get("reason")
-                            .and_then(serde_json::Value::as_str)
-                            .is_some_and(|r| r.contains("Throttl"))
-                    })
-                    .count() as u64
-            })
-            .unwrap_or(0);
+            .apps
+            .iter()
+            .filter(|a| a.outcome == "failed" && a.reason.contains("Throttl"))
+            .count() as u64;
         let run = SweepRun {
             wall_s: wall,
             rate_floor_s: rate_floor_seconds(&stats, &scale),
@@ -610,18 +599,18 @@ pub async fn run_sweeps(
             throttled: stats.total_throttled(),
             faults: stats.faults_injected,
             apps_missed: missed(&expected, &observed)
-                + (count("notReached") + count("failed")) as usize,
+                + (report.not_reached + report.failed) as usize,
             throttles_surfaced: surfaced,
             stopped: observed.stop.len(),
             warned: observed.warn.len(),
             outcome: match &inv.outcome {
                 crate::runtime_api::Outcome::Response(_) => format!(
                     "ok: scanned {}, warned {}, stopped {}, failed {}, not reached {}",
-                    count("scanned"),
-                    count("warned"),
-                    count("stopped"),
-                    count("failed"),
-                    count("notReached")
+                    report.scanned,
+                    report.warned,
+                    report.stopped,
+                    report.failed,
+                    report.not_reached
                 ),
                 other => format!("{other:?}"),
             },

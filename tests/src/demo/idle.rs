@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use idle_shutdown::handler::Outcome as IdleOutcome;
 use jiff::Timestamp;
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 
 use super::Chapter;
 use crate::runtime_api::Outcome;
@@ -43,22 +45,16 @@ fn app(
 }
 
 fn summary(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Response(v) => {
-            let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-            let saved = v
-                .get("estimatedHourlySavingsUsd")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0);
-            format!(
-                "scanned {}, warned {}, stopped {}, failed {}, saving ${saved:.4}/h",
-                n("scanned"),
-                n("warned"),
-                n("stopped"),
-                n("failed")
-            )
-        }
-        other => format!("{other:?}"),
+    let Outcome::Response(answer) = outcome else {
+        return format!("{outcome:?}");
+    };
+    match IdleOutcome::deserialize(answer) {
+        Ok(IdleOutcome::Swept(r)) => format!(
+            "scanned {}, warned {}, stopped {}, failed {}, saving ${:.4}/h",
+            r.scanned, r.warned, r.stopped, r.failed, r.estimated_hourly_savings_usd
+        ),
+        Ok(other) => format!("{other:?}"),
+        Err(e) => format!("unreadable answer ({e}): {answer}"),
     }
 }
 

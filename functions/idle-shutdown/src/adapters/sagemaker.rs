@@ -1,95 +1,24 @@
-//! The Studio port (what the sweep asks of SageMaker) and its adapter over one `aws-sdk-sagemaker` client, with a
-//! client-side rate limit per SageMaker operation (the account's quotas are per API), so that a large sweep runs
-//! every operation at its own limit and none beyond it.
+//! The Studio ports over one `aws-sdk-sagemaker` client, with a client-side rate limit per SageMaker operation (the
+//! account's quotas are per API), so that a large sweep runs every operation at its own limit and none beyond it.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 
 use futures::Stream;
 
-use aws_sdk_sagemaker::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sagemaker::types::{AppType, Tag};
-use jiff::Timestamp;
-use studio_ops_shared::error::{classify_sdk_error, describe_sdk_error, sdk_error_code};
+use aws_sdk_sagemaker::types::AppType;
+use studio_ops_shared::sagemaker::{add_tags, list_tags, timestamp};
 use studio_ops_shared::throttle::OperationLimiter;
-pub use studio_ops_shared::throttle::RateLimit;
-use studio_ops_shared::{ErrorClass, Failure};
+use studio_ops_shared::throttle::RateLimit;
+use studio_ops_shared::{AwsCall, AwsCallError};
 
 use crate::decision::{AppListing, AppOwner, IdleSetting, IdleSettings, Tags};
+use crate::ports::{
+    AppDescription, DeleteOutcome, ListApps, ProfileDescription, ReadOwners, SpaceDescription,
+    StopApps, Tagging,
+};
 
-/// A failed SageMaker call, after the SDK's own retries.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("SageMaker {operation} failed: {message}")]
-pub struct StudioError {
-    pub operation: &'static str,
-    pub class: ErrorClass,
-    pub code: Option<String>,
-    pub message: String,
-}
-
-impl StudioError {
-    fn from_sdk<E, R>(operation: &'static str, e: &SdkError<E, R>) -> Self
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
-    {
-        Self {
-            operation,
-            class: classify_sdk_error(e),
-            code: sdk_error_code(e).map(str::to_string),
-            message: describe_sdk_error(e),
-        }
-    }
-
-    fn malformed(operation: &'static str, what: &str) -> Self {
-        Self {
-            operation,
-            class: ErrorClass::NonRetryable,
-            code: None,
-            message: format!("the answer lacks {what}"),
-        }
-    }
-
-    fn is(&self, code: &str) -> bool {
-        self.code.as_deref() == Some(code)
-    }
-}
-
-impl Failure for StudioError {
-    fn class(&self) -> ErrorClass {
-        self.class
-    }
-}
-
-/// What DescribeApp says.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AppDescription {
-    pub arn: String,
-    pub status: String,
-    pub instance_type: Option<String>,
-    pub created: Option<Timestamp>,
-    pub last_health_check: Option<Timestamp>,
-    pub last_user_activity: Option<Timestamp>,
-}
-
-/// What DescribeSpace says.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct SpaceDescription {
-    pub arn: String,
-    pub owner_user_profile: Option<String>,
-    /// The space's own built-in idle timeout per app type (`JupyterLab`, `CodeEditor`), where set.
-    pub idle_timeout_minutes: BTreeMap<String, u32>,
-}
-
-/// What DescribeUserProfile says.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ProfileDescription {
-    pub arn: String,
-    /// The profile's built-in idle shutdown settings per app type, where set.
-    pub idle: IdleSettings,
-}
-
+/// A minutes setting as SageMaker gives it; absent, negative or zero is no setting.
 fn minutes(m: Option<i32>) -> Option<u32> {
     m.and_then(|m| u32::try_from(m).ok()).filter(|m| *m > 0)
 }
@@ -123,68 +52,6 @@ fn idle_settings_of(settings: Option<&aws_sdk_sagemaker::types::UserSettings>) -
         .collect()
 }
 
-/// How a DeleteApp ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DeleteOutcome {
-    /// This call stopped the app.
-    Deleted,
-    /// `ResourceNotFound`: someone else (another sweep, the owner) already deleted it.
-    AlreadyGone,
-    /// `ResourceInUse`: the app is changing state; the next sweep looks again.
-    InUse(String),
-}
-
-/// The port the handler calls; `SageMakerStudio` is the adapter.
-pub trait Studio: Send + Sync {
-    fn list_domains(&self) -> impl Future<Output = Result<Vec<String>, StudioError>> + Send;
-    /// The apps of a domain (all statuses), one item per page as it arrives, so that a sweep works on the first page
-    /// while the next is read. An error is the last item.
-    fn app_pages<'a>(
-        &'a self,
-        domain_id: &'a str,
-    ) -> impl Stream<Item = Result<Vec<AppListing>, StudioError>> + Send + 'a;
-    /// Space name → owner user profile, for the spaces of a domain that have an owner.
-    fn list_space_owners(
-        &self,
-        domain_id: &str,
-    ) -> impl Future<Output = Result<BTreeMap<String, String>, StudioError>> + Send;
-    /// `None` when the app no longer exists.
-    fn describe_app(
-        &self,
-        app: &AppListing,
-    ) -> impl Future<Output = Result<Option<AppDescription>, StudioError>> + Send;
-    /// The built-in idle shutdown settings of the domain's `DefaultUserSettings`.
-    fn domain_idle_settings(
-        &self,
-        domain_id: &str,
-    ) -> impl Future<Output = Result<IdleSettings, StudioError>> + Send;
-    fn describe_space(
-        &self,
-        domain_id: &str,
-        space_name: &str,
-    ) -> impl Future<Output = Result<SpaceDescription, StudioError>> + Send;
-    fn describe_user_profile(
-        &self,
-        domain_id: &str,
-        user_profile_name: &str,
-    ) -> impl Future<Output = Result<ProfileDescription, StudioError>> + Send;
-    fn list_tags(&self, arn: &str) -> impl Future<Output = Result<Tags, StudioError>> + Send;
-    fn add_tags(
-        &self,
-        arn: &str,
-        tags: &Tags,
-    ) -> impl Future<Output = Result<(), StudioError>> + Send;
-    fn delete_tags(
-        &self,
-        arn: &str,
-        keys: &[&str],
-    ) -> impl Future<Output = Result<(), StudioError>> + Send;
-    fn delete_app(
-        &self,
-        app: &AppListing,
-    ) -> impl Future<Output = Result<DeleteOutcome, StudioError>> + Send;
-}
-
 /// Adapter over one SageMaker client. Every request (each page of a listing too) first takes a token from its
 /// operation's bucket.
 #[derive(Clone)]
@@ -195,13 +62,6 @@ pub struct SageMakerStudio {
 
 /// ListApps and ListSpaces return at most this many items per page.
 const PAGE_SIZE: i32 = 100;
-
-fn timestamp(t: Option<&aws_sdk_sagemaker::primitives::DateTime>) -> Option<Timestamp> {
-    t.and_then(|t| {
-        let nanos = i32::try_from(t.subsec_nanos()).ok()?;
-        Timestamp::new(t.secs(), nanos).ok()
-    })
-}
 
 /// One `ListApps` entry as the sweep sees it; entries without an owner, type or name are logged and skipped.
 fn app_listing(domain_id: &str, a: &aws_sdk_sagemaker::types::AppDetails) -> Option<AppListing> {
@@ -251,8 +111,8 @@ impl SageMakerStudio {
     }
 }
 
-impl Studio for SageMakerStudio {
-    async fn list_domains(&self) -> Result<Vec<String>, StudioError> {
+impl ListApps for SageMakerStudio {
+    async fn list_domains(&self) -> Result<Vec<String>, AwsCallError> {
         let pages = self.client.list_domains().into_paginator().send();
         let mut ids = Vec::new();
         self.limiter
@@ -269,14 +129,14 @@ impl Studio for SageMakerStudio {
                 },
             )
             .await
-            .map_err(|e| StudioError::from_sdk("ListDomains", &e))?;
+            .call("ListDomains")?;
         Ok(ids)
     }
 
     fn app_pages<'a>(
         &'a self,
         domain_id: &'a str,
-    ) -> impl Stream<Item = Result<Vec<AppListing>, StudioError>> + Send + 'a {
+    ) -> impl Stream<Item = Result<Vec<AppListing>, AwsCallError>> + Send + 'a {
         let pages = self
             .client
             .list_apps()
@@ -292,7 +152,7 @@ impl Studio for SageMakerStudio {
             }
             self.token("ListApps").await;
             match pages.next().await? {
-                Err(e) => Some((Err(StudioError::from_sdk("ListApps", &e)), (pages, false))),
+                Err(e) => Some((Err(AwsCallError::from_sdk("ListApps", &e)), (pages, false))),
                 Ok(page) => {
                     let more = page.next_token().is_some_and(|t| !t.is_empty());
                     let apps = page
@@ -309,7 +169,7 @@ impl Studio for SageMakerStudio {
     async fn list_space_owners(
         &self,
         domain_id: &str,
-    ) -> Result<BTreeMap<String, String>, StudioError> {
+    ) -> Result<BTreeMap<String, String>, AwsCallError> {
         let pages = self
             .client
             .list_spaces()
@@ -336,11 +196,11 @@ impl Studio for SageMakerStudio {
                 },
             )
             .await
-            .map_err(|e| StudioError::from_sdk("ListSpaces", &e))?;
+            .call("ListSpaces")?;
         Ok(owners)
     }
 
-    async fn describe_app(&self, app: &AppListing) -> Result<Option<AppDescription>, StudioError> {
+    async fn describe_app(&self, app: &AppListing) -> Result<Option<AppDescription>, AwsCallError> {
         self.token("DescribeApp").await;
         let out = self
             .client
@@ -355,7 +215,7 @@ impl Studio for SageMakerStudio {
         let out = match out {
             Ok(out) => out,
             Err(e) => {
-                let err = StudioError::from_sdk("DescribeApp", &e);
+                let err = AwsCallError::from_sdk("DescribeApp", &e);
                 return if err.is("ResourceNotFound") {
                     Ok(None)
                 } else {
@@ -365,7 +225,7 @@ impl Studio for SageMakerStudio {
         };
         let arn = out
             .app_arn()
-            .ok_or_else(|| StudioError::malformed("DescribeApp", "AppArn"))?;
+            .ok_or_else(|| AwsCallError::malformed("DescribeApp", "AppArn"))?;
         Ok(Some(AppDescription {
             arn: arn.to_string(),
             status: out
@@ -381,8 +241,10 @@ impl Studio for SageMakerStudio {
             last_user_activity: timestamp(out.last_user_activity_timestamp()),
         }))
     }
+}
 
-    async fn domain_idle_settings(&self, domain_id: &str) -> Result<IdleSettings, StudioError> {
+impl ReadOwners for SageMakerStudio {
+    async fn domain_idle_settings(&self, domain_id: &str) -> Result<IdleSettings, AwsCallError> {
         self.token("DescribeDomain").await;
         let out = self
             .client
@@ -390,7 +252,7 @@ impl Studio for SageMakerStudio {
             .domain_id(domain_id)
             .send()
             .await
-            .map_err(|e| StudioError::from_sdk("DescribeDomain", &e))?;
+            .call("DescribeDomain")?;
         Ok(idle_settings_of(out.default_user_settings()))
     }
 
@@ -398,7 +260,7 @@ impl Studio for SageMakerStudio {
         &self,
         domain_id: &str,
         space_name: &str,
-    ) -> Result<SpaceDescription, StudioError> {
+    ) -> Result<SpaceDescription, AwsCallError> {
         self.token("DescribeSpace").await;
         let out = self
             .client
@@ -407,10 +269,10 @@ impl Studio for SageMakerStudio {
             .space_name(space_name)
             .send()
             .await
-            .map_err(|e| StudioError::from_sdk("DescribeSpace", &e))?;
+            .call("DescribeSpace")?;
         let arn = out
             .space_arn()
-            .ok_or_else(|| StudioError::malformed("DescribeSpace", "SpaceArn"))?;
+            .ok_or_else(|| AwsCallError::malformed("DescribeSpace", "SpaceArn"))?;
         let mut timeouts = BTreeMap::new();
         if let Some(settings) = out.space_settings() {
             let lab = settings
@@ -443,7 +305,7 @@ impl Studio for SageMakerStudio {
         &self,
         domain_id: &str,
         user_profile_name: &str,
-    ) -> Result<ProfileDescription, StudioError> {
+    ) -> Result<ProfileDescription, AwsCallError> {
         self.token("DescribeUserProfile").await;
         let out = self
             .client
@@ -452,59 +314,27 @@ impl Studio for SageMakerStudio {
             .user_profile_name(user_profile_name)
             .send()
             .await
-            .map_err(|e| StudioError::from_sdk("DescribeUserProfile", &e))?;
+            .call("DescribeUserProfile")?;
         let arn = out
             .user_profile_arn()
-            .ok_or_else(|| StudioError::malformed("DescribeUserProfile", "UserProfileArn"))?;
+            .ok_or_else(|| AwsCallError::malformed("DescribeUserProfile", "UserProfileArn"))?;
         Ok(ProfileDescription {
             arn: arn.to_string(),
             idle: idle_settings_of(out.user_settings()),
         })
     }
+}
 
-    async fn list_tags(&self, arn: &str) -> Result<Tags, StudioError> {
-        let pages = self
-            .client
-            .list_tags()
-            .resource_arn(arn)
-            .into_paginator()
-            .send();
-        let mut tags = Tags::new();
-        self.limiter
-            .each_page(
-                "ListTags",
-                pages,
-                |p| p.next_token(),
-                |page| {
-                    for t in page.tags() {
-                        if let Some(key) = t.key() {
-                            tags.insert(key.to_string(), t.value().unwrap_or_default().to_string());
-                        }
-                    }
-                },
-            )
-            .await
-            .map_err(|e| StudioError::from_sdk("ListTags", &e))?;
-        Ok(tags)
+impl Tagging for SageMakerStudio {
+    async fn list_tags(&self, arn: &str) -> Result<Tags, AwsCallError> {
+        list_tags(&self.client, &self.limiter, arn).await
     }
 
-    async fn add_tags(&self, arn: &str, tags: &Tags) -> Result<(), StudioError> {
-        let tags = tags
-            .iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect::<Vec<_>>();
-        self.token("AddTags").await;
-        self.client
-            .add_tags()
-            .resource_arn(arn)
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .map_err(|e| StudioError::from_sdk("AddTags", &e))?;
-        Ok(())
+    async fn add_tags(&self, arn: &str, tags: &Tags) -> Result<(), AwsCallError> {
+        add_tags(&self.client, &self.limiter, arn, tags).await
     }
 
-    async fn delete_tags(&self, arn: &str, keys: &[&str]) -> Result<(), StudioError> {
+    async fn delete_tags(&self, arn: &str, keys: &[&str]) -> Result<(), AwsCallError> {
         self.token("DeleteTags").await;
         self.client
             .delete_tags()
@@ -512,11 +342,13 @@ impl Studio for SageMakerStudio {
             .set_tag_keys(Some(keys.iter().map(|k| k.to_string()).collect()))
             .send()
             .await
-            .map_err(|e| StudioError::from_sdk("DeleteTags", &e))?;
+            .call("DeleteTags")?;
         Ok(())
     }
+}
 
-    async fn delete_app(&self, app: &AppListing) -> Result<DeleteOutcome, StudioError> {
+impl StopApps for SageMakerStudio {
+    async fn delete_app(&self, app: &AppListing) -> Result<DeleteOutcome, AwsCallError> {
         self.token("DeleteApp").await;
         let result = self
             .client
@@ -531,7 +363,7 @@ impl Studio for SageMakerStudio {
         match result {
             Ok(_) => Ok(DeleteOutcome::Deleted),
             Err(e) => {
-                let err = StudioError::from_sdk("DeleteApp", &e);
+                let err = AwsCallError::from_sdk("DeleteApp", &e);
                 if err.is("ResourceNotFound") {
                     Ok(DeleteOutcome::AlreadyGone)
                 } else if err.is("ResourceInUse") {
@@ -549,9 +381,11 @@ mod tests {
     use super::*;
     use aws_sdk_sagemaker::operation::delete_app::{DeleteAppError, DeleteAppOutput};
     use aws_sdk_sagemaker::operation::describe_app::{DescribeAppError, DescribeAppOutput};
+    use aws_sdk_sagemaker::types::Tag;
     use aws_sdk_sagemaker::types::error::{ResourceInUse, ResourceNotFound};
     use aws_sdk_sagemaker::types::{AppStatus, ResourceSpec};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use jiff::Timestamp;
     use std::num::NonZeroU32;
 
     fn meta(code: &str, message: &str) -> aws_smithy_types::error::ErrorMetadata {

@@ -1,0 +1,559 @@
+//! Acting on one decided app: keep it, clear its warning, let its grace run, warn its owner (the warn protocol) or
+//! stop it (announcing the stop as it happens). A dry run decides the same and changes nothing. Acting, once begun,
+//! finishes: its result always ends in the report.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use studio_ops_shared::events::suite::{AppIdleWarning, AppStopped, SuiteEvent};
+use studio_ops_shared::idempotency::{Claim, IdempotencyStore};
+use studio_ops_shared::publisher::PublishEvents;
+
+use crate::decision::{
+    Action, AppFacts, AppListing, Decision, OwnerFacts, Tags, WARNING_TAG, short,
+};
+use crate::ports::{DeleteOutcome, StopApps, Tagging};
+use crate::report::{AppOutcome, AppResult};
+use crate::sweep::{Decided, Run, Sweeper};
+
+/// What the idempotency store keeps of a sent warning: when it went out, so that an overlapping sweep (or one whose
+/// tag write failed) restores the warning tag with the same time instead of sending a second warning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WarningSent {
+    warned_at: String,
+}
+
+impl<S, P, I> Sweeper<'_, S, P, I>
+where
+    S: Tagging + StopApps,
+    P: PublishEvents,
+    I: IdempotencyStore,
+{
+    /// Carries out `decided`'s action on `app`; returns its result and the `App Stopped` notice of a stop that could
+    /// not be published at once (the end of the sweep tries again).
+    pub(crate) async fn act(
+        &self,
+        app: AppListing,
+        decided: Decided,
+        run: &Run,
+    ) -> (AppResult, Option<AppStopped>) {
+        let Decided {
+            description,
+            facts,
+            owner,
+            decision,
+        } = decided;
+        let explain = decision.explain();
+        let mut result = self.result_of(app, &facts, &decision, explain.clone());
+        let arn = description.arn.as_str();
+        match &decision.action {
+            Action::Keep => result.outcome = AppOutcome::Skipped(decision.reason.key().to_string()),
+            Action::ClearWarning => {
+                self.clear_warning(&mut result, arn, &decision, &explain, run)
+                    .await
+            }
+            Action::AwaitGrace { stops_at, .. } => {
+                result.outcome = AppOutcome::Skipped("awaiting-grace".into());
+                result.reason = format!("{explain}; warned, stops at {}", short(*stops_at));
+            }
+            Action::Warn { stops_at, episode } => {
+                if run.dry_run {
+                    result.outcome = AppOutcome::Warned;
+                } else {
+                    let event = idle_warning(&result, &facts, owner.as_ref(), &decision, *stops_at);
+                    let created = facts.created.map_or(0, |c| c.as_second());
+                    let key = format!("warning/{arn}/{created}/{episode}");
+                    let (outcome, note) = self.warn(arn, &key, event, run).await;
+                    result.outcome = outcome;
+                    if let Some(note) = note {
+                        result.reason = format!("{explain}; {note}");
+                    }
+                }
+            }
+            Action::Stop { warned_at } => {
+                result.reason = format!("{explain}; warned at {}", short(*warned_at));
+                if !run.dry_run {
+                    return self.stop(result, owner.as_ref(), &decision).await;
+                }
+                result.outcome = AppOutcome::Stopped;
+            }
+            Action::LoadOwnerFacts => {
+                result.reason =
+                    format!("{explain}; the owner's facts were not loaded (internal error)");
+            }
+        }
+        (result, None)
+    }
+
+    /// The result as it stands before acting: failed until an action says otherwise, priced and with its idle time.
+    fn result_of(
+        &self,
+        app: AppListing,
+        facts: &AppFacts,
+        decision: &Decision,
+        explain: String,
+    ) -> AppResult {
+        let mut result = AppResult::new(app, AppOutcome::Failed, decision.action.name(), explain);
+        result.instance_type = facts.instance_type.clone();
+        result.hourly_cost_usd = facts
+            .instance_type
+            .as_deref()
+            .and_then(|t| self.prices.hourly(t));
+        result.idle_minutes = Some(decision.idle_minutes());
+        result
+    }
+
+    /// The app is kept (activity resumed, or kept alive): its warning tag goes.
+    async fn clear_warning(
+        &self,
+        result: &mut AppResult,
+        arn: &str,
+        decision: &Decision,
+        explain: &str,
+        run: &Run,
+    ) {
+        if !run.dry_run
+            && let Err(e) = self.ports.studio.delete_tags(arn, &[WARNING_TAG]).await
+        {
+            result.reason = format!("{explain}; could not remove the warning tag: {e}");
+            return;
+        }
+        result.outcome = AppOutcome::Skipped(decision.reason.key().to_string());
+        result.warning_cleared = true;
+    }
+
+    /// Stops the app and announces it at once, so that the owner hears of it even if this invocation dies later; a
+    /// notice that cannot go out now goes with the sweep summary.
+    async fn stop(
+        &self,
+        mut result: AppResult,
+        owner: Option<&OwnerFacts>,
+        decision: &Decision,
+    ) -> (AppResult, Option<AppStopped>) {
+        match self.ports.studio.delete_app(&result.app).await {
+            Ok(DeleteOutcome::Deleted) => {
+                result.outcome = AppOutcome::Stopped;
+                let event = app_stopped(&result, owner, decision);
+                let notice = [SuiteEvent::from(event.clone())];
+                if let Err(e) = self.ports.publisher.publish(&notice).await {
+                    tracing::warn!(app = %result.app.app_name, error = %e, "App Stopped not published; retried with the sweep summary");
+                    return (result, Some(event));
+                }
+            }
+            Ok(DeleteOutcome::AlreadyGone) => {
+                result.outcome = AppOutcome::Skipped("already-gone".into());
+                result.reason = format!("{}; DeleteApp: already deleted", result.reason);
+            }
+            Ok(DeleteOutcome::InUse(message)) => {
+                result.outcome = AppOutcome::Skipped("delete-in-use".into());
+                result.reason = format!(
+                    "{}; DeleteApp: {message}; the next sweep retries",
+                    result.reason
+                );
+            }
+            Err(e) => result.reason = format!("{}; {e}", result.reason),
+        }
+        (result, None)
+    }
+
+    /// Warns once per idle spell even when sweeps overlap: the idempotency store elects one invocation, which
+    /// publishes the warning before it writes the warning tag, so no app is ever stopped without a published warning.
+    async fn warn(
+        &self,
+        arn: &str,
+        key: &str,
+        event: AppIdleWarning,
+        run: &Run,
+    ) -> (AppOutcome, Option<String>) {
+        let warned_at = short(run.now);
+        let claim = match self
+            .ports
+            .idempotency
+            .claim(key, run.deadline.wall_clock())
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                return (
+                    AppOutcome::Failed,
+                    Some(format!("cannot claim the warning: {e}")),
+                );
+            }
+        };
+        match claim {
+            Claim::InProgress => (
+                AppOutcome::Skipped("warning-in-progress-elsewhere".into()),
+                Some("another sweep is warning this app".into()),
+            ),
+            Claim::AlreadyCompleted(previous) => {
+                // A record that does not read as a sent warning (another shape, or none) still means "sent": its
+                // time is unknown, so the tag gets this sweep's.
+                let sent_at = previous
+                    .as_ref()
+                    .and_then(|v| WarningSent::deserialize(v).ok())
+                    .map_or(warned_at, |w| w.warned_at);
+                self.restore_warning_tag(arn, sent_at).await
+            }
+            Claim::Acquired => self.send_warning(arn, key, event, warned_at).await,
+        }
+    }
+
+    /// Sent before (by an overlapping sweep, or one whose tag write failed): restore the tag, do not re-send.
+    async fn restore_warning_tag(
+        &self,
+        arn: &str,
+        sent_at: String,
+    ) -> (AppOutcome, Option<String>) {
+        let tags = Tags::from([(WARNING_TAG.to_string(), sent_at.clone())]);
+        match self.ports.studio.add_tags(arn, &tags).await {
+            Ok(()) => (
+                AppOutcome::Skipped("already-warned".into()),
+                Some(format!("warning already sent at {sent_at}")),
+            ),
+            Err(e) => (
+                AppOutcome::Failed,
+                Some(format!("cannot restore the warning tag: {e}")),
+            ),
+        }
+    }
+
+    /// This sweep holds the warning's claim: publish, record it as sent, then tag the app.
+    async fn send_warning(
+        &self,
+        arn: &str,
+        key: &str,
+        event: AppIdleWarning,
+        warned_at: String,
+    ) -> (AppOutcome, Option<String>) {
+        let store = &self.ports.idempotency;
+        if let Err(e) = self.ports.publisher.publish(&[event.into()]).await {
+            if let Err(release) = store.release(key).await {
+                tracing::warn!(key, error = %release, "cannot release the warning claim; it expires with the deadline");
+            }
+            return (
+                AppOutcome::Failed,
+                Some(format!("warning not published, app left untouched: {e}")),
+            );
+        }
+        let sent = WarningSent {
+            warned_at: warned_at.clone(),
+        };
+        let recorded = match serde_json::to_value(&sent) {
+            Ok(record) => store
+                .complete(key, &record)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(key, error = %e, "warning sent but not recorded as sent");
+        }
+        let tags = Tags::from([(WARNING_TAG.to_string(), warned_at)]);
+        match self.ports.studio.add_tags(arn, &tags).await {
+            Ok(()) => (AppOutcome::Warned, None),
+            Err(e) => (
+                AppOutcome::Failed,
+                Some(format!(
+                    "warning sent, but the tag was not written (the next sweep writes it): {e}"
+                )),
+            ),
+        }
+    }
+}
+
+/// The `App Idle Warning` of an app about to be warned.
+fn idle_warning(
+    result: &AppResult,
+    facts: &AppFacts,
+    owner: Option<&OwnerFacts>,
+    decision: &Decision,
+    stops_at: Timestamp,
+) -> AppIdleWarning {
+    AppIdleWarning {
+        domain_id: result.app.domain_id.clone(),
+        user_profile_name: owner.and_then(|o| o.owner_user_profile.clone()),
+        space_name: result.app.owner.space().map(str::to_string),
+        app_type: result.app.app_type.clone(),
+        app_name: result.app.app_name.clone(),
+        instance_type: facts
+            .instance_type
+            .clone()
+            .unwrap_or_else(|| "unknown".into()),
+        idle_minutes: decision.idle_minutes(),
+        stops_at: short(stops_at),
+        reason: result.reason.clone(),
+        hourly_cost_usd: result.hourly_cost_usd,
+    }
+}
+
+/// The `App Stopped` notice of an app this sweep stopped.
+fn app_stopped(result: &AppResult, owner: Option<&OwnerFacts>, decision: &Decision) -> AppStopped {
+    AppStopped {
+        domain_id: result.app.domain_id.clone(),
+        user_profile_name: owner.and_then(|o| o.owner_user_profile.clone()),
+        space_name: result.app.owner.space().map(str::to_string),
+        app_type: result.app.app_type.clone(),
+        app_name: result.app.app_name.clone(),
+        instance_type: result
+            .instance_type
+            .clone()
+            .unwrap_or_else(|| "unknown".into()),
+        idle_minutes: decision.idle_minutes(),
+        reason: result.reason.clone(),
+        hourly_cost_usd: result.hourly_cost_usd,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use jiff::SignedDuration;
+    use studio_ops_shared::events::schedule::RunRequest;
+    use studio_ops_shared::events::suite::SuiteEvent;
+
+    use jiff::Timestamp;
+    use studio_ops_shared::idempotency::{Claim, IdempotencyStore};
+
+    use crate::adapters::memory::*;
+    use crate::decision::{KEEP_ALIVE_TAG, WARNING_TAG};
+    use crate::ports::DeleteOutcome;
+
+    #[tokio::test]
+    async fn resumed_activity_and_keep_alive_clear_the_warning() {
+        let mut s = FakeStudio::default();
+        s.ana_gpu("back-at-work", Some(3));
+        s.ana_gpu("kept", Some(300));
+        s.tag("arn:app/back-at-work", WARNING_TAG, &ago(20).to_string());
+        s.tag("arn:app/kept", WARNING_TAG, &ago(20).to_string());
+        s.tag(
+            "arn:user-profile/ana",
+            KEEP_ALIVE_TAG,
+            &(now() + SignedDuration::from_hours(3)).to_string(),
+        );
+        let h = handler(s, &[]);
+        let report = sweep(&h).await;
+        assert_eq!(report.warnings_cleared, 2);
+        assert_eq!(report.skipped.get("active"), Some(&1));
+        assert_eq!(report.skipped.get("keep-alive"), Some(&1));
+        assert!(h.ports().studio.tags_of("arn:app/back-at-work").is_empty());
+        assert!(h.ports().studio.tags_of("arn:app/kept").is_empty());
+        assert_eq!(h.ports().studio.calls_of("DeleteApp"), 0);
+    }
+
+    #[tokio::test]
+    async fn an_unpublished_warning_leaves_the_app_untagged_and_the_next_sweep_warns() {
+        let mut s = FakeStudio::default();
+        s.ana_gpu("idle-gpu", Some(90));
+        let h = handler(s, &[]);
+        h.ports()
+            .publisher
+            .fail_warnings
+            .store(true, Ordering::SeqCst);
+        let report = sweep(&h).await;
+        assert_eq!((report.warned, report.failed), (0, 1));
+        assert!(
+            report.apps[0].reason.contains("warning not published"),
+            "{}",
+            report.apps[0].reason
+        );
+        assert!(h.ports().studio.tags_of("arn:app/idle-gpu").is_empty());
+
+        h.ports()
+            .publisher
+            .fail_warnings
+            .store(false, Ordering::SeqCst);
+        let report = sweep(&h).await;
+        assert_eq!(report.warned, 1);
+        assert!(
+            h.ports()
+                .studio
+                .tags_of("arn:app/idle-gpu")
+                .contains_key(WARNING_TAG)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_warning_already_sent_is_not_sent_again_but_its_tag_is_restored() {
+        let mut s = FakeStudio::default();
+        s.ana_gpu("idle-gpu", Some(90));
+        let h = handler(s, &[]);
+        assert_eq!(sweep(&h).await.warned, 1);
+        // The tag got lost (say, its write failed after the warning went out): no second warning, same time.
+        h.ports().studio.tags.lock().unwrap().clear();
+        events(&h);
+        let later = now() + SignedDuration::from_mins(10);
+        let report = h
+            .sweep(&RunRequest::default(), later, far_deadline())
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.warned, report.skipped.get("already-warned")),
+            (0, Some(&1))
+        );
+        assert_eq!(
+            h.ports()
+                .studio
+                .tags_of("arn:app/idle-gpu")
+                .get(WARNING_TAG)
+                .map(String::as_str),
+            Some("2026-11-24T21:00:00Z")
+        );
+        assert!(
+            !events(&h)
+                .iter()
+                .any(|e| matches!(e, SuiteEvent::AppIdleWarning(_)))
+        );
+    }
+
+    #[tokio::test]
+    async fn delete_conflicts_are_not_counted_as_stops() {
+        let mut s = FakeStudio::default();
+        s.ana_gpu("gone", Some(120));
+        s.ana_gpu("busy", Some(120));
+        for app in ["gone", "busy"] {
+            s.tag(&format!("arn:app/{app}"), WARNING_TAG, &ago(31).to_string());
+        }
+        s.delete_outcomes
+            .insert("gone".into(), DeleteOutcome::AlreadyGone);
+        s.delete_outcomes.insert(
+            "busy".into(),
+            DeleteOutcome::InUse("App is Deleting".into()),
+        );
+        let h = handler(s, &[]);
+        let report = sweep(&h).await;
+        assert_eq!(report.stopped, 0);
+        assert_eq!(report.estimated_hourly_savings_usd, 0.0);
+        assert_eq!(report.skipped.get("already-gone"), Some(&1));
+        assert_eq!(report.skipped.get("delete-in-use"), Some(&1));
+        assert_eq!(events(&h).len(), 1, "only the summary");
+    }
+
+    #[tokio::test]
+    async fn a_stop_is_announced_as_it_happens_before_the_summary() {
+        let h = handler(stoppable(&["gpu-1", "gpu-2"]), &[]);
+        let report = sweep(&h).await;
+        assert_eq!(report.stopped, 2);
+        let published = events(&h);
+        let kinds: Vec<&str> = published.iter().map(SuiteEvent::detail_type).collect();
+        assert_eq!(
+            kinds,
+            ["App Stopped", "App Stopped", "Idle Sweep Completed"],
+            "each stop is published on its own, then the summary"
+        );
+        assert_eq!(
+            *h.ports().publisher.batch_sizes.lock().unwrap(),
+            [1, 1, 1],
+            "one publish per stop, as it happens, not a batch at the end"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stop_notice_that_cannot_go_out_at_once_goes_with_the_summary() {
+        let h = handler(stoppable(&["gpu-1", "gpu-2"]), &[]);
+        h.ports()
+            .publisher
+            .fail_stop_notices
+            .store(true, Ordering::SeqCst);
+        let report = sweep(&h).await;
+        assert_eq!(report.stopped, 2);
+        let published = events(&h);
+        let mut stopped: Vec<String> = published
+            .iter()
+            .filter_map(|e| match e {
+                SuiteEvent::AppStopped(s) => Some(s.app_name.clone()),
+                _ => None,
+            })
+            .collect();
+        stopped.sort();
+        assert_eq!(stopped, ["gpu-1", "gpu-2"], "each notice exactly once");
+        assert_eq!(
+            published.last().map(SuiteEvent::detail_type),
+            Some("Idle Sweep Completed")
+        );
+    }
+
+    /// A store whose every warning was completed before, with a record this version does not write.
+    struct LegacyRecords;
+
+    impl IdempotencyStore for LegacyRecords {
+        async fn claim(
+            &self,
+            _key: &str,
+            _until: Timestamp,
+        ) -> Result<Claim, studio_ops_shared::idempotency::IdempotencyError> {
+            Ok(Claim::AlreadyCompleted(Some(
+                serde_json::json!({"sentAt": "2026-11-24T20:00:00Z"}),
+            )))
+        }
+        async fn complete(
+            &self,
+            _key: &str,
+            _result: &serde_json::Value,
+        ) -> Result<(), studio_ops_shared::idempotency::IdempotencyError> {
+            Ok(())
+        }
+        async fn release(
+            &self,
+            _key: &str,
+        ) -> Result<(), studio_ops_shared::idempotency::IdempotencyError> {
+            Ok(())
+        }
+        async fn claim_for(
+            &self,
+            key: &str,
+            until: Timestamp,
+            _holder: &str,
+        ) -> Result<Claim, studio_ops_shared::idempotency::IdempotencyError> {
+            self.claim(key, until).await
+        }
+        async fn release_for(
+            &self,
+            _key: &str,
+            _holder: &str,
+        ) -> Result<(), studio_ops_shared::idempotency::IdempotencyError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_warning_record_of_another_shape_still_counts_as_sent() {
+        // A record an older version stored, that no longer reads as `WarningSent`: the warning went out, so it is
+        // not sent again; its time is unknown, so the restored tag carries this sweep's.
+        let mut s = FakeStudio::default();
+        s.ana_gpu("idle-gpu", Some(90));
+        let h = crate::handler::Handler::new(
+            config(&[]),
+            crate::prices::PriceTable::from_prices("us-east-1", &[("ml.g5.xlarge", 1.41)]),
+            crate::ports::Ports {
+                studio: s,
+                publisher: FlakyPublisher::default(),
+                idempotency: LegacyRecords,
+            },
+        );
+        let report = h
+            .sweep(&RunRequest::default(), now(), far_deadline())
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.warned, report.skipped.get("already-warned")),
+            (0, Some(&1))
+        );
+        assert_eq!(
+            h.ports()
+                .studio
+                .tags_of("arn:app/idle-gpu")
+                .get(WARNING_TAG)
+                .map(String::as_str),
+            Some(NOW)
+        );
+        assert!(
+            h.ports()
+                .publisher
+                .inner
+                .taken()
+                .iter()
+                .all(|e| !matches!(e, SuiteEvent::AppIdleWarning(_)))
+        );
+    }
+}

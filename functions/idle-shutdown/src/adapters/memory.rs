@@ -1,0 +1,367 @@
+//! The in-memory fakes of the ports, for the crate's unit tests: a Studio with apps, tags, spaces, planted failures
+//! and delays and a call log, and a publisher that fails on demand. Also the fixed clock the tests decide at.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use studio_ops_shared::events::suite::SuiteEvent;
+use studio_ops_shared::publisher::{PublishError, PublishEvents, RecordingPublisher};
+use studio_ops_shared::{AwsCallError, ErrorClass};
+
+use studio_ops_shared::Deadline;
+use studio_ops_shared::config::Env;
+use studio_ops_shared::events::schedule::RunRequest;
+use studio_ops_shared::idempotency::MemoryIdempotencyStore;
+
+use crate::config::Config;
+use crate::decision::{AppListing, AppOwner, IdleSettings, Tags, WARNING_TAG};
+use crate::handler::Handler;
+use crate::ports::{
+    AppDescription, DeleteOutcome, ListApps, Ports, ProfileDescription, ReadOwners,
+    SpaceDescription, StopApps, Tagging,
+};
+use crate::prices::PriceTable;
+use crate::report::SweepReport;
+
+/// The time the unit tests decide at.
+pub(crate) const NOW: &str = "2026-11-24T21:00:00Z";
+
+pub(crate) fn now() -> Timestamp {
+    NOW.parse().expect("NOW is a timestamp")
+}
+
+/// `minutes` before [`now`].
+pub(crate) fn ago(minutes: i64) -> Timestamp {
+    now() - SignedDuration::from_mins(minutes)
+}
+
+/// An app owned by user profile `name`.
+pub(crate) fn user(name: &str) -> AppOwner {
+    AppOwner::UserProfile(name.into())
+}
+
+/// An in-memory Studio: apps, tags per ARN, spaces, per-app failures and delays, and a call log.
+#[derive(Default)]
+pub(crate) struct FakeStudio {
+    pub(crate) apps: Vec<(AppListing, AppDescription)>,
+    pub(crate) spaces: HashMap<String, SpaceDescription>,
+    pub(crate) domain_idle: IdleSettings,
+    pub(crate) space_owners: BTreeMap<String, String>,
+    pub(crate) tags: Mutex<HashMap<String, Tags>>,
+    pub(crate) failing_describe: HashSet<String>,
+    /// Apps whose DescribeApp is throttled this many more times.
+    pub(crate) throttled_describe: Mutex<HashMap<String, u32>>,
+    pub(crate) delete_outcomes: HashMap<String, DeleteOutcome>,
+    pub(crate) describe_delay: Option<Duration>,
+    pub(crate) fail_second_page: bool,
+    pub(crate) calls: Mutex<Vec<String>>,
+}
+
+impl FakeStudio {
+    /// Seeds Ana's InService `ml.g5.xlarge` KernelGateway app, created 600 minutes ago.
+    pub(crate) fn ana_gpu(&mut self, name: &str, activity: Option<i64>) {
+        self.add(
+            name,
+            user("ana"),
+            "KernelGateway",
+            "InService",
+            "ml.g5.xlarge",
+            600,
+            activity,
+        );
+    }
+
+    /// Seeds one app: created `created` minutes ago, last real activity `activity` minutes ago.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn add(
+        &mut self,
+        name: &str,
+        owner: AppOwner,
+        app_type: &str,
+        status: &str,
+        instance: &str,
+        created: i64,
+        activity: Option<i64>,
+    ) {
+        let listing = AppListing {
+            domain_id: "d-test".into(),
+            owner,
+            app_type: app_type.into(),
+            app_name: name.into(),
+            status: status.into(),
+            instance_type: Some(instance.into()),
+        };
+        let description = AppDescription {
+            arn: format!("arn:app/{name}"),
+            status: status.into(),
+            instance_type: Some(instance.into()),
+            created: Some(ago(created)),
+            last_health_check: Some(ago(1)),
+            last_user_activity: activity.map(ago),
+        };
+        self.apps.push((listing, description));
+    }
+
+    pub(crate) fn tag(&self, arn: &str, key: &str, value: &str) {
+        self.tags
+            .lock()
+            .unwrap()
+            .entry(arn.into())
+            .or_default()
+            .insert(key.into(), value.into());
+    }
+
+    pub(crate) fn tags_of(&self, arn: &str) -> Tags {
+        self.tags
+            .lock()
+            .unwrap()
+            .get(arn)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn calls_of(&self, op: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.starts_with(op))
+            .count()
+    }
+
+    pub(crate) fn log(&self, call: String) {
+        self.calls.lock().unwrap().push(call);
+    }
+}
+
+impl ListApps for FakeStudio {
+    async fn list_domains(&self) -> Result<Vec<String>, AwsCallError> {
+        self.log("ListDomains".into());
+        Ok(vec!["d-test".into()])
+    }
+
+    /// Two pages (the apps split in half), or a failing second page when `fail_second_page` is set.
+    fn app_pages<'a>(
+        &'a self,
+        domain_id: &'a str,
+    ) -> impl futures::Stream<Item = Result<Vec<AppListing>, AwsCallError>> + Send + 'a {
+        self.log(format!("ListApps {domain_id}"));
+        let all: Vec<AppListing> = self.apps.iter().map(|(l, _)| l.clone()).collect();
+        let (first, second) = all.split_at(all.len() / 2);
+        let second = if self.fail_second_page {
+            Err(AwsCallError::service(
+                "ListApps",
+                "ThrottlingException",
+                "Rate exceeded",
+            ))
+        } else {
+            Ok(second.to_vec())
+        };
+        futures::stream::iter([Ok(first.to_vec()), second])
+    }
+
+    async fn list_space_owners(
+        &self,
+        _domain_id: &str,
+    ) -> Result<BTreeMap<String, String>, AwsCallError> {
+        self.log("ListSpaces".into());
+        Ok(self.space_owners.clone())
+    }
+
+    async fn describe_app(&self, app: &AppListing) -> Result<Option<AppDescription>, AwsCallError> {
+        self.log(format!("DescribeApp {}", app.app_name));
+        if let Some(d) = self.describe_delay {
+            tokio::time::sleep(d).await;
+        }
+        let throttled = {
+            let mut left = self.throttled_describe.lock().unwrap();
+            match left.get_mut(&app.app_name) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if throttled || self.failing_describe.contains(&app.app_name) {
+            return Err(AwsCallError::service(
+                "DescribeApp",
+                "ThrottlingException",
+                "Rate exceeded",
+            ));
+        }
+        Ok(self
+            .apps
+            .iter()
+            .find(|(l, _)| l.app_name == app.app_name)
+            .map(|(_, d)| d.clone()))
+    }
+}
+
+impl ReadOwners for FakeStudio {
+    async fn describe_space(
+        &self,
+        _domain_id: &str,
+        space_name: &str,
+    ) -> Result<SpaceDescription, AwsCallError> {
+        self.log(format!("DescribeSpace {space_name}"));
+        Ok(self.spaces.get(space_name).cloned().unwrap_or_default())
+    }
+
+    async fn domain_idle_settings(&self, domain_id: &str) -> Result<IdleSettings, AwsCallError> {
+        self.log(format!("DescribeDomain {domain_id}"));
+        Ok(self.domain_idle.clone())
+    }
+
+    async fn describe_user_profile(
+        &self,
+        _domain_id: &str,
+        user: &str,
+    ) -> Result<ProfileDescription, AwsCallError> {
+        self.log(format!("DescribeUserProfile {user}"));
+        Ok(ProfileDescription {
+            arn: format!("arn:user-profile/{user}"),
+            idle: IdleSettings::new(),
+        })
+    }
+}
+
+impl Tagging for FakeStudio {
+    async fn list_tags(&self, arn: &str) -> Result<Tags, AwsCallError> {
+        self.log(format!("ListTags {arn}"));
+        Ok(self.tags_of(arn))
+    }
+
+    async fn add_tags(&self, arn: &str, tags: &Tags) -> Result<(), AwsCallError> {
+        self.log(format!("AddTags {arn}"));
+        self.tags
+            .lock()
+            .unwrap()
+            .entry(arn.into())
+            .or_default()
+            .extend(tags.clone());
+        Ok(())
+    }
+
+    async fn delete_tags(&self, arn: &str, keys: &[&str]) -> Result<(), AwsCallError> {
+        self.log(format!("DeleteTags {arn}"));
+        if let Some(t) = self.tags.lock().unwrap().get_mut(arn) {
+            t.retain(|k, _| !keys.contains(&k.as_str()));
+        }
+        Ok(())
+    }
+}
+
+impl StopApps for FakeStudio {
+    async fn delete_app(&self, app: &AppListing) -> Result<DeleteOutcome, AwsCallError> {
+        self.log(format!("DeleteApp {}", app.app_name));
+        Ok(self
+            .delete_outcomes
+            .get(&app.app_name)
+            .cloned()
+            .unwrap_or(DeleteOutcome::Deleted))
+    }
+}
+
+/// Fails every publish that carries an `App Idle Warning` while `fail_warnings` is set, and every publish made
+/// only of `App Stopped` notices while `fail_stop_notices` is set.
+#[derive(Default)]
+pub(crate) struct FlakyPublisher {
+    pub(crate) fail_warnings: AtomicBool,
+    pub(crate) fail_stop_notices: AtomicBool,
+    /// The number of events of each publish that went through, in order.
+    pub(crate) batch_sizes: Mutex<Vec<usize>>,
+    pub(crate) inner: RecordingPublisher,
+}
+
+impl PublishEvents for FlakyPublisher {
+    async fn publish(&self, events: &[SuiteEvent]) -> Result<(), PublishError> {
+        let warning = events
+            .iter()
+            .any(|e| matches!(e, SuiteEvent::AppIdleWarning(_)));
+        let only_stops = events
+            .iter()
+            .all(|e| matches!(e, SuiteEvent::AppStopped(_)));
+        if (warning && self.fail_warnings.load(Ordering::SeqCst))
+            || (only_stops && self.fail_stop_notices.load(Ordering::SeqCst))
+        {
+            return Err(PublishError::Call {
+                class: ErrorClass::Retryable,
+                message: "ServiceUnavailable".into(),
+            });
+        }
+        if let Ok(mut sizes) = self.batch_sizes.lock() {
+            sizes.push(events.len());
+        }
+        self.inner.publish(events).await
+    }
+}
+
+/// The configuration of the suite's required variables plus `extra`.
+pub(crate) fn config(extra: &[(&'static str, &'static str)]) -> Config {
+    let mut vars: HashMap<&str, &str> = HashMap::from([
+        ("STUDIO_OPS_EVENT_BUS", "studio-ops"),
+        ("STUDIO_OPS_IDEMPOTENCY_TABLE", "idem"),
+    ]);
+    vars.extend(extra.iter().copied());
+    Config::from_env(&Env::new(&vars)).expect("test configuration")
+}
+
+/// The handler over the fakes.
+pub(crate) type TestHandler = Handler<FakeStudio, FlakyPublisher, MemoryIdempotencyStore>;
+
+/// A handler over `studio`, a publisher that works until told otherwise and an in-memory idempotency store.
+pub(crate) fn handler(studio: FakeStudio, extra: &[(&'static str, &'static str)]) -> TestHandler {
+    Handler::new(
+        config(extra),
+        PriceTable::from_prices(
+            "us-east-1",
+            &[("ml.g5.xlarge", 1.41), ("ml.t3.medium", 0.05)],
+        ),
+        Ports {
+            studio,
+            publisher: FlakyPublisher::default(),
+            idempotency: MemoryIdempotencyStore::default(),
+        },
+    )
+}
+
+/// The events published so far (taken: the next call sees only later ones).
+pub(crate) fn events(h: &TestHandler) -> Vec<SuiteEvent> {
+    h.ports().publisher.inner.taken()
+}
+
+/// A deadline ten minutes away, given as much: no margin question arises.
+pub(crate) fn far_deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(600))
+}
+
+/// A full sweep now, far from the deadline, that must succeed.
+pub(crate) async fn sweep(h: &TestHandler) -> SweepReport {
+    h.sweep(&RunRequest::default(), now(), far_deadline())
+        .await
+        .expect("the sweep succeeds")
+}
+
+/// Ana's GPU apps `names`, idle 120 minutes and warned 31 minutes ago: stopped by the next real sweep.
+pub(crate) fn stoppable(names: &[&str]) -> FakeStudio {
+    let mut s = FakeStudio::default();
+    for app in names {
+        s.ana_gpu(app, Some(120));
+        s.tag(&format!("arn:app/{app}"), WARNING_TAG, &ago(31).to_string());
+    }
+    s
+}
+
+/// An invocation fixture of `events/idle-shutdown/`, as `cargo lambda invoke --data-file` sends it.
+pub(crate) fn fixture(name: &str) -> serde_json::Value {
+    let path = format!(
+        "{}/../../events/idle-shutdown/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}

@@ -1,0 +1,5 @@
+//! The ports' implementations: one file per AWS client, and the in-memory fakes beside them.
+
+#[cfg(test)]
+pub(crate) mod memory;
+pub mod sagemaker;
