@@ -81,8 +81,10 @@ pub struct Request {
     pub only_profile: Option<String>,
 }
 
-/// How a reconcile ended (the handler turns it into the invocation's outcome).
+/// How a reconcile ended (the handler turns it into the invocation's outcome). One per invocation: the size of
+/// its largest variant costs nothing worth a box.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Ended {
     /// A dry run: the plan and what the brake would say.
     Preview { plan: Plan, verdict: Verdict },
