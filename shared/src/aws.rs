@@ -11,6 +11,7 @@
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_sagemaker::config::retry::{RetryPartition, TokenBucket};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_http_client::{Builder, ConnectorBuilder};
@@ -60,11 +61,56 @@ pub fn aws_https_client() -> Option<SharedHttpClient> {
     )
 }
 
+/// The SDK's standard retry mode is the suite's one retry layer: `max_attempts` tries per call, exponential
+/// backoff with jitter (100 ms doubling to 5 s), and the retry quota of the client's retry partition (a token
+/// bucket: each retry takes tokens, a retry that succeeds gives them back, a first-try success adds one; an empty
+/// bucket stops retrying at once). Functions do not retry AWS calls again on top of this.
 pub fn retry_config(settings: &AwsClientSettings) -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(settings.max_attempts)
         .with_initial_backoff(Duration::from_millis(100))
         .with_max_backoff(Duration::from_secs(5))
+}
+
+/// Attempts per call for a client that must wait out throttling (see [`throttled_retry_config`]).
+pub const THROTTLED_MAX_ATTEMPTS: u32 = 10;
+
+/// The standard retry policy for a client whose calls must wait out sustained throttling rather than fail: a bulk
+/// run (provision-users' reconcile of a whole group) meets SageMaker's per-API quotas, which Studio's console and the
+/// other functions share, so a call can be throttled five times in a row. Ten attempts (at least; more if configured)
+/// with a backoff from 250 ms doubling to 4 s wait up to about 24 s, inside the call's operation timeout; this
+/// replaces provision-users' former second retry loop (four more rounds of the SDK's attempts).
+pub fn throttled_retry_config(settings: &AwsClientSettings) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(settings.max_attempts.max(THROTTLED_MAX_ATTEMPTS))
+        .with_initial_backoff(Duration::from_millis(250))
+        .with_max_backoff(Duration::from_secs(4))
+}
+
+/// Tokens a function's retry partition regains each second with no call succeeding.
+pub const RETRY_REFILL_PER_SECOND: f32 = 10.0;
+
+/// A retry partition of a function's own for one service, whose retry quota refills with time.
+///
+/// Clients share the token bucket of their partition, by default one per service for the whole process, which
+/// regains a token only when a call succeeds at its first try. Under sustained throttling few do: once empty, the
+/// bucket lets every call of the warm process fail on its first throttle, for the rest of that invocation and
+/// the next ones (what provision-users once answered with a second retry loop of its own). A bucket that also
+/// refills with time gives the service time to recover (the 500-token capacity and the per-retry costs stay the
+/// SDK's defaults; 10 tokens a second pay for two throttled retries a second when the bucket is empty).
+///
+/// smithy-rs API: `aws_smithy_runtime::client::retries::{RetryPartition::custom(name).token_bucket(..).build(),
+/// TokenBucket::builder().refill_rate(..).build()}` (re-exported as `aws_sdk_<service>::config::retry`), set on a
+/// client with its config builder's `retry_partition(..)`: the partition is per client, `SdkConfig` has none
+/// (<https://docs.rs/aws-smithy-runtime/latest/aws_smithy_runtime/client/retries/struct.RetryPartition.html>).
+pub fn retry_partition(name: &'static str) -> RetryPartition {
+    RetryPartition::custom(name)
+        .token_bucket(
+            TokenBucket::builder()
+                .refill_rate(RETRY_REFILL_PER_SECOND)
+                .build(),
+        )
+        .build()
 }
 
 pub fn timeout_config(settings: &AwsClientSettings) -> TimeoutConfig {

@@ -11,13 +11,16 @@ use aws_sdk_identitystore::types::{MemberId, Name};
 use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use lambda_runtime::Context;
+use provision_users::adapters::identitystore::IdentityStore;
+use provision_users::adapters::sagemaker::SageMakerStudio;
 use provision_users::config::Config;
-use provision_users::handler::{Handler, Ports};
-use provision_users::identity::IdentityStore;
-use provision_users::plan::{TAG_GROUP_ID, TAG_MANAGED_BY, TAG_USER_ID};
-use provision_users::studio::SageMakerStudio;
+use provision_users::handler::{Handler, Outcome, Ports};
+use provision_users::plan::{Plan, TAG_GROUP_ID, TAG_MANAGED_BY, TAG_USER_ID};
+use provision_users::reconcile::Report;
 use serde_json::{Value, json};
-use studio_ops_shared::aws::{retry_config, timeout_config};
+use studio_ops_shared::aws::{
+    retry_config, retry_partition, throttled_retry_config, timeout_config,
+};
 use studio_ops_shared::config::{AwsClientSettings, Env};
 use studio_ops_shared::events::suite::SuiteEvent;
 use studio_ops_shared::idempotency::{
@@ -200,8 +203,14 @@ impl Local {
             config,
             Ports {
                 identity: IdentityStore::new(aws_sdk_identitystore::Client::new(&moto), STORE),
+                // As `main` builds it: the function's own retry partition.
                 studio: SageMakerStudio::new(
-                    aws_sdk_sagemaker::Client::new(&sim),
+                    aws_sdk_sagemaker::Client::from_conf(
+                        aws_sdk_sagemaker::config::Builder::from(&sim)
+                            .retry_config(throttled_retry_config(&AwsClientSettings::default()))
+                            .retry_partition(retry_partition("provision-users-sagemaker"))
+                            .build(),
+                    ),
                     &self.world.names.domain_id,
                     rate,
                 ),
@@ -318,6 +327,14 @@ fn event(name: &str, group: &str, user: &str, membership: &str) -> Value {
     e
 }
 
+/// The plan and the report of a reconcile that completed (anything else fails the test, showing what it was).
+fn reconciled(out: &Outcome) -> (&Plan, &Report) {
+    match out {
+        Outcome::Reconciled { plan, report, .. } => (plan, report),
+        other => panic!("expected a completed reconcile: {other:?}"),
+    }
+}
+
 fn types(events: &[SuiteEvent]) -> Vec<&'static str> {
     events.iter().map(SuiteEvent::detail_type).collect()
 }
@@ -351,7 +368,7 @@ async fn add_events_provision_members_with_their_sso_mapping_and_tags() {
         )
         .await
         .unwrap();
-    assert_eq!(out["outcome"], "reconciled", "{out}");
+    reconciled(&out);
     let m_li = local.add_member(&local.group, &li).await;
     h.handle(
         event(
@@ -486,7 +503,7 @@ async fn a_removed_user_loses_apps_private_space_and_profile_but_others_are_kept
         )
         .await
         .unwrap();
-    assert_eq!(out["outcome"], "reconciled", "{out}");
+    reconciled(&out);
 
     let state = local.state().await;
     assert_eq!(profile_names(&state), vec!["bob-example-com"]);
@@ -540,7 +557,7 @@ async fn console_removal_and_scim_patch_reconcile_and_other_groups_are_ignored_w
         )
         .await
         .unwrap();
-    assert_eq!(out["outcome"], "reconciled");
+    reconciled(&out);
     assert_eq!(profile_names(&local.state().await), vec!["cleo"]);
 
     // Dan joins another group: acknowledged, no AWS call at all, nothing created.
@@ -558,7 +575,7 @@ async fn console_removal_and_scim_patch_reconcile_and_other_groups_are_ignored_w
         )
         .await
         .unwrap();
-    assert_eq!(out["outcome"], "ignored");
+    assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
     assert_eq!(admin.stats().await.unwrap().total_calls(), 0);
     assert_eq!(profile_names(&local.state().await), vec!["cleo"]);
 
@@ -653,7 +670,10 @@ async fn overlapping_runs_without_the_lease_create_each_profile_once() {
     .await;
     for r in &runs {
         let out = r.as_ref().unwrap();
-        assert_eq!(out["outcome"], "reconciled", "every run ran: {out}");
+        assert!(
+            matches!(out, Outcome::Reconciled { .. }),
+            "every run ran: {out:?}"
+        );
     }
     let state = local.state().await;
     assert_eq!(state.user_profiles.len(), 12);
@@ -692,14 +712,17 @@ async fn a_held_lease_turns_a_scheduled_run_away_and_makes_a_membership_event_wa
     // A run that crashed holds the lease for two more minutes: the daily run does nothing, and says so.
     plant_lease(&local, Timestamp::now() + SignedDuration::from_mins(2)).await;
     let turned_away = h.handle(scheduled.clone(), context(300)).await.unwrap();
-    assert_eq!(turned_away["outcome"], "already-running", "{turned_away}");
+    assert!(
+        matches!(turned_away, Outcome::AlreadyRunning { .. }),
+        "{turned_away:?}"
+    );
     assert!(profile_names(&local.state().await).is_empty());
     // A preview needs no lease.
     let preview = h
         .handle(json!({"dryRun": true}), context(300))
         .await
         .unwrap();
-    assert_eq!(preview["outcome"], "dry-run", "{preview}");
+    assert!(matches!(preview, Outcome::DryRun { .. }), "{preview:?}");
 
     // A membership event waits for the lease (the holder's deadline is 3 s away) and is then applied.
     plant_lease(&local, Timestamp::now() + SignedDuration::from_secs(3)).await;
@@ -711,7 +734,7 @@ async fn a_held_lease_turns_a_scheduled_run_away_and_makes_a_membership_event_wa
         &m_ana,
     );
     let out = h.handle(added.clone(), context(300)).await.unwrap();
-    assert_eq!(out["outcome"], "reconciled", "{out}");
+    reconciled(&out);
     assert!(
         started.elapsed() >= Duration::from_secs(2),
         "it did not wait for the lease"
@@ -729,7 +752,7 @@ async fn a_held_lease_turns_a_scheduled_run_away_and_makes_a_membership_event_wa
     // The crashed holder's deadline passes: the lease lapses and the daily run proceeds.
     plant_lease(&local, Timestamp::now() - SignedDuration::from_secs(1)).await;
     let ran = h.handle(scheduled, context(300)).await.unwrap();
-    assert_eq!(ran["outcome"], "reconciled", "{ran}");
+    reconciled(&ran);
     local.world.stop().await;
 }
 
@@ -775,21 +798,20 @@ async fn dry_run_returns_the_plan_and_changes_nothing() {
         )
         .await
         .unwrap();
-    assert_eq!(out["outcome"], "dry-run");
-    assert_eq!(out["plan"]["create"][0]["profileName"], "ana-example-com");
+    let Outcome::DryRun { plan, brake, .. } = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(plan.create[0].profile_name, "ana-example-com");
     assert_eq!(
-        out["plan"]["create"][0]["reason"],
+        plan.create[0].reason,
         format!(
             "ana@example.com is a member of group {} and has no Studio profile",
             local.group
         )
     );
-    assert_eq!(
-        out["plan"]["deprovision"][0]["profileName"],
-        "gone-example-com"
-    );
-    assert_eq!(out["plan"]["managedProfiles"], 1);
-    assert_eq!(out["brake"]["blocked"], false);
+    assert_eq!(plan.deprovision[0].profile_name, "gone-example-com");
+    assert_eq!(plan.managed_profiles, 1);
+    assert!(!brake.blocked);
 
     assert_eq!(local.state().await, before);
     let stats = admin.stats().await.unwrap();
@@ -830,7 +852,7 @@ async fn the_brake_blocks_a_mass_deprovision_and_a_targeted_run_approves_one() {
         )
         .await
         .unwrap();
-    assert_eq!(out["outcome"], "blocked");
+    assert!(matches!(out, Outcome::Blocked { .. }), "{out:?}");
     assert_eq!(
         profile_names(&local.state().await),
         vec!["a", "b", "c", "d", "e"]
@@ -850,7 +872,7 @@ async fn the_brake_blocks_a_mass_deprovision_and_a_targeted_run_approves_one() {
         .handle(json!({"userProfileName": "d"}), context(300))
         .await
         .unwrap();
-    assert_eq!(out["outcome"], "reconciled", "{out}");
+    reconciled(&out);
     assert_eq!(
         profile_names(&local.state().await),
         vec!["a", "b", "c", "e"]
@@ -895,7 +917,7 @@ async fn throttling_and_faults_do_not_lose_work() {
             .await
         {
             Ok(out) => {
-                assert_eq!(out["outcome"], "reconciled");
+                reconciled(&out);
                 break;
             }
             Err(e) => {
@@ -984,7 +1006,7 @@ async fn a_thousand_member_group_reconciles_within_the_lambda_timeout() {
         .await
         .unwrap();
     let first = started.elapsed();
-    assert_eq!(out["report"]["provisioned"].as_array().unwrap().len(), 1000);
+    assert_eq!(reconciled(&out).1.provisioned.len(), 1000);
     assert!(first < Duration::from_secs(timeout), "{first:?}");
     assert_eq!(local.state().await.user_profiles.len(), 1000);
     let published = h.ports().publisher.taken();
@@ -1009,7 +1031,7 @@ async fn a_thousand_member_group_reconciles_within_the_lambda_timeout() {
         )
         .await
         .unwrap();
-    assert_eq!(out["plan"]["unchanged"], 1000);
+    assert_eq!(reconciled(&out).0.unchanged, 1000);
     assert!(started.elapsed() < Duration::from_secs(timeout));
     assert!(h.ports().publisher.taken().is_empty());
     eprintln!(
@@ -1058,7 +1080,8 @@ async fn the_lambda_binary_provisions_from_a_routed_event_with_the_templates_env
     .unwrap();
     let inv = host.invoke(add).await.unwrap();
     let out = inv.outcome.response().unwrap_or_else(|| panic!("{inv:?}"));
-    assert_eq!(out["outcome"], "reconciled");
+    let out: Outcome = serde_json::from_value(out.clone()).unwrap();
+    reconciled(&out);
     assert_eq!(profile_names(&local.state().await), vec!["ana-example-com"]);
     assert_eq!(types(&local.events().await), vec!["User Provisioned"]);
     // A malformed event is refused as NonRetryable, with nothing done.
@@ -1119,7 +1142,7 @@ async fn moving_to_another_group_updates_the_profiles_settings() {
     local.remove_member(&m_ds).await;
     let out = h.handle(scheduled.clone(), context(300)).await.unwrap();
     assert_eq!(
-        out["report"]["updated"][0]["reason"],
+        reconciled(&out).1.updated[0].reason,
         format!("moved from group {} to group gpu ({gpu})", local.group)
     );
     let after = describe().await.unwrap();
@@ -1128,7 +1151,7 @@ async fn moving_to_another_group_updates_the_profiles_settings() {
     assert_eq!(state.user_profiles[0].tags[TAG_GROUP_ID], gpu);
     // Converged: the next run has nothing to do.
     let out = h.handle(scheduled, context(300)).await.unwrap();
-    assert_eq!(out["plan"]["unchanged"], 1);
+    assert_eq!(reconciled(&out).0.unchanged, 1);
     assert_eq!(types(&local.events().await), vec!["User Provisioned"]);
     local.world.stop().await;
 }
@@ -1185,7 +1208,7 @@ async fn a_deprovision_held_up_by_a_busy_app_or_a_shared_space_is_reported_and_f
     // Later the app is up: it is stopped, but the shared space needs a person — Provisioning Failed says which.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let out = h.handle(scheduled.clone(), context(300)).await.unwrap();
-    assert_eq!(out["report"]["failed"][0]["subject"], "ana");
+    assert_eq!(reconciled(&out).1.failed[0].subject, "ana");
     let state = local.state().await;
     assert_eq!(profile_names(&state), vec!["ana"]);
     assert!(

@@ -23,10 +23,10 @@ use idle_shutdown::report::SweepReport;
 use notify::trigger::ModelPackageStateChange;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, RngSeed, TestRunner};
+use provision_users::trigger::CloudTrailCall;
 use serde::Deserialize;
 use serde_json::Value;
 use studio_ops_shared::events::codecommit::RepositoryStateChange;
-use studio_ops_shared::events::identity::CloudTrailCall;
 use studio_ops_shared::events::sagemaker::TrainingJobStateChange;
 use studio_ops_shared::events::schedule::RunRequest;
 use studio_ops_shared::events::suite::SuiteEvent;
@@ -184,7 +184,7 @@ fn parsers(c: &mut Category) -> Fut<'_> {
         // The functions' own trigger parsers, on the same inputs.
         let function_parsers: Vec<(&str, Parser)> = vec![
             ("provision-users trigger", |v| {
-                provision_users::handler::parse_trigger(v).err()
+                provision_users::trigger::parse_trigger(v).err()
             }),
             ("train-on-push trigger", |v| {
                 train_on_push::handler::parse_trigger(v).err()

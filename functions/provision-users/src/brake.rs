@@ -1,6 +1,8 @@
 //! The safety brake: a reconcile that would deprovision too many managed profiles at once does nothing,
 //! because an identity-store outage or a wrong group id looks exactly like "everybody left".
 
+use serde::{Deserialize, Serialize};
+
 /// The brake's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Brake {
@@ -25,6 +27,29 @@ impl Default for Brake {
 pub enum Verdict {
     Proceed,
     Blocked { reason: String },
+}
+
+/// The brake's verdict as a preview answers it: `{"blocked": false}` or `{"blocked": true, "reason": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrakeAnswer {
+    pub blocked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl From<Verdict> for BrakeAnswer {
+    fn from(verdict: Verdict) -> Self {
+        match verdict {
+            Verdict::Proceed => Self {
+                blocked: false,
+                reason: None,
+            },
+            Verdict::Blocked { reason } => Self {
+                blocked: true,
+                reason: Some(reason),
+            },
+        }
+    }
 }
 
 impl Brake {

@@ -39,6 +39,9 @@ pub enum HandlerError {
     Busy,
     #[error("the reconcile finished but its events were not published")]
     Publish(#[from] PublishError),
+    /// The outcome could not be written as JSON (a plain data enum: not expected to happen).
+    #[error("the outcome could not be serialized: {0}")]
+    Answer(serde_json::Error),
 }
 
 impl Failure for HandlerError {
@@ -47,7 +50,8 @@ impl Failure for HandlerError {
             HandlerError::Event(_)
             | HandlerError::Config(_)
             | HandlerError::NotConfigured
-            | HandlerError::WrongDomain { .. } => ErrorClass::NonRetryable,
+            | HandlerError::WrongDomain { .. }
+            | HandlerError::Answer(_) => ErrorClass::NonRetryable,
             HandlerError::Observe(e) => e.class(),
             HandlerError::Incomplete(_) | HandlerError::Busy => ErrorClass::Retryable,
             HandlerError::Publish(e) => e.class(),

@@ -1,11 +1,11 @@
 //! provision-users: makes the Studio domain's user profiles follow the configured Identity Center group(s).
-// The release build (MIR inlining) nests the handler's futures deeper than rustc's default layout depth of 128.
-#![recursion_limit = "256"]
 
+use futures::FutureExt;
+use provision_users::adapters::identitystore::IdentityStore;
+use provision_users::adapters::sagemaker::SageMakerStudio;
 use provision_users::config;
+use provision_users::error::HandlerError;
 use provision_users::handler::{Handler, Ports};
-use provision_users::identity::IdentityStore;
-use provision_users::studio::SageMakerStudio;
 use studio_ops_shared::config::{Env, ProcessEnv};
 use studio_ops_shared::idempotency::DynamoIdempotencyStore;
 use studio_ops_shared::publisher::EventBridgePublisher;
@@ -16,13 +16,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let config = config::Config::from_env(&Env::new(&ProcessEnv)).map_err(lambda::init_failed)?;
     let sdk = aws::load_sdk_config(&config.suite.aws).await;
+    // SageMaker is where a reconcile meets throttling: its calls wait it out (more attempts, longer backoff), and
+    // their retry quota is this function's own and refills with time.
+    let sagemaker = aws_sdk_sagemaker::config::Builder::from(&sdk)
+        .retry_config(aws::throttled_retry_config(&config.suite.aws))
+        .retry_partition(aws::retry_partition("provision-users-sagemaker"))
+        .build();
     let ports = Ports {
         identity: IdentityStore::new(
             aws_sdk_identitystore::Client::new(&sdk),
             &config.identity_store_id,
         ),
         studio: SageMakerStudio::new(
-            aws_sdk_sagemaker::Client::new(&sdk),
+            aws_sdk_sagemaker::Client::from_conf(sagemaker),
             &config.domain_id,
             config.sagemaker_calls_per_second,
         ),
@@ -38,6 +44,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             config.suite.idempotency_ttl,
         ),
     };
-    let handler = Handler::new(config, ports);
-    lambda::serve(|event, context| handler.handle(event, context)).await
+    let handler = &Handler::new(config, ports);
+    // `map`, not an `async` block: one less level of nested futures for the compiler to lay out.
+    lambda::serve(move |event, context| {
+        handler
+            .handle(event, context)
+            .map(|outcome| serde_json::to_value(outcome?).map_err(HandlerError::Answer))
+    })
+    .await
 }

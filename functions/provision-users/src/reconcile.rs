@@ -1,83 +1,48 @@
-//! The reconcile: reads the configured groups and the domain through the ports, plans (`plan.rs`), and carries
-//! the plan out with bounded concurrency inside the invocation's deadline — creating profiles (and private
-//! spaces), updating settings, and deprovisioning (apps, then private spaces, then the profile).
+//! The reconcile, provision-users' one use case: read the configured groups and the domain through the ports,
+//! plan (`plan.rs`), judge the plan with the brake (`brake.rs`), and carry it out with bounded concurrency inside
+//! the invocation's deadline — creating profiles (and private spaces), updating settings, and deprovisioning
+//! (apps, then private spaces, then the profile) — then publish what was done as suite events.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{FutureExt, StreamExt, TryStreamExt, stream};
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use studio_ops_shared::events::suite::{
-    ProvisioningFailed, SuiteEvent, UserDeprovisioned, UserProvisioned,
+    ProvisioningBlocked, ProvisioningFailed, SuiteEvent, UserDeprovisioned, UserProvisioned,
 };
-use studio_ops_shared::{ErrorClass, Failure};
+use studio_ops_shared::metrics::{MetricSet, Unit};
+use studio_ops_shared::publisher::{PublishError, PublishEvents};
+use studio_ops_shared::{AwsCallError, Deadline, ErrorClass, Failure};
 use tokio::time::Instant;
 
+use crate::brake::Verdict;
 use crate::config::Config;
+use crate::error::HandlerError;
 use crate::plan::{
     self, CreateProfile, CreateSpace, Deprovision, ExistingProfile, MANAGED_BY, Member, Observed,
     Plan, PlanInput, TAG_GROUP_ID, TAG_MANAGED_BY, TAG_PROFILE, TAG_SETTINGS, TAG_USER_ID,
     UpdateProfile,
 };
 use crate::ports::{
-    AppOwner, AppRef, Change, Created, IdentityPort, NewProfile, NewSpace, PortError,
-    RESOURCE_NOT_FOUND, SpaceSummary, StudioPort,
+    AppOwner, AppRef, Change, Created, IdentityPort, NewProfile, NewSpace, RESOURCE_NOT_FOUND,
+    SpaceSummary, StudioPort,
 };
 use crate::settings::GroupSettings;
 
-/// Time kept free at the end of an invocation to publish events and answer.
+/// Time wanted free at the end of an invocation to publish events and answer (a short deadline keeps less:
+/// [`Deadline::margin`] takes at most a quarter of the time given).
 pub const FINISH_MARGIN: Duration = Duration::from_secs(10);
-/// No action is started with less than this left before the deadline.
+/// No action is started with less than this left before the deadline (capped the same way).
 pub const START_MARGIN: Duration = Duration::from_secs(20);
-/// Without a deadline from the runtime, assume Lambda's maximum.
-const NO_DEADLINE: Duration = Duration::from_secs(900);
 /// Polling while waiting for apps, spaces and profiles to settle.
 const FIRST_POLL: Duration = Duration::from_millis(200);
 const MAX_POLL: Duration = Duration::from_secs(5);
 /// At most this many individual Provisioning Failed events per run; the rest are summed up in one.
 const MAX_FAILURE_EVENTS: usize = 10;
-
-/// When the invocation must have answered.
-#[derive(Debug, Clone, Copy)]
-pub struct Deadline {
-    at: Instant,
-}
-
-impl Deadline {
-    /// From the Lambda context (`deadline` is milliseconds since the epoch; 0 when unknown).
-    pub fn from_context(context: &lambda_runtime::Context) -> Self {
-        if context.deadline == 0 {
-            return Self::after(NO_DEADLINE);
-        }
-        let left = context
-            .deadline()
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO);
-        Self::after(left)
-    }
-
-    pub fn after(left: Duration) -> Self {
-        Self {
-            at: Instant::now() + left,
-        }
-    }
-
-    pub fn remaining(&self) -> Duration {
-        self.at.saturating_duration_since(Instant::now())
-    }
-
-    /// The deadline on the wall clock (what a lease that lapses with this invocation stores).
-    pub fn wall_clock(&self) -> jiff::Timestamp {
-        jiff::Timestamp::now() + self.remaining()
-    }
-
-    /// The moment work must stop so that there is time to publish and answer.
-    fn hard_stop(&self) -> Instant {
-        self.at.checked_sub(FINISH_MARGIN).unwrap_or(self.at)
-    }
-}
 
 /// Reading the state failed; nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +57,7 @@ pub enum ObserveError {
     #[error("reading the state did not finish before the invocation's deadline")]
     Deadline,
     #[error(transparent)]
-    Port(#[from] PortError),
+    Call(#[from] AwsCallError),
 }
 
 impl Failure for ObserveError {
@@ -102,8 +67,78 @@ impl Failure for ObserveError {
                 ErrorClass::NonRetryable
             }
             ObserveError::Deadline => ErrorClass::Retryable,
-            ObserveError::Port(e) => e.class,
+            ObserveError::Call(e) => e.class,
         }
+    }
+}
+
+/// What a reconcile is asked to do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Request {
+    /// Plan and answer the plan; change nothing, publish nothing.
+    pub dry_run: bool,
+    /// Only this profile (an admin's decision: the brake does not apply).
+    pub only_profile: Option<String>,
+}
+
+/// How a reconcile ended (the handler turns it into the invocation's outcome). One per invocation: the size of
+/// its largest variant costs nothing worth a box.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Ended {
+    /// A dry run: the plan and what the brake would say.
+    Preview { plan: Plan, verdict: Verdict },
+    /// The brake stopped the plan; Provisioning Blocked is published.
+    Blocked { plan: Plan, reason: String },
+    /// The plan was carried out (in `took`); `published` says whether its events went out.
+    Applied {
+        plan: Plan,
+        report: Report,
+        published: Result<(), PublishError>,
+        took: Duration,
+    },
+}
+
+/// A reconcile that got as far as a plan.
+#[derive(Debug)]
+pub struct Reconciliation {
+    /// Members of the configured groups.
+    pub members: usize,
+    pub ended: Ended,
+}
+
+impl Reconciliation {
+    /// The metrics of a reconcile that decided something (a preview has none).
+    pub fn metrics(&self) -> Option<MetricSet> {
+        let count = |n: usize| n as f64;
+        let plan = match &self.ended {
+            Ended::Preview { .. } => return None,
+            Ended::Blocked { plan, .. } | Ended::Applied { plan, .. } => plan,
+        };
+        let mut metrics = MetricSet::for_function(crate::FUNCTION_NAME);
+        metrics.put("Members", count(self.members), Unit::Count);
+        let managed = f64::from(plan.managed_profiles);
+        metrics.put("ManagedProfiles", managed, Unit::Count);
+        let Ended::Applied { report, took, .. } = &self.ended else {
+            metrics.put("ReconcileBlocked", 1.0, Unit::Count);
+            return Some(metrics);
+        };
+        let left = report.retry_later.len() + report.not_reached.len();
+        metrics.put(
+            "ProfilesCreated",
+            count(report.provisioned.len()),
+            Unit::Count,
+        );
+        metrics.put("ProfilesUpdated", count(report.updated.len()), Unit::Count);
+        metrics.put(
+            "ProfilesDeprovisioned",
+            count(report.deprovisioned.len()),
+            Unit::Count,
+        );
+        metrics.put("ActionsFailed", count(report.failed.len()), Unit::Count);
+        metrics.put("ActionsLeftForRetry", count(left), Unit::Count);
+        metrics.put("ReconcileMs", took.as_millis() as f64, Unit::Milliseconds);
+        Some(metrics)
     }
 }
 
@@ -119,7 +154,7 @@ pub struct Observation {
 }
 
 /// Something that could not be done in this run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
     pub subject: String,
@@ -135,14 +170,14 @@ fn problem(subject: &str, action: &str, reason: impl Into<String>) -> Problem {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Updated {
     pub profile_name: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SpaceCreated {
     pub profile_name: String,
@@ -167,7 +202,7 @@ enum ActionResult {
 }
 
 /// What a reconcile did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     pub provisioned: Vec<UserProvisioned>,
@@ -295,14 +330,17 @@ impl Action<'_> {
     }
 }
 
-/// A PortError as a result: transient ones are retried later, the rest need a person.
-fn from_port(subject: &str, action: &str, e: &PortError) -> ActionResult {
+/// A failed AWS call as a result: transient ones are retried later, the rest need a person.
+fn from_call(subject: &str, action: &str, e: &AwsCallError) -> ActionResult {
     let p = problem(subject, action, e.to_string());
     match e.class {
         ErrorClass::Retryable => ActionResult::RetryLater(p),
         ErrorClass::NonRetryable => ActionResult::Failed(p),
     }
 }
+
+/// `Ok(Err(reason))`: the step could not finish now (busy, still deleting); the next run continues.
+type Step<T> = Result<Result<T, String>, AwsCallError>;
 
 pub struct Reconciler<'a, I, S> {
     identity: &'a I,
@@ -321,17 +359,154 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
         }
     }
 
-    /// Reads the members of the configured groups and the domain's profiles and spaces.
-    pub async fn observe(&self) -> Result<Observation, ObserveError> {
-        tokio::time::timeout_at(self.deadline.hard_stop(), self.read_state())
-            .await
-            .unwrap_or(Err(ObserveError::Deadline))
+    /// The whole reconcile: observe, plan, judge, then preview, stop at the brake, or apply and publish.
+    pub async fn run<P: PublishEvents>(
+        &self,
+        publisher: &P,
+        request: &Request,
+    ) -> Result<Reconciliation, HandlerError> {
+        let started = std::time::Instant::now();
+        let observation = match self.observe().await {
+            Ok(o) => o,
+            Err(e) => {
+                let e = self.report_observe_failure(publisher, request.dry_run, e);
+                return Err(e.await.into());
+            }
+        };
+        let mut plan = self.plan(&observation, Timestamp::now());
+        if let Some(p) = &request.only_profile {
+            plan = plan.restrict_to(p);
+        }
+        let verdict = self.verdict(&plan, request.only_profile.is_some());
+        log_plan(&observation, &plan, &verdict);
+        let members = observation.members.len();
+        let ended = match verdict {
+            verdict if request.dry_run => Ended::Preview { plan, verdict },
+            Verdict::Blocked { reason } => {
+                self.publish_blocked(publisher, &plan, &reason).await?;
+                Ended::Blocked { plan, reason }
+            }
+            Verdict::Proceed => {
+                let report = self.apply(&plan, &observation).await;
+                let took = started.elapsed();
+                let published = self.publish_report(publisher, &report).await;
+                Ended::Applied {
+                    plan,
+                    report,
+                    published,
+                    took,
+                }
+            }
+        };
+        Ok(Reconciliation { members, ended })
+    }
+
+    /// A failure to observe that a retry cannot fix is also published (Provisioning Failed), unless in a preview.
+    async fn report_observe_failure<P: PublishEvents>(
+        &self,
+        publisher: &P,
+        dry_run: bool,
+        e: ObserveError,
+    ) -> ObserveError {
+        // A transient failure is Lambda's to retry; anything else needs a person.
+        if e.class() == ErrorClass::NonRetryable && !dry_run {
+            let failed: SuiteEvent = ProvisioningFailed {
+                domain_id: self.config.domain_id.clone(),
+                user_profile_name: None,
+                action: "read groups and profiles".into(),
+                reason: e.to_string(),
+            }
+            .into();
+            if let Err(p) = publisher.publish(&[failed]).await {
+                tracing::error!(error = %p, "could not publish Provisioning Failed");
+            }
+        }
+        e
+    }
+
+    /// An admin naming one profile has decided: the brake guards only unattended runs.
+    fn verdict(&self, plan: &Plan, targeted: bool) -> Verdict {
+        if targeted {
+            return Verdict::Proceed;
+        }
+        let count = u32::try_from(plan.deprovision.len()).unwrap_or(u32::MAX);
+        self.config.brake.check(count, plan.managed_profiles)
+    }
+
+    async fn publish_blocked<P: PublishEvents>(
+        &self,
+        publisher: &P,
+        plan: &Plan,
+        reason: &str,
+    ) -> Result<(), PublishError> {
+        tracing::warn!(reason = %reason, "reconcile blocked by the safety brake; nothing changed");
+        let blocked: SuiteEvent = ProvisioningBlocked {
+            domain_id: self.config.domain_id.clone(),
+            would_deprovision: u32::try_from(plan.deprovision.len()).unwrap_or(u32::MAX),
+            managed_profiles: plan.managed_profiles,
+            reason: reason.to_string(),
+            profiles: plan
+                .deprovision
+                .iter()
+                .map(|d| d.profile_name.clone())
+                .collect(),
+        }
+        .into();
+        publisher.publish(&[blocked]).await
+    }
+
+    /// Publishes what the report did. The changes are made and will not be made again: if publishing fails,
+    /// the facts are kept in the log at least.
+    async fn publish_report<P: PublishEvents>(
+        &self,
+        publisher: &P,
+        report: &Report,
+    ) -> Result<(), PublishError> {
+        let events = report.events(&self.config.domain_id);
+        tracing::info!(summary = %report.summary(), events = events.len(), "reconcile applied");
+        let result = publisher.publish(&events).await;
+        if let Err(e) = &result {
+            let details: Vec<Value> = events
+                .iter()
+                .map(|e| serde_json::json!({"detail-type": e.detail_type(), "detail": e.detail()}))
+                .collect();
+            let details = Value::Array(details);
+            tracing::error!(error = %e, events = %details, "suite events not published");
+        }
+        result
+    }
+
+    /// Reads the members of the configured groups and the domain's profiles and spaces, within the working time.
+    pub fn observe(&self) -> impl Future<Output = Result<Observation, ObserveError>> + '_ {
+        let reading = tokio::time::timeout(
+            self.deadline.working_time_left(FINISH_MARGIN),
+            self.read_state(),
+        );
+        reading.map(|r| r.unwrap_or(Err(ObserveError::Deadline)))
     }
 
     async fn read_state(&self) -> Result<Observation, ObserveError> {
         if !self.studio.domain_exists().await? {
             return Err(ObserveError::DomainNotFound(self.config.domain_id.clone()));
         }
+        let (members, group_names) = self.read_groups().await?;
+        let observed = Observed {
+            profiles: self.read_profiles().await?,
+            spaces: self.studio.list_spaces().await?,
+        };
+        let user_names = self
+            .resolve_user_names(plan::users_to_resolve(&members, &observed))
+            .await?;
+        Ok(Observation {
+            members,
+            observed,
+            user_names,
+            group_names,
+        })
+    }
+
+    /// The members of the configured groups (priority order) and the groups' display names.
+    async fn read_groups(&self) -> Result<(Vec<Member>, HashMap<String, String>), ObserveError> {
         let mut groups = Vec::new();
         let mut group_names = HashMap::new();
         for g in self.config.groups.groups() {
@@ -349,8 +524,11 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
                 self.identity.group_member_ids(&g.group_id).await?,
             ));
         }
-        let members = plan::desired_members(&groups);
+        Ok((plan::desired_members(&groups), group_names))
+    }
 
+    /// Every profile of the domain with its tags, by name.
+    async fn read_profiles(&self) -> Result<Vec<ExistingProfile>, AwsCallError> {
         let summaries = self.studio.list_profiles().await?;
         let mut profiles: Vec<ExistingProfile> = stream::iter(summaries)
             .map(|s| self.read_profile(s.name))
@@ -359,37 +537,33 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
             .try_collect()
             .await?;
         profiles.sort_by(|a, b| a.name.cmp(&b.name));
-        let observed = Observed {
-            profiles,
-            spaces: self.studio.list_spaces().await?,
-        };
+        Ok(profiles)
+    }
 
-        let to_resolve = plan::users_to_resolve(&members, &observed);
-        let user_names: HashMap<String, String> = stream::iter(to_resolve)
+    /// The user names of these user ids (users that no longer exist are left out).
+    async fn resolve_user_names(
+        &self,
+        user_ids: Vec<String>,
+    ) -> Result<HashMap<String, String>, AwsCallError> {
+        stream::iter(user_ids)
             .map(|id| async move {
                 let name = self.identity.user_name(&id).await?;
-                Ok::<_, PortError>(name.map(|n| (id, n)))
+                Ok::<_, AwsCallError>(name.map(|n| (id, n)))
             })
             .buffer_unordered(self.config.concurrency)
             .try_filter_map(|p| async move { Ok(p) })
             .try_collect()
-            .await?;
-        Ok(Observation {
-            members,
-            observed,
-            user_names,
-            group_names,
-        })
+            .await
     }
 
     /// One profile with its tags; `None` if it vanished while we looked.
-    async fn read_profile(&self, name: String) -> Result<Option<ExistingProfile>, PortError> {
+    async fn read_profile(&self, name: String) -> Result<Option<ExistingProfile>, AwsCallError> {
         let Some(d) = self.studio.describe_profile(&name).await? else {
             return Ok(None);
         };
         let tags = match self.studio.list_tags(&d.arn).await {
             Ok(t) => t,
-            Err(e) if e.code.as_deref() == Some(RESOURCE_NOT_FOUND) => return Ok(None),
+            Err(e) if e.is(RESOURCE_NOT_FOUND) => return Ok(None),
             Err(e) => return Err(e),
         };
         Ok(Some(ExistingProfile {
@@ -427,7 +601,7 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
             .chain(plan.deprovision.iter().map(Action::Deprovision))
             .collect();
         let results: Vec<ActionResult> = stream::iter(actions)
-            .map(|a| self.run(a, obs))
+            .map(|a| self.run_action(a, obs))
             .buffer_unordered(self.config.concurrency)
             .collect()
             .await;
@@ -439,9 +613,9 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
         report
     }
 
-    async fn run(&self, action: Action<'_>, obs: &Observation) -> ActionResult {
+    async fn run_action(&self, action: Action<'_>, obs: &Observation) -> ActionResult {
         let (subject, name) = action.subject_and_name();
-        if self.deadline.remaining() < START_MARGIN {
+        if !self.deadline.may_start(START_MARGIN) {
             return ActionResult::NotReached(problem(
                 subject,
                 name,
@@ -456,7 +630,7 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
                 Action::Deprovision(d) => self.deprovision(d, &obs.observed.spaces).await,
             }
         };
-        match tokio::time::timeout_at(self.deadline.hard_stop(), work).await {
+        match tokio::time::timeout(self.deadline.working_time_left(FINISH_MARGIN), work).await {
             Ok(r) => r,
             Err(_) => ActionResult::RetryLater(problem(
                 subject,
@@ -481,39 +655,30 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
         let Some(group) = self.group(&c.group_id) else {
             return ActionResult::Failed(problem(&c.profile_name, ACTION, "group not configured"));
         };
-        let tags: BTreeMap<String, String> = [
-            (TAG_MANAGED_BY, MANAGED_BY.to_string()),
-            (TAG_USER_ID, c.user_id.clone()),
-            (TAG_GROUP_ID, c.group_id.clone()),
-            (TAG_SETTINGS, group.profile.fingerprint()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
         let new = NewProfile {
             name: c.profile_name.clone(),
             sso_user_name: c.user_name.clone(),
             settings: group.profile.clone(),
-            tags,
+            tags: profile_tags(c, group),
         };
         match self.studio.create_profile(&new).await {
             Ok(Created::Created) => {}
             Ok(Created::AlreadyExists) => return self.claim_existing(c).await,
-            Err(e) => return from_port(&c.profile_name, ACTION, &e),
+            Err(e) => return from_call(&c.profile_name, ACTION, &e),
         }
-        let mut private_space = None;
-        let mut space_problem = None;
-        if let Some(space) = &c.private_space {
-            match self
+        let (private_space, space_problem) = match &c.private_space {
+            None => (None, None),
+            Some(space) => match self
                 .ensure_space(&c.profile_name, space, &c.user_id, group)
                 .await
             {
-                Ok(()) => private_space = Some(space.clone()),
-                Err(reason) => {
-                    space_problem = Some(problem(&c.profile_name, "create private space", reason))
-                }
-            }
-        }
+                Ok(()) => (Some(space.clone()), None),
+                Err(reason) => (
+                    None,
+                    Some(problem(&c.profile_name, "create private space", reason)),
+                ),
+            },
+        };
         tracing::info!(profile = %c.profile_name, user_id = %c.user_id, group_id = %c.group_id, "user profile created");
         ActionResult::Provisioned(
             UserProvisioned {
@@ -537,7 +702,7 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
                 return Ok(None);
             };
             let tags = self.studio.list_tags(&d.arn).await?;
-            Ok::<_, PortError>(tags.get(TAG_USER_ID).cloned())
+            Ok::<_, AwsCallError>(tags.get(TAG_USER_ID).cloned())
         };
         match owner.await {
             Ok(Some(user)) if user == c.user_id => ActionResult::AlreadyDone(problem(
@@ -550,7 +715,7 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
                 ACTION,
                 "the name was taken by another profile meanwhile; the next run picks another name",
             )),
-            Err(e) => from_port(&c.profile_name, ACTION, &e),
+            Err(e) => from_call(&c.profile_name, ACTION, &e),
         }
     }
 
@@ -575,7 +740,7 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
             Ok(Change::Busy(why)) => {
                 return ActionResult::RetryLater(problem(&u.profile_name, ACTION, why));
             }
-            Err(e) => return from_port(&u.profile_name, ACTION, &e),
+            Err(e) => return from_call(&u.profile_name, ACTION, &e),
         }
         let tags: BTreeMap<String, String> = [
             (TAG_GROUP_ID.to_string(), u.group_id.clone()),
@@ -583,7 +748,7 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
         ]
         .into();
         if let Err(e) = self.studio.add_tags(&u.arn, &tags).await {
-            return from_port(&u.profile_name, ACTION, &e);
+            return from_call(&u.profile_name, ACTION, &e);
         }
         tracing::info!(profile = %u.profile_name, reason = %u.reason, "user profile updated");
         ActionResult::Updated(Updated {
@@ -659,7 +824,7 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
         const ACTION: &str = "deprovision";
         match self.try_deprovision(d, spaces).await {
             Ok(r) => r,
-            Err(e) => from_port(&d.profile_name, ACTION, &e),
+            Err(e) => from_call(&d.profile_name, ACTION, &e),
         }
     }
 
@@ -669,28 +834,18 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
         &self,
         d: &Deprovision,
         spaces: &[SpaceSummary],
-    ) -> Result<ActionResult, PortError> {
+    ) -> Result<ActionResult, AwsCallError> {
         const ACTION: &str = "deprovision";
         let profile = d.profile_name.as_str();
         let (private, shared): (Vec<&SpaceSummary>, Vec<&SpaceSummary>) = spaces
             .iter()
             .filter(|s| s.is_owned_by(profile))
             .partition(|s| s.is_private());
+        let later = |reason: String| Ok(ActionResult::RetryLater(problem(profile, ACTION, reason)));
 
-        let mut apps = self
-            .studio
-            .list_apps(&AppOwner::User(profile.to_string()))
-            .await?;
-        for s in &private {
-            apps.extend(
-                self.studio
-                    .list_apps(&AppOwner::Space(s.name.clone()))
-                    .await?,
-            );
-        }
-        let apps_deleted = match self.delete_apps(apps).await? {
+        let apps_deleted = match self.delete_user_apps(profile, &private).await? {
             Ok(n) => n,
-            Err(reason) => return Ok(ActionResult::RetryLater(problem(profile, ACTION, reason))),
+            Err(reason) => return later(reason),
         };
         if !shared.is_empty() {
             let names: Vec<&str> = shared.iter().map(|s| s.name.as_str()).collect();
@@ -703,49 +858,13 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
                 ),
             )));
         }
-
-        let mut spaces_deleted = 0;
-        for s in &private {
-            match self.studio.delete_space(&s.name).await? {
-                Change::Accepted => spaces_deleted += 1,
-                Change::AlreadyGone => {}
-                Change::Busy(why) => {
-                    return Ok(ActionResult::RetryLater(problem(
-                        profile,
-                        ACTION,
-                        format!("space {}: {why}", s.name),
-                    )));
-                }
-            }
-        }
-        let names: Vec<String> = private.iter().map(|s| s.name.clone()).collect();
-        let gone = self
-            .wait_until(self.config.app_delete_wait, || async {
-                for n in &names {
-                    if self.studio.describe_space(n).await?.is_some() {
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
-            })
-            .await?;
-        if !gone {
-            return Ok(ActionResult::RetryLater(problem(
-                profile,
-                ACTION,
-                format!(
-                    "private space(s) {} still being deleted after {}s",
-                    names.join(", "),
-                    self.config.app_delete_wait.as_secs()
-                ),
-            )));
-        }
-
+        let spaces_deleted = match self.delete_private_spaces(&private).await? {
+            Ok(n) => n,
+            Err(reason) => return later(reason),
+        };
         match self.studio.delete_profile(profile).await? {
             Change::Accepted | Change::AlreadyGone => {}
-            Change::Busy(why) => {
-                return Ok(ActionResult::RetryLater(problem(profile, ACTION, why)));
-            }
+            Change::Busy(why) => return later(why),
         }
         tracing::info!(
             profile,
@@ -764,42 +883,63 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
         }))
     }
 
+    /// Deletes the apps of the profile and of its private spaces, and waits until they are gone.
+    async fn delete_user_apps(&self, profile: &str, private: &[&SpaceSummary]) -> Step<u32> {
+        let mut apps = self
+            .studio
+            .list_apps(&AppOwner::User(profile.to_string()))
+            .await?;
+        for s in private {
+            apps.extend(
+                self.studio
+                    .list_apps(&AppOwner::Space(s.name.clone()))
+                    .await?,
+            );
+        }
+        self.delete_apps(apps).await
+    }
+
+    /// Deletes the private spaces and waits (bounded) until they are gone; answers how many were deleted.
+    async fn delete_private_spaces(&self, private: &[&SpaceSummary]) -> Step<u32> {
+        let mut spaces_deleted = 0;
+        for s in private {
+            match self.studio.delete_space(&s.name).await? {
+                Change::Accepted => spaces_deleted += 1,
+                Change::AlreadyGone => {}
+                Change::Busy(why) => return Ok(Err(format!("space {}: {why}", s.name))),
+            }
+        }
+        let names: Vec<String> = private.iter().map(|s| s.name.clone()).collect();
+        let gone = self
+            .wait_until(self.config.app_delete_wait, || async {
+                for n in &names {
+                    if self.studio.describe_space(n).await?.is_some() {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            })
+            .await?;
+        if !gone {
+            return Ok(Err(format!(
+                "private space(s) {} still being deleted after {}s",
+                names.join(", "),
+                self.config.app_delete_wait.as_secs()
+            )));
+        }
+        Ok(Ok(spaces_deleted))
+    }
+
     /// Deletes every app that is not gone yet and waits (bounded) until all are gone. Pending apps are
     /// deleted once they are up. `Ok(Err(reason))` when the wait ran out.
-    async fn delete_apps(&self, apps: Vec<AppRef>) -> Result<Result<u32, String>, PortError> {
+    async fn delete_apps(&self, apps: Vec<AppRef>) -> Step<u32> {
         let until = self.wait_limit(self.config.app_delete_wait);
         let mut requested: HashSet<String> = HashSet::new();
         let mut pending: Vec<AppRef> = apps.into_iter().filter(|a| a.status != "Deleted").collect();
         let mut delay = FIRST_POLL;
         loop {
-            let mut waiting = Vec::new();
-            for mut app in pending {
-                match app.status.as_str() {
-                    "Deleted" => {}
-                    "InService" | "Failed" => match self.studio.delete_app(&app).await? {
-                        Change::Accepted => {
-                            requested.insert(app.to_string());
-                            app.status = "Deleting".into();
-                            waiting.push(app);
-                        }
-                        Change::AlreadyGone => {}
-                        Change::Busy(_) => waiting.push(app),
-                    },
-                    // Pending, Deleting, or a status we do not know: look again.
-                    _ => waiting.push(app),
-                }
-            }
-            let mut refreshed = Vec::new();
-            for mut app in waiting {
-                match self.studio.describe_app(&app).await? {
-                    None => {}
-                    Some(s) if s == "Deleted" => {}
-                    Some(s) => {
-                        app.status = s;
-                        refreshed.push(app);
-                    }
-                }
-            }
+            let waiting = self.request_deletes(pending, &mut requested).await?;
+            let refreshed = self.still_there(waiting).await?;
             if refreshed.is_empty() {
                 return Ok(Ok(u32::try_from(requested.len()).unwrap_or(u32::MAX)));
             }
@@ -821,15 +961,58 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
         }
     }
 
+    /// Asks to delete the apps that are up (InService or Failed); answers the apps to look at again.
+    async fn request_deletes(
+        &self,
+        pending: Vec<AppRef>,
+        requested: &mut HashSet<String>,
+    ) -> Result<Vec<AppRef>, AwsCallError> {
+        let mut waiting = Vec::new();
+        for mut app in pending {
+            match app.status.as_str() {
+                "Deleted" => {}
+                "InService" | "Failed" => match self.studio.delete_app(&app).await? {
+                    Change::Accepted => {
+                        requested.insert(app.to_string());
+                        app.status = "Deleting".into();
+                        waiting.push(app);
+                    }
+                    Change::AlreadyGone => {}
+                    Change::Busy(_) => waiting.push(app),
+                },
+                // Pending, Deleting, or a status we do not know: look again.
+                _ => waiting.push(app),
+            }
+        }
+        Ok(waiting)
+    }
+
+    /// The apps that still exist, with their current status.
+    async fn still_there(&self, apps: Vec<AppRef>) -> Result<Vec<AppRef>, AwsCallError> {
+        let mut refreshed = Vec::new();
+        for mut app in apps {
+            match self.studio.describe_app(&app).await? {
+                None => {}
+                Some(s) if s == "Deleted" => {}
+                Some(s) => {
+                    app.status = s;
+                    refreshed.push(app);
+                }
+            }
+        }
+        Ok(refreshed)
+    }
+
+    /// When a wait of `limit` must end: at the limit, or earlier where the invocation's working time ends.
     fn wait_limit(&self, limit: Duration) -> Instant {
-        (Instant::now() + limit).min(self.deadline.hard_stop())
+        Instant::now() + limit.min(self.deadline.working_time_left(FINISH_MARGIN))
     }
 
     /// Polls `check` with backoff until it says true or `limit` (or the deadline) is reached.
-    async fn wait_until<F, Fut>(&self, limit: Duration, mut check: F) -> Result<bool, PortError>
+    async fn wait_until<F, Fut>(&self, limit: Duration, mut check: F) -> Result<bool, AwsCallError>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<bool, PortError>>,
+        Fut: Future<Output = Result<bool, AwsCallError>>,
     {
         let until = self.wait_limit(limit);
         let mut delay = FIRST_POLL;
@@ -844,6 +1027,34 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
             delay = (delay * 2).min(MAX_POLL);
         }
     }
+}
+
+/// The tags a new profile carries: who it is for, which group, and the settings it was made with.
+fn profile_tags(c: &CreateProfile, group: &GroupSettings) -> BTreeMap<String, String> {
+    [
+        (TAG_MANAGED_BY, MANAGED_BY.to_string()),
+        (TAG_USER_ID, c.user_id.clone()),
+        (TAG_GROUP_ID, c.group_id.clone()),
+        (TAG_SETTINGS, group.profile.fingerprint()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn log_plan(observation: &Observation, plan: &Plan, verdict: &Verdict) {
+    tracing::info!(
+        members = observation.members.len(),
+        managed_profiles = plan.managed_profiles,
+        create = plan.create.len(),
+        update = plan.update.len(),
+        create_space = plan.create_space.len(),
+        deprovision = plan.deprovision.len(),
+        skipped = plan.skipped.len(),
+        unchanged = plan.unchanged,
+        brake = ?verdict,
+        "plan"
+    );
 }
 
 #[cfg(test)]
@@ -902,39 +1113,38 @@ mod tests {
     }
 
     #[test]
-    fn port_errors_split_by_class() {
-        let e = PortError {
-            operation: "CreateUserProfile",
-            class: ErrorClass::Retryable,
-            code: Some("ThrottlingException".into()),
-            message: "slow down".into(),
-        };
+    fn failed_calls_split_by_class() {
+        let e = AwsCallError::service("CreateUserProfile", "ThrottlingException", "slow down");
+        assert_eq!(e.class, ErrorClass::Retryable);
         assert!(matches!(
-            from_port("a", "x", &e),
+            from_call("a", "x", &e),
             ActionResult::RetryLater(_)
         ));
-        let e = PortError {
+        let e = AwsCallError {
             class: ErrorClass::NonRetryable,
             ..e
         };
-        assert!(matches!(from_port("a", "x", &e), ActionResult::Failed(_)));
+        assert!(matches!(from_call("a", "x", &e), ActionResult::Failed(_)));
     }
 
     #[test]
-    fn deadline_from_context() {
-        let mut ctx = lambda_runtime::Context::default();
-        assert!(Deadline::from_context(&ctx).remaining() > Duration::from_secs(800));
-        let in_a_minute = SystemTime::now() + Duration::from_secs(60);
-        ctx.deadline = in_a_minute
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let left = Deadline::from_context(&ctx).remaining();
-        assert!(
-            left <= Duration::from_secs(60) && left > Duration::from_secs(55),
-            "{left:?}"
-        );
-        ctx.deadline = 1;
-        assert_eq!(Deadline::from_context(&ctx).remaining(), Duration::ZERO);
+    fn the_margins_are_kept_whole_on_long_deadlines_and_leave_work_time_on_short_ones() {
+        // Whole milliseconds, as the Lambda context gives them.
+        let now = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap();
+        let ms = |d: Duration| (now + d).as_millisecond() as u64;
+        // Lambda's 15 minutes: both margins whole, as before the shared deadline.
+        let long = Deadline::from_millis(ms(Duration::from_secs(900)), now);
+        assert_eq!(long.margin(START_MARGIN), START_MARGIN);
+        assert_eq!(long.margin(FINISH_MARGIN), FINISH_MARGIN);
+        assert!(long.may_start(START_MARGIN));
+        // `cargo lambda watch` gives 30 s: a fixed 20 s start margin would leave 10 s; a quarter (7.5 s) is kept.
+        let short = Deadline::from_millis(ms(Duration::from_secs(30)), now);
+        assert_eq!(short.margin(START_MARGIN), Duration::from_millis(7_500));
+        assert!(short.may_start(START_MARGIN));
+        // 5 s left of 2 minutes given: no action starts.
+        let late =
+            Deadline::from_millis(ms(Duration::from_secs(5)), now - Duration::from_secs(115));
+        assert!(!late.may_start(START_MARGIN));
+        assert_eq!(late.working_time_left(FINISH_MARGIN), Duration::ZERO);
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use studio_ops_shared::names::Arn;
 
 /// SageMaker's bounds for an app's idle timeout.
 pub const IDLE_TIMEOUT_MINUTES: std::ops::RangeInclusive<u32> = 60..=525_600;
@@ -128,15 +129,14 @@ fn is_hex(s: &str) -> bool {
 }
 
 fn check_role(arn: &str) -> Result<(), FieldError> {
-    let parts: Vec<&str> = arn.split(':').collect();
-    let ok = parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "iam"
-        && parts[4].len() == 12
-        && parts[4].chars().all(|c| c.is_ascii_digit())
-        && parts[5].len() > "role/".len()
-        && parts[5].starts_with("role/");
+    // The shared parser allows what other ARNs have (no account, `:` in the resource); a role ARN has neither.
+    let ok = Arn::parse(arn).is_some_and(|a| {
+        a.service == "iam"
+            && a.account.len() == 12
+            && a.resource.len() > "role/".len()
+            && a.resource.starts_with("role/")
+            && !a.resource.contains(':')
+    });
     if ok {
         Ok(())
     } else {

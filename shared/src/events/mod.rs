@@ -2,7 +2,6 @@
 //! tolerated; a missing or mistyped required field is a NonRetryable error naming its JSON path.
 
 pub mod codecommit;
-pub mod identity;
 pub mod sagemaker;
 pub mod schedule;
 pub mod suite;

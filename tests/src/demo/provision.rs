@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_identitystore::types::{MemberId, Name};
+use provision_users::handler::Outcome as Answer;
 use serde_json::{Value, json};
 
 use super::Chapter;
@@ -38,56 +39,68 @@ fn membership_event(
     Ok(e)
 }
 
+/// One line of what provision-users answered: its outcome, what a preview would do, what a run did, and why.
 fn brief(outcome: &Outcome) -> String {
     let Outcome::Response(v) = outcome else {
         return format!("{outcome:?}");
     };
-    let names = |section: &str, list: &str, key: &str| -> Vec<String> {
-        v.get(section)
-            .and_then(|s| s.get(list))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.get(key).and_then(Value::as_str).map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+    let answer = match serde_json::from_value::<Answer>(v.clone()) {
+        Ok(answer) => answer,
+        Err(e) => return format!("unreadable answer ({e}): {v}"),
     };
-    let mut parts = vec![
-        v.get("outcome")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_string(),
-    ];
-    for (label, section, list, key) in [
-        ("would create", "plan", "create", "profileName"),
-        ("would deprovision", "plan", "deprovision", "profileName"),
-        ("created", "report", "provisioned", "userProfileName"),
-        (
-            "deprovisioned",
-            "report",
-            "deprovisioned",
-            "userProfileName",
-        ),
-        ("failed", "report", "failed", "userProfileName"),
-    ] {
-        if section == "plan" && v.get("outcome").and_then(Value::as_str) != Some("dry-run") {
-            continue;
+    let (name, plan, report) = match &answer {
+        Answer::Ignored { .. } => ("ignored", None, None),
+        Answer::AlreadyRunning { .. } => ("already-running", None, None),
+        Answer::DryRun { plan, .. } => ("dry-run", Some(plan), None),
+        Answer::Blocked { plan, .. } => ("blocked", Some(plan), None),
+        Answer::Reconciled { plan, report, .. } => ("reconciled", Some(plan), Some(report)),
+    };
+    let mut parts = vec![name.to_string()];
+    let mut list = |label: &str, names: Vec<&str>| {
+        if !names.is_empty() {
+            parts.push(format!("{label} {}", names.join(", ")));
         }
-        let found = names(section, list, key);
-        if !found.is_empty() {
-            parts.push(format!("{label} {}", found.join(", ")));
-        }
+    };
+    if let (Answer::DryRun { .. }, Some(plan)) = (&answer, plan) {
+        list(
+            "would create",
+            plan.create
+                .iter()
+                .map(|c| c.profile_name.as_str())
+                .collect(),
+        );
+        list(
+            "would deprovision",
+            plan.deprovision
+                .iter()
+                .map(|d| d.profile_name.as_str())
+                .collect(),
+        );
     }
-    if let Some(reason) = v
-        .get("plan")
-        .and_then(|p| p.get("deprovision"))
-        .and_then(Value::as_array)
-        .and_then(|a| a.first())
-        .and_then(|d| d.get("reason"))
-        .and_then(Value::as_str)
-    {
-        parts.push(format!("because {reason}"));
+    if let Some(report) = report {
+        list(
+            "created",
+            report
+                .provisioned
+                .iter()
+                .map(|p| p.user_profile_name.as_str())
+                .collect(),
+        );
+        list(
+            "deprovisioned",
+            report
+                .deprovisioned
+                .iter()
+                .map(|d| d.user_profile_name.as_str())
+                .collect(),
+        );
+        list(
+            "failed",
+            report.failed.iter().map(|f| f.subject.as_str()).collect(),
+        );
+    }
+    if let Some(d) = plan.and_then(|p| p.deprovision.first()) {
+        parts.push(format!("because {}", d.reason));
     }
     parts.join("; ")
 }

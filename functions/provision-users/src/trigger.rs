@@ -1,10 +1,16 @@
-//! Identity Center group-membership calls delivered by CloudTrail ("AWS API Call via CloudTrail"), reduced to
-//! what they say about a group. Since mid-2025 they carry no user names and a delete only a membership id.
+//! What invokes provision-users, typed: Identity Center group-membership calls delivered by CloudTrail ("AWS API
+//! Call via CloudTrail", reduced to what they say about a group; since mid-2025 they carry no user names and a
+//! delete only a membership id), the daily schedule and a manual run (`RunRequest`, shared with idle-shutdown).
+//! `parse_trigger` reads an invocation into one [`Trigger`]; `scope` decides what it asks for.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use studio_ops_shared::events::schedule::{self, RunRequest};
+use studio_ops_shared::events::{EventError, detail_type, parse_envelope};
 
-use super::EventError;
+use crate::config::Config;
+use crate::error::HandlerError;
+use crate::reconcile::Request;
 
 pub const DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 const WHAT: &str = "Identity Center CloudTrail";
@@ -178,10 +184,102 @@ fn looks_like_id(s: &str) -> bool {
     s.len() >= 8 && s.len() <= 47 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
 
+/// What invoked the function.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    Membership(MembershipSignal),
+    Run(RunRequest),
+}
+
+/// Reads an invocation: a CloudTrail membership call, a scheduled event, or a manual request (no detail-type).
+pub fn parse_trigger(event: &Value) -> Result<Trigger, EventError> {
+    match detail_type(event) {
+        Some(DETAIL_TYPE) => {
+            let envelope = parse_envelope::<CloudTrailCall>(DETAIL_TYPE, event)?;
+            envelope.detail.membership_signal().map(Trigger::Membership)
+        }
+        Some(schedule::DETAIL_TYPE) | None => RunRequest::from_invocation(event).map(Trigger::Run),
+        Some(other) => Err(EventError::new(
+            "provision-users",
+            "detail-type",
+            format!("unexpected detail-type {other:?}"),
+        )),
+    }
+}
+
+/// What a trigger asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Acknowledge and do nothing (no AWS call): the reason is logged and returned.
+    Ignore(String),
+    /// Reconcile the configured groups (a preview, or a targeted run that concerns one profile).
+    Reconcile(Request),
+}
+
+/// Decides what a trigger asks for. Events never name users reliably (and deletes name only the
+/// membership), so any event about a configured group — or about an unknown group — means "reconcile".
+pub fn scope(trigger: &Trigger, config: &Config) -> Result<Scope, HandlerError> {
+    if config.groups.is_empty() {
+        return Err(HandlerError::NotConfigured);
+    }
+    match trigger {
+        Trigger::Membership(signal) => Ok(membership_scope(signal, config)),
+        Trigger::Run(run) => {
+            if let Some(domain) = &run.domain_id
+                && domain != &config.domain_id
+            {
+                return Err(HandlerError::WrongDomain {
+                    requested: domain.clone(),
+                    configured: config.domain_id.clone(),
+                });
+            }
+            Ok(Scope::Reconcile(Request {
+                dry_run: run.dry_run,
+                only_profile: run.user_profile_name.clone(),
+            }))
+        }
+    }
+}
+
+/// A membership call about this store and a configured (or unnamed) group means a full reconcile.
+fn membership_scope(signal: &MembershipSignal, config: &Config) -> Scope {
+    let store = match signal {
+        MembershipSignal::CallFailed { error_code } => {
+            return Scope::Ignore(format!(
+                "the identity-store call failed ({error_code}); nothing changed"
+            ));
+        }
+        MembershipSignal::Added {
+            identity_store_id, ..
+        }
+        | MembershipSignal::Removed {
+            identity_store_id, ..
+        } => identity_store_id.as_deref(),
+        MembershipSignal::GroupPatched { .. } => None,
+    };
+    if let Some(store) = store
+        && store != config.identity_store_id
+    {
+        return Scope::Ignore(format!(
+            "the event is about identity store {store}, not {}",
+            config.identity_store_id
+        ));
+    }
+    match signal.group_id() {
+        Some(group) if !config.groups.contains(group) => {
+            Scope::Ignore(format!("group {group} is not one of the configured groups"))
+        }
+        _ => Scope::Reconcile(Request::default()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use studio_ops_shared::{ErrorClass, Failure};
+
+    use crate::adapters::memory::{config, fixture};
 
     fn call(source: &str, name: &str, params: Value) -> CloudTrailCall {
         serde_json::from_value(json!({
@@ -279,6 +377,119 @@ mod tests {
         assert_eq!(
             other.membership_signal().unwrap_err().path,
             "detail.eventName"
+        );
+    }
+
+    #[test]
+    fn every_fixture_parses() {
+        assert!(matches!(
+            parse_trigger(&fixture("identitystore-create-group-membership.json")).unwrap(),
+            Trigger::Membership(MembershipSignal::Added { .. })
+        ));
+        assert!(matches!(
+            parse_trigger(&fixture("identitystore-delete-group-membership.json")).unwrap(),
+            Trigger::Membership(MembershipSignal::Removed { group_id: None, .. })
+        ));
+        assert!(matches!(
+            parse_trigger(&fixture("sso-directory-add-member-to-group.json")).unwrap(),
+            Trigger::Membership(MembershipSignal::Added { .. })
+        ));
+        assert!(matches!(
+            parse_trigger(&fixture("sso-directory-remove-member-from-group.json")).unwrap(),
+            Trigger::Membership(MembershipSignal::Removed {
+                group_id: Some(_),
+                ..
+            })
+        ));
+        assert_eq!(
+            parse_trigger(&fixture("identitystore-scim-patch-group.json")).unwrap(),
+            Trigger::Membership(MembershipSignal::GroupPatched { group_id: None })
+        );
+        assert_eq!(
+            parse_trigger(&fixture("scheduled-event.json")).unwrap(),
+            Trigger::Run(RunRequest::default())
+        );
+        assert!(matches!(
+            parse_trigger(&fixture("manual-dry-run.json")).unwrap(),
+            Trigger::Run(RunRequest { dry_run: true, .. })
+        ));
+        assert!(matches!(
+            parse_trigger(&fixture("manual-targeted-run.json")).unwrap(),
+            Trigger::Run(RunRequest {
+                user_profile_name: Some(_),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn malformed_event_names_the_field() {
+        let mut event = fixture("identitystore-create-group-membership.json");
+        event["detail"]["eventSource"] = json!(42);
+        let err = parse_trigger(&event).unwrap_err();
+        assert_eq!(err.path, "detail.eventSource");
+        let err =
+            parse_trigger(&json!({"detail-type": "Object Created", "detail": {}})).unwrap_err();
+        assert_eq!(err.path, "detail-type");
+    }
+
+    #[test]
+    fn scope_of_each_trigger() {
+        let c = config(&[]);
+        let reconcile = Scope::Reconcile(Request::default());
+        let of = |e: Value| scope(&parse_trigger(&e).unwrap(), &c).unwrap();
+        assert_eq!(
+            of(fixture("identitystore-create-group-membership.json")),
+            reconcile
+        );
+        assert_eq!(
+            of(fixture("sso-directory-add-member-to-group.json")),
+            reconcile
+        );
+        assert_eq!(
+            of(fixture("sso-directory-remove-member-from-group.json")),
+            reconcile
+        );
+        assert_eq!(
+            of(fixture("identitystore-delete-group-membership.json")),
+            reconcile
+        );
+        assert_eq!(
+            of(fixture("identitystore-scim-patch-group.json")),
+            reconcile
+        );
+        assert_eq!(of(fixture("scheduled-event.json")), reconcile);
+        assert_eq!(
+            of(fixture("manual-dry-run.json")),
+            Scope::Reconcile(Request {
+                dry_run: true,
+                only_profile: None
+            })
+        );
+        assert_eq!(
+            of(fixture(
+                "identitystore-create-group-membership-other-group.json"
+            )),
+            Scope::Ignore(
+                "group 34887428-4081-7042-c3c6-928d413009e7 is not one of the configured groups"
+                    .into()
+            )
+        );
+        let mut other_store = fixture("identitystore-create-group-membership.json");
+        other_store["detail"]["requestParameters"]["identityStoreId"] = json!("d-0000000000");
+        assert!(matches!(of(other_store), Scope::Ignore(r) if r.contains("d-0000000000")));
+        let mut failed = fixture("identitystore-create-group-membership.json");
+        failed["detail"]["errorCode"] = json!("AccessDeniedException");
+        assert!(matches!(of(failed), Scope::Ignore(r) if r.contains("AccessDeniedException")));
+        let err = scope(&parse_trigger(&json!({"domainId": "d-other"})).unwrap(), &c).unwrap_err();
+        assert_eq!(err.class(), ErrorClass::NonRetryable);
+        assert!(err.to_string().contains("d-other"), "{err}");
+        let unconfigured = config(&[("STUDIO_OPS_PROVISION_GROUP_IDS", "")]);
+        let err = scope(&Trigger::Run(RunRequest::default()), &unconfigured).unwrap_err();
+        assert!(matches!(err, HandlerError::NotConfigured));
+        assert!(
+            err.to_string().contains("STUDIO_OPS_PROVISION_GROUP_IDS"),
+            "{err}"
         );
     }
 }
