@@ -21,9 +21,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, RngSeed, TestRunner};
 use serde_json::Value;
-use studio_ops_shared::events::codecommit::RepositoryStateChange;
 use studio_ops_shared::events::identity::CloudTrailCall;
-use studio_ops_shared::events::sagemaker::{ModelPackageStateChange, TrainingJobStateChange};
+use studio_ops_shared::events::sagemaker::ModelPackageStateChange;
 use studio_ops_shared::events::schedule::RunRequest;
 use studio_ops_shared::events::suite::SuiteEvent;
 use studio_ops_shared::events::time::LenientTime;
@@ -37,6 +36,7 @@ use studio_ops_tests::runtime_api::Outcome;
 use studio_ops_tests::sim::KnobsPatch;
 use studio_ops_tests::sim::admin::SeedRequest;
 use studio_ops_tests::world::{FUNCTIONS, World, WorldConfig, fixture};
+use train_on_push::trigger::{RepositoryStateChange, TrainingJobStateChange};
 
 use harness::Category;
 
@@ -183,7 +183,7 @@ fn parsers(c: &mut Category) -> Fut<'_> {
                 provision_users::handler::parse_trigger(v).err()
             }),
             ("train-on-push trigger", |v| {
-                train_on_push::handler::parse_trigger(v).err()
+                train_on_push::trigger::parse_trigger(v).err()
             }),
             ("notify trigger", |v| {
                 notify::handler::parse_trigger(v).err()

@@ -335,7 +335,7 @@ pub fn model_package(
         .clone()
         .or_else(|| training_image.map(str::to_string))
         .ok_or_else(|| format!("training job {job_name} names no inference image"))?;
-    let short = naming::short_commit(&lineage.commit_id);
+    let short = naming::job_commit(&lineage.commit_id);
     let branch = lineage.branch.as_deref().unwrap_or("?");
     let description = format!(
         "{} trained from {}@{branch} commit {short}{} {}",
