@@ -186,7 +186,7 @@ impl Failure for AwsCallError {
     }
 }
 
-/// `client.op().send().await.call("Op")?`: an SDK result with its error turned into an [`AwsCallError`].
+/// `….send().await.call("DescribeApp")?`: an SDK result with its error turned into an [`AwsCallError`].
 pub trait AwsCall<T> {
     fn call(self, operation: &'static str) -> Result<T, AwsCallError>;
 }

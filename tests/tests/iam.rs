@@ -19,7 +19,9 @@ use studio_ops_tests::iam::{
 use studio_ops_tests::runtime_api::{Invocation, Outcome};
 use studio_ops_tests::sim::ACCOUNT_ID;
 use studio_ops_tests::world::{SUBNET_IDS, TRAINING_SECURITY_GROUP, World, WorldConfig, fixture};
+use train_on_push::handler::Outcome as TrainAnswer;
 use train_on_push::naming;
+use train_on_push::push::ModelOutcome;
 
 /// Each function and the role the template gives it.
 const ROLES: &[(&str, &str)] = &[
@@ -252,7 +254,15 @@ async fn beyond_the_demo(world: &mut World) {
     push["detail"]["commitId"] = json!(after);
     let started = answered(&world.put_event(&push).await.unwrap(), "train-on-push");
     let job = naming::job_name("digits-cnn", &after);
-    assert!(started[0].to_string().contains(&job), "{started:?}");
+    let answer: TrainAnswer = serde_json::from_value(started[0].clone()).unwrap();
+    let TrainAnswer::Pushed { models, .. } = &answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(
+        models.get("digits-cnn"),
+        Some(&ModelOutcome::Started { job: job.clone() }),
+        "{answer:?}"
+    );
 
     let sagemaker = aws_sdk_sagemaker::Client::new(world.sim_sdk());
     let described = sagemaker
@@ -272,9 +282,10 @@ async fn beyond_the_demo(world: &mut World) {
     fields.remove("Tags");
     done["resources"] = json!([arn]);
     let registered = answered(&world.put_event(&done).await.unwrap(), "train-on-push");
+    let answer: TrainAnswer = serde_json::from_value(registered[0].clone()).unwrap();
     assert!(
-        registered[0].to_string().contains("registered"),
-        "{registered:?}"
+        matches!(&answer, TrainAnswer::Registered { job: j, .. } if *j == job),
+        "{answer:?}"
     );
 
     // The demo's group (the only one in the store), now with another default instance type.

@@ -26,8 +26,6 @@ use proptest::test_runner::{Config as PropConfig, RngSeed, TestRunner};
 use provision_users::trigger::CloudTrailCall;
 use serde::Deserialize;
 use serde_json::Value;
-use studio_ops_shared::events::codecommit::RepositoryStateChange;
-use studio_ops_shared::events::sagemaker::TrainingJobStateChange;
 use studio_ops_shared::events::schedule::RunRequest;
 use studio_ops_shared::events::suite::SuiteEvent;
 use studio_ops_shared::events::time::LenientTime;
@@ -41,6 +39,7 @@ use studio_ops_tests::runtime_api::Outcome;
 use studio_ops_tests::sim::KnobsPatch;
 use studio_ops_tests::sim::admin::SeedRequest;
 use studio_ops_tests::world::{FUNCTIONS, World, WorldConfig, fixture};
+use train_on_push::trigger::{RepositoryStateChange, TrainingJobStateChange};
 
 use harness::Category;
 
@@ -187,7 +186,7 @@ fn parsers(c: &mut Category) -> Fut<'_> {
                 provision_users::trigger::parse_trigger(v).err()
             }),
             ("train-on-push trigger", |v| {
-                train_on_push::handler::parse_trigger(v).err()
+                train_on_push::trigger::parse_trigger(v).err()
             }),
             ("notify trigger", |v| notify::trigger::parse(v).err()),
         ];

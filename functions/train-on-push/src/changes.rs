@@ -4,10 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use studio_ops_shared::events::codecommit::RepositoryStateChange;
+use studio_ops_shared::names::{Arn, glob_matches};
 
 use crate::naming;
 use crate::paths;
+use crate::trigger::RepositoryStateChange;
 
 /// What to do on a new branch (a push without a previous commit to compare with).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +65,7 @@ pub fn screen(
     };
     if !branch_patterns
         .iter()
-        .any(|p| branch_matches(p, &change.reference_name))
+        .any(|p| glob_matches(p, &change.reference_name))
     {
         return Err(format!(
             "branch {} matches none of {}",
@@ -82,44 +83,14 @@ pub fn screen(
         branch: change.reference_name.clone(),
         commit_id,
         before,
-        pushed_by: change.caller_user_arn.as_deref().and_then(session_name),
+        // The session name of an assumed-role ARN (an SSO user's e-mail), or an IAM user's name.
+        pushed_by: change
+            .caller_user_arn
+            .as_deref()
+            .and_then(Arn::parse)
+            .and_then(|arn| arn.principal_name())
+            .map(str::to_string),
     })
-}
-
-/// The session name of an assumed-role ARN (`.../AWSReservedSSO_DataScientist_x/ana@example.com` →
-/// `ana@example.com`), or the user name of an IAM user ARN.
-pub fn session_name(arn: &str) -> Option<String> {
-    let resource = arn.split(':').nth(5)?;
-    let name = if resource.starts_with("assumed-role/") {
-        resource.split('/').nth(2)?
-    } else {
-        resource.rsplit('/').next()?
-    };
-    Some(name.to_string()).filter(|n| !n.is_empty())
-}
-
-/// Glob match of a branch name: `*` matches any run of characters (including `/`), everything else itself.
-/// The classic two-pointer matcher: at most O(pattern × branch) steps, whatever the pattern.
-pub fn branch_matches(pattern: &str, branch: &str) -> bool {
-    let (p, b) = (pattern.as_bytes(), branch.as_bytes());
-    let (mut pi, mut bi) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while bi < b.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, bi));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == b[bi] {
-            pi += 1;
-            bi += 1;
-        } else if let Some((sp, sb)) = star {
-            pi = sp + 1;
-            bi = sb + 1;
-            star = Some((sp, sb + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == b'*')
 }
 
 /// What the commit message asks for.
@@ -279,28 +250,37 @@ mod tests {
         assert_eq!(zeros.before, None);
     }
 
+    /// Branch patterns are the suite's one glob (`*` any run of characters, `/` included; `?` one character,
+    /// which a git branch name cannot hold literally).
     #[test]
     fn branch_patterns() {
-        assert!(branch_matches("main", "main"));
-        assert!(!branch_matches("main", "main2"));
-        assert!(branch_matches("release/*", "release/2026.11"));
-        assert!(!branch_matches("release/*", "hotfix/1"));
-        assert!(branch_matches("*", "anything/at/all"));
-        assert!(branch_matches("train-*-gpu", "train-big-gpu"));
-        assert!(branch_matches(&"*".repeat(10_000), "x"));
-        assert!(!branch_matches(
+        assert!(glob_matches("main", "main"));
+        assert!(!glob_matches("main", "main2"));
+        assert!(glob_matches("release/*", "release/2026.11"));
+        assert!(!glob_matches("release/*", "hotfix/1"));
+        assert!(glob_matches("*", "anything/at/all"));
+        assert!(glob_matches("train-*-gpu", "train-big-gpu"));
+        assert!(glob_matches(&"*".repeat(10_000), "x"));
+        assert!(!glob_matches(
             &format!("{}b", "*a".repeat(20)),
             &"a".repeat(30)
         ));
     }
 
+    /// Who `screen` says pushed, for a caller ARN.
+    fn pushed_by(arn: &str) -> Option<String> {
+        let mut c = change("referenceUpdated", "main", None);
+        c.caller_user_arn = Some(arn.to_string());
+        screen(&c, "repo", &["main".to_string()]).ok()?.pushed_by
+    }
+
     #[test]
     fn session_names() {
         assert_eq!(
-            session_name("arn:aws:iam::123456789012:user/bob").as_deref(),
+            pushed_by("arn:aws:iam::123456789012:user/bob").as_deref(),
             Some("bob")
         );
-        assert_eq!(session_name("not an arn"), None);
+        assert_eq!(pushed_by("not an arn"), None);
     }
 
     #[test]

@@ -5,9 +5,7 @@ use studio_ops_shared::config::ConfigError;
 use studio_ops_shared::events::EventError;
 use studio_ops_shared::idempotency::IdempotencyError;
 use studio_ops_shared::publisher::PublishError;
-use studio_ops_shared::{ErrorClass, Failure};
-
-use crate::ports::PortError;
+use studio_ops_shared::{AwsCallError, ErrorClass, Failure};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -15,8 +13,9 @@ pub enum HandlerError {
     Event(#[from] EventError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A failed AWS call of a port.
     #[error(transparent)]
-    Port(#[from] PortError),
+    Aws(#[from] AwsCallError),
     #[error(transparent)]
     Publish(#[from] PublishError),
     #[error(transparent)]
@@ -28,18 +27,22 @@ pub enum HandlerError {
     Unregistrable { job: String, message: String },
     #[error("cannot build the source archive of {job}: {message}")]
     Archive { job: String, message: String },
+    /// An answer that cannot be written to or read back from the idempotency store as JSON.
+    #[error("cannot record the outcome: {0}")]
+    Record(serde_json::Error),
 }
 
 impl Failure for HandlerError {
     fn class(&self) -> ErrorClass {
         match self {
             HandlerError::Event(_) | HandlerError::Config(_) => ErrorClass::NonRetryable,
-            HandlerError::Port(e) => e.class(),
+            HandlerError::Aws(e) => e.class(),
             HandlerError::Publish(e) => e.class(),
             HandlerError::Idempotency(e) => e.class(),
             HandlerError::NoArtifacts { .. }
             | HandlerError::Unregistrable { .. }
-            | HandlerError::Archive { .. } => ErrorClass::NonRetryable,
+            | HandlerError::Archive { .. }
+            | HandlerError::Record(_) => ErrorClass::NonRetryable,
         }
     }
 }

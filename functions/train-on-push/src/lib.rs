@@ -1,9 +1,10 @@
 //! train-on-push: a push starts training for the models it changed; a finished job becomes a registered model version.
 //!
-//! The path of a push: `events/train-on-push/codecommit-*.json` → `handler::Handler::handle` →
-//! `changes` (which models) → `manifest` (is it acceptable) → `plan` (the request) → `ports` (CodeCommit,
-//! S3, SageMaker). The path of a finished job: `events/train-on-push/sagemaker-training-job-*.json` →
-//! `handler` → `plan::Lineage`/`plan::model_package` → `ports::ModelRegistry`.
+//! The path of a push: `events/train-on-push/codecommit-*.json` → `trigger` (typed event) →
+//! `handler::Handler::handle` → `push` (the use case; rules: `changes` which models, `manifest` is it
+//! acceptable, `plan` the request) → `ports` → `adapters` (CodeCommit, S3, SageMaker). The path of a finished
+//! job: `events/train-on-push/sagemaker-training-job-*.json` → `trigger` → `handler` → `registration` (rules:
+//! `plan::Lineage`, `plan::model_package`) → `ports::ModelRegistry` → `adapters::sagemaker`.
 
 pub mod adapters;
 pub mod changes;
@@ -16,4 +17,7 @@ pub mod naming;
 pub mod paths;
 pub mod plan;
 pub mod ports;
+pub mod push;
+pub mod registration;
 pub mod sourcedir;
+pub mod trigger;

@@ -8,6 +8,7 @@ use train_on_push::adapters::codecommit::CodeCommitSource;
 use train_on_push::adapters::s3::S3Artifacts;
 use train_on_push::adapters::sagemaker::{SageMakerRegistry, SageMakerTraining};
 use train_on_push::config::Config;
+use train_on_push::error::HandlerError;
 use train_on_push::handler::{Handler, Ports};
 
 /// The idempotency store's namespace for this function.
@@ -49,5 +50,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ),
     };
     let handler = Handler::new(config, ports);
-    lambda::serve(|event, context| handler.handle(event, context)).await
+    let handler = &handler;
+    // The runtime answers JSON: the typed outcome, serialized.
+    lambda::serve(|event, context| async move {
+        let outcome = handler.handle(event, context).await?;
+        serde_json::to_value(outcome).map_err(HandlerError::Record)
+    })
+    .await
 }

@@ -686,102 +686,172 @@ pub fn parse(bytes: &[u8], policy: &Policy) -> Result<Manifest, Rejection> {
     validate(&reader, raw)
 }
 
+/// Checks the typed file step by step, in the order the rejections are reported: the first problem found is the
+/// one the committer hears about.
 fn validate(r: &Reader<'_>, raw: RawManifest) -> Result<Manifest, Rejection> {
-    let policy = r.policy;
+    let description = r.description(&raw.description)?;
+    // Resources first: the image depends on the processor.
+    let resources = r.resources(raw.resources.get_ref())?;
+    r.exactly_one_kind(&raw)?;
+    let (kind, images) = r.kind_and_images(&raw, &resources)?;
+    let network_isolation = r.network_isolation(&raw.network_isolation, &kind)?;
+    let spot = r.spot(&raw.spot, &resources)?;
+    let hyperparameters = r.hyperparameters(&raw.hyperparameters, &kind)?;
+    let channels = r.channels(&raw.channels, &kind, network_isolation)?;
+    let metrics = r.metrics(&raw.metrics, &kind)?;
+    let experiment = r.experiment(&raw.experiment)?;
+    let registry = r.registry(&raw.registry, &kind)?;
+    Ok(Manifest {
+        description,
+        kind,
+        images,
+        resources,
+        spot,
+        network_isolation,
+        hyperparameters,
+        channels,
+        metrics,
+        experiment,
+        registry,
+    })
+}
 
-    let description = match &raw.description {
-        Some(d) if d.get_ref().chars().count() > MAX_DESCRIPTION || has_control(d.get_ref()) => {
+/// The steps of [`validate`], one per part of the manifest.
+impl Reader<'_> {
+    fn description(&self, raw: &Option<Spanned<String>>) -> Result<Option<String>, Rejection> {
+        let r = self;
+        Ok(match raw {
+            Some(d)
+                if d.get_ref().chars().count() > MAX_DESCRIPTION || has_control(d.get_ref()) =>
+            {
+                return Err(r.reject(
+                    d,
+                    format!("description must be one line of at most {MAX_DESCRIPTION} characters"),
+                ));
+            }
+            Some(d) => Some(d.get_ref().clone()),
+            None => None,
+        })
+    }
+
+    /// Instance type, count, volume and runtime within the administrator's limits.
+    fn resources(&self, res: &RawResources) -> Result<Resources, Rejection> {
+        let (r, policy) = (self, self.policy);
+        let instance_type = res.instance_type.get_ref().clone();
+        if !policy.instance_types.contains(&instance_type) {
             return Err(r.reject(
-                d,
-                format!("description must be one line of at most {MAX_DESCRIPTION} characters"),
+                &res.instance_type,
+                format!(
+                    "instance type {instance_type:?} is not allowed; choose one of {}",
+                    policy.instance_types.join(", ")
+                ),
             ));
         }
-        Some(d) => Some(d.get_ref().clone()),
-        None => None,
-    };
-
-    // Resources first: the image depends on the processor.
-    let res = raw.resources.get_ref();
-    let instance_type = res.instance_type.get_ref().clone();
-    if !policy.instance_types.contains(&instance_type) {
-        return Err(r.reject(
-            &res.instance_type,
-            format!(
-                "instance type {instance_type:?} is not allowed; choose one of {}",
-                policy.instance_types.join(", ")
-            ),
-        ));
-    }
-    let instance_count = match &res.instance_count {
-        Some(c) => in_range(
-            r,
-            c,
-            "instance_count",
-            1..=i64::from(policy.max_instance_count),
-            "STUDIO_OPS_MAX_INSTANCE_COUNT",
-        )?,
-        None => 1,
-    };
-    let volume_gb = match &res.volume_gb {
-        Some(v) => in_range(
-            r,
-            v,
-            "volume_gb",
-            1..=i64::from(policy.max_volume_gb),
-            "STUDIO_OPS_MAX_VOLUME_GB",
-        )?,
-        None => 30.min(policy.max_volume_gb),
-    };
-    let max_runtime_minutes = match &res.max_runtime_minutes {
-        Some(m) => in_range(
-            r,
-            m,
-            "max_runtime_minutes",
-            1..=i64::from(policy.max_runtime_seconds / 60),
-            "STUDIO_OPS_MAX_RUNTIME_SECONDS",
-        )?,
-        None => 60.min(policy.max_runtime_seconds / 60),
-    };
-    let resources = Resources {
-        instance_type: instance_type.clone(),
-        instance_count,
-        volume_gb,
-        max_runtime_seconds: max_runtime_minutes * 60,
-    };
-    let processor = Processor::of_instance_type(&instance_type);
-
-    // Exactly one way to train.
-    let kinds: Vec<&str> = [
-        raw.algorithm.as_ref().map(|_| "[algorithm]"),
-        raw.container.as_ref().map(|_| "[container]"),
-        raw.framework.as_ref().map(|_| "[framework]"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if kinds.len() != 1 {
-        let line = raw
-            .container
-            .as_ref()
-            .map(|c| r.line(c))
-            .or_else(|| raw.framework.as_ref().map(|f| r.line(f)))
-            .flatten();
-        return Err(Rejection::new(
-            if kinds.is_empty() { None } else { line },
-            format!(
-                "say how the model trains with exactly one of [algorithm], [container] or [framework]{}",
-                if kinds.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (found {})", kinds.join(" and "))
-                }
-            ),
-        ));
+        let instance_count = match &res.instance_count {
+            Some(c) => in_range(
+                r,
+                c,
+                "instance_count",
+                1..=i64::from(policy.max_instance_count),
+                "STUDIO_OPS_MAX_INSTANCE_COUNT",
+            )?,
+            None => 1,
+        };
+        let volume_gb = match &res.volume_gb {
+            Some(v) => in_range(
+                r,
+                v,
+                "volume_gb",
+                1..=i64::from(policy.max_volume_gb),
+                "STUDIO_OPS_MAX_VOLUME_GB",
+            )?,
+            None => 30.min(policy.max_volume_gb),
+        };
+        let max_runtime_minutes = match &res.max_runtime_minutes {
+            Some(m) => in_range(
+                r,
+                m,
+                "max_runtime_minutes",
+                1..=i64::from(policy.max_runtime_seconds / 60),
+                "STUDIO_OPS_MAX_RUNTIME_SECONDS",
+            )?,
+            None => 60.min(policy.max_runtime_seconds / 60),
+        };
+        Ok(Resources {
+            instance_type: instance_type.clone(),
+            instance_count,
+            volume_gb,
+            max_runtime_seconds: max_runtime_minutes * 60,
+        })
     }
 
-    let img_err = |at: &Spanned<String>, e: images::ImageError| r.reject(at, e.to_string());
-    let (kind, images) = if let Some(a) = &raw.algorithm {
-        let a = a.get_ref();
+    /// Exactly one way to train: `[algorithm]`, `[container]` or `[framework]`.
+    fn exactly_one_kind(&self, raw: &RawManifest) -> Result<(), Rejection> {
+        let r = self;
+        let kinds: Vec<&str> = [
+            raw.algorithm.as_ref().map(|_| "[algorithm]"),
+            raw.container.as_ref().map(|_| "[container]"),
+            raw.framework.as_ref().map(|_| "[framework]"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if kinds.len() != 1 {
+            let line = raw
+                .container
+                .as_ref()
+                .map(|c| r.line(c))
+                .or_else(|| raw.framework.as_ref().map(|f| r.line(f)))
+                .flatten();
+            return Err(Rejection::new(
+                if kinds.is_empty() { None } else { line },
+                format!(
+                    "say how the model trains with exactly one of [algorithm], [container] or [framework]{}",
+                    if kinds.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (found {})", kinds.join(" and "))
+                    }
+                ),
+            ));
+        }
+
+        Ok(())
+    }
+
+    /// How the model trains and the images it trains and serves with.
+    fn kind_and_images(
+        &self,
+        raw: &RawManifest,
+        resources: &Resources,
+    ) -> Result<(ModelKind, Images), Rejection> {
+        let processor = Processor::of_instance_type(&resources.instance_type);
+        if let Some(a) = &raw.algorithm {
+            self.algorithm(a.get_ref(), raw.resources.get_ref(), resources, processor)
+        } else if let Some(c) = &raw.container {
+            self.container(c.get_ref())
+        } else if let Some(f) = &raw.framework {
+            self.framework(f.get_ref(), processor)
+        } else {
+            // Not reached: exactly one kind was checked before.
+            Err(Rejection::new(
+                None,
+                "say how the model trains with exactly one of [algorithm], [container] or [framework]",
+            ))
+        }
+    }
+
+    /// A built-in algorithm, its version's images, and what the algorithm needs of the resources.
+    fn algorithm(
+        &self,
+        a: &RawAlgorithm,
+        res: &RawResources,
+        resources: &Resources,
+        processor: Processor,
+    ) -> Result<(ModelKind, Images), Rejection> {
+        let (r, policy) = (self, self.policy);
+        let (instance_type, instance_count) = (&resources.instance_type, resources.instance_count);
+        let img_err = |at: &Spanned<String>, e: images::ImageError| r.reject(at, e.to_string());
         let algorithm = Algorithm::parse(a.name.get_ref()).ok_or_else(|| {
             r.reject(
                 &a.name,
@@ -813,23 +883,34 @@ fn validate(r: &Reader<'_>, raw: RawManifest) -> Result<Manifest, Rejection> {
                 ));
             }
         }
-        (ModelKind::Algorithm { algorithm, version }, images)
-    } else if let Some(c) = &raw.container {
-        let c = c.get_ref();
+        Ok((ModelKind::Algorithm { algorithm, version }, images))
+    }
+
+    /// The team's own image from an allow-listed repository.
+    fn container(&self, c: &RawContainer) -> Result<(ModelKind, Images), Rejection> {
+        let r = self;
         let training = allowed_image(r, &c.image)?;
         let inference = match &c.inference_image {
             Some(i) => allowed_image(r, i)?,
             None => training.clone(),
         };
-        (
+        Ok((
             ModelKind::Container,
             Images {
                 training,
                 inference,
             },
-        )
-    } else if let Some(f) = &raw.framework {
-        let f = f.get_ref();
+        ))
+    }
+
+    /// Framework script mode: the framework's image for the processor, the source folder and the entry point.
+    fn framework(
+        &self,
+        f: &RawFramework,
+        processor: Processor,
+    ) -> Result<(ModelKind, Images), Rejection> {
+        let (r, policy) = (self, self.policy);
+        let img_err = |at: &Spanned<String>, e: images::ImageError| r.reject(at, e.to_string());
         let framework = Framework::parse(f.name.get_ref()).ok_or_else(|| {
             r.reject(
                 &f.name,
@@ -866,7 +947,7 @@ fn validate(r: &Reader<'_>, raw: RawManifest) -> Result<Manifest, Rejection> {
                 format!("entry_point {entry_point:?} must be a Python file (.py)"),
             ));
         }
-        (
+        Ok((
             ModelKind::Framework(ScriptMode {
                 framework,
                 version: f.version.get_ref().clone(),
@@ -876,121 +957,168 @@ fn validate(r: &Reader<'_>, raw: RawManifest) -> Result<Manifest, Rejection> {
                 source_dir_line: f.source_dir.as_ref().and_then(|s| r.line(s)),
             }),
             images,
-        )
-    } else {
-        // Not reached: exactly one kind was checked above.
-        return Err(Rejection::new(
-            None,
-            "say how the model trains with exactly one of [algorithm], [container] or [framework]",
-        ));
-    };
+        ))
+    }
 
-    // Network isolation: on by default for built-in algorithms and containers; the admin can require it.
-    let default_isolation = !matches!(kind, ModelKind::Framework(_));
-    let network_isolation = match &raw.network_isolation {
-        Some(n) if !*n.get_ref() && policy.require_network_isolation => {
-            return Err(r.reject(
+    /// Network isolation: on by default for built-in algorithms and containers; the admin can require it.
+    fn network_isolation(
+        &self,
+        raw: &Option<Spanned<bool>>,
+        kind: &ModelKind,
+    ) -> Result<bool, Rejection> {
+        let (r, policy) = (self, self.policy);
+        let default_isolation = !matches!(kind, ModelKind::Framework(_));
+        Ok(match raw {
+            Some(n) if !*n.get_ref() && policy.require_network_isolation => {
+                return Err(r.reject(
                 n,
                 "network_isolation = false is not allowed: the administrator requires network isolation (STUDIO_OPS_REQUIRE_NETWORK_ISOLATION)",
             ));
-        }
-        Some(n) => *n.get_ref(),
-        None => default_isolation || policy.require_network_isolation,
-    };
-
-    let spot = match &raw.spot {
-        Some(s) if s.get_ref().enabled.as_ref().is_none_or(|e| *e.get_ref()) => {
-            let s = s.get_ref();
-            let max_wait = match &s.max_wait_minutes {
-                Some(w) => {
-                    let minutes = in_range(
-                        r,
-                        w,
-                        "spot max_wait_minutes",
-                        i64::from(max_runtime_minutes)..=i64::from(policy.max_wait_seconds / 60),
-                        "STUDIO_OPS_MAX_WAIT_SECONDS; it must also be at least max_runtime_minutes",
-                    )?;
-                    minutes * 60
-                }
-                None => (resources.max_runtime_seconds * 2)
-                    .min(policy.max_wait_seconds)
-                    .max(resources.max_runtime_seconds),
-            };
-            Some(Spot {
-                max_wait_seconds: max_wait,
-                checkpoints: s.checkpoints.as_ref().is_none_or(|c| *c.get_ref()),
-            })
-        }
-        _ => None,
-    };
-
-    // Hyperparameters.
-    if raw.hyperparameters.len() > MAX_HYPERPARAMETERS {
-        return Err(Rejection::new(
-            raw.hyperparameters.keys().next().and_then(|k| r.line(k)),
-            format!("at most {MAX_HYPERPARAMETERS} hyperparameters"),
-        ));
+            }
+            Some(n) => *n.get_ref(),
+            None => default_isolation || policy.require_network_isolation,
+        })
     }
-    let script_mode = matches!(kind, ModelKind::Framework(_));
-    let mut hyperparameters = BTreeMap::new();
-    for (k, v) in &raw.hyperparameters {
-        let key = k.get_ref();
-        if key.is_empty() || key.len() > MAX_HYPERPARAMETER_KEY || has_control(key) {
-            return Err(r.reject(
+
+    /// Managed spot training, unless `enabled = false`: the wait bound and checkpoints.
+    fn spot(
+        &self,
+        raw: &Option<Spanned<RawSpot>>,
+        resources: &Resources,
+    ) -> Result<Option<Spot>, Rejection> {
+        let (r, policy) = (self, self.policy);
+        let max_runtime_minutes = resources.max_runtime_seconds / 60;
+        Ok(match raw {
+            Some(s) if s.get_ref().enabled.as_ref().is_none_or(|e| *e.get_ref()) => {
+                let s = s.get_ref();
+                let max_wait = match &s.max_wait_minutes {
+                    Some(w) => {
+                        let minutes = in_range(
+                            r,
+                            w,
+                            "spot max_wait_minutes",
+                            i64::from(max_runtime_minutes)
+                                ..=i64::from(policy.max_wait_seconds / 60),
+                            "STUDIO_OPS_MAX_WAIT_SECONDS; it must also be at least max_runtime_minutes",
+                        )?;
+                        minutes * 60
+                    }
+                    None => (resources.max_runtime_seconds * 2)
+                        .min(policy.max_wait_seconds)
+                        .max(resources.max_runtime_seconds),
+                };
+                Some(Spot {
+                    max_wait_seconds: max_wait,
+                    checkpoints: s.checkpoints.as_ref().is_none_or(|c| *c.get_ref()),
+                })
+            }
+            _ => None,
+        })
+    }
+
+    /// Hyperparameter names and values within SageMaker's bounds; script mode's own names are reserved.
+    fn hyperparameters(
+        &self,
+        raw: &BTreeMap<Spanned<String>, Spanned<HyperValue>>,
+        kind: &ModelKind,
+    ) -> Result<BTreeMap<String, HyperValue>, Rejection> {
+        let r = self;
+        if raw.len() > MAX_HYPERPARAMETERS {
+            return Err(Rejection::new(
+                raw.keys().next().and_then(|k| r.line(k)),
+                format!("at most {MAX_HYPERPARAMETERS} hyperparameters"),
+            ));
+        }
+        let script_mode = matches!(kind, ModelKind::Framework(_));
+        let mut hyperparameters = BTreeMap::new();
+        for (k, v) in raw {
+            let key = k.get_ref();
+            if key.is_empty() || key.len() > MAX_HYPERPARAMETER_KEY || has_control(key) {
+                return Err(r.reject(
                 k,
                 format!("hyperparameter names must be 1 to {MAX_HYPERPARAMETER_KEY} printable characters"),
             ));
-        }
-        if script_mode
-            && (key.starts_with("sagemaker_")
-                || RESERVED_FRAMEWORK_HYPERPARAMETERS.contains(&key.as_str()))
-        {
-            return Err(r.reject(
-                k,
-                format!("hyperparameter `{key}` is reserved: studio-ops sets it for script mode"),
-            ));
-        }
-        let value = v.get_ref().clone();
-        let encoded = if script_mode {
-            value.json()
-        } else {
-            value.plain()
-        };
-        if encoded.chars().count() > MAX_HYPERPARAMETER_VALUE || has_control(&encoded) {
-            return Err(r.reject(
+            }
+            if script_mode
+                && (key.starts_with("sagemaker_")
+                    || RESERVED_FRAMEWORK_HYPERPARAMETERS.contains(&key.as_str()))
+            {
+                return Err(r.reject(
+                    k,
+                    format!(
+                        "hyperparameter `{key}` is reserved: studio-ops sets it for script mode"
+                    ),
+                ));
+            }
+            let value = v.get_ref().clone();
+            let encoded = if script_mode {
+                value.json()
+            } else {
+                value.plain()
+            };
+            if encoded.chars().count() > MAX_HYPERPARAMETER_VALUE || has_control(&encoded) {
+                return Err(r.reject(
                 v,
                 format!("hyperparameter `{key}` must be at most {MAX_HYPERPARAMETER_VALUE} printable characters"),
             ));
+            }
+            hyperparameters.insert(key.clone(), value);
         }
-        hyperparameters.insert(key.clone(), value);
-    }
-    if let ModelKind::Algorithm {
-        algorithm: Algorithm::Xgboost,
-        ..
-    } = &kind
-        && !hyperparameters.contains_key("num_round")
-    {
-        return Err(Rejection::new(
-            None,
-            "xgboost needs the hyperparameter num_round (the number of boosting rounds) in [hyperparameters]",
-        ));
+        if let ModelKind::Algorithm {
+            algorithm: Algorithm::Xgboost,
+            ..
+        } = &kind
+            && !hyperparameters.contains_key("num_round")
+        {
+            return Err(Rejection::new(
+                None,
+                "xgboost needs the hyperparameter num_round (the number of boosting rounds) in [hyperparameters]",
+            ));
+        }
+
+        Ok(hyperparameters)
     }
 
-    // Channels.
-    let Some(channel_table) = &raw.channels else {
-        return Err(Rejection::new(
-            None,
-            "add at least one input channel, e.g. [channels.train] with s3_uri = \"s3://...\"",
-        ));
-    };
-    if channel_table.get_ref().is_empty() || channel_table.get_ref().len() > MAX_CHANNELS {
-        return Err(r.reject(
-            channel_table,
-            format!("give 1 to {MAX_CHANNELS} input channels"),
-        ));
+    /// The input channels: names, S3 locations inside the allowed data prefixes, and what the algorithm needs.
+    fn channels(
+        &self,
+        raw: &Option<Spanned<BTreeMap<Spanned<String>, Spanned<RawChannel>>>>,
+        kind: &ModelKind,
+        network_isolation: bool,
+    ) -> Result<Vec<Channel>, Rejection> {
+        let r = self;
+        let script_mode = matches!(kind, ModelKind::Framework(_));
+        let Some(channel_table) = raw else {
+            return Err(Rejection::new(
+                None,
+                "add at least one input channel, e.g. [channels.train] with s3_uri = \"s3://...\"",
+            ));
+        };
+        if channel_table.get_ref().is_empty() || channel_table.get_ref().len() > MAX_CHANNELS {
+            return Err(r.reject(
+                channel_table,
+                format!("give 1 to {MAX_CHANNELS} input channels"),
+            ));
+        }
+        // A network-isolated script-mode job receives its source on the `code` channel.
+        let reserved_code = script_mode && network_isolation;
+        let channels = channel_table
+            .get_ref()
+            .iter()
+            .map(|(name, ch)| r.channel(name, ch, reserved_code))
+            .collect::<Result<Vec<_>, _>>()?;
+        r.required_channels(channel_table, &channels, kind)?;
+        Ok(channels)
     }
-    let mut channels = Vec::new();
-    for (name, ch) in channel_table.get_ref() {
+
+    /// One input channel: its name, an S3 location inside the allowed data prefixes, and its read settings.
+    fn channel(
+        &self,
+        name: &Spanned<String>,
+        ch: &Spanned<RawChannel>,
+        reserved_code: bool,
+    ) -> Result<Channel, Rejection> {
+        let (r, policy) = (self, self.policy);
         let n = name.get_ref();
         let name_ok = !n.is_empty()
             && n.len() <= 64
@@ -1002,11 +1130,11 @@ fn validate(r: &Reader<'_>, raw: RawManifest) -> Result<Manifest, Rejection> {
                 format!("channel name {n:?} must be 1 to 64 letters, digits, `.`, `-` or `_`"),
             ));
         }
-        if script_mode && network_isolation && n == CODE_CHANNEL {
+        if reserved_code && n == CODE_CHANNEL {
             return Err(r.reject(
-                name,
-                "channel name `code` is reserved: it carries the packaged source in a network-isolated job",
-            ));
+            name,
+            "channel name `code` is reserved: it carries the packaged source in a network-isolated job",
+        ));
         }
         let c = ch.get_ref();
         let s3_uri = S3Location::parse(c.s3_uri.get_ref())
@@ -1053,116 +1181,146 @@ fn validate(r: &Reader<'_>, raw: RawManifest) -> Result<Manifest, Rejection> {
             Some(d) => one_of(r, d, "compression", &["None", "Gzip"])?,
             None => "None",
         };
-        channels.push(Channel {
+        Ok(Channel {
             name: n.clone(),
             s3_uri,
             content_type,
             input_mode,
             distribution: distribution.to_string(),
             compression: compression.to_string(),
-        });
-    }
-    if let ModelKind::Algorithm { algorithm, .. } = &kind {
-        let required: &[&str] = match algorithm {
-            Algorithm::Xgboost => &["train"],
-            Algorithm::Seq2seq => &["train", "validation", "vocab"],
-        };
-        for need in required {
-            if !channels.iter().any(|c| c.name == *need) {
-                return Err(r.reject(
-                    channel_table,
-                    format!(
-                        "{} needs the channel{} {} ([channels.{need}] is missing)",
-                        algorithm.name(),
-                        if required.len() > 1 { "s" } else { "" },
-                        required.join(", ")
-                    ),
-                ));
-            }
-        }
+        })
     }
 
-    // Metric definitions (built-in algorithms publish their own).
-    let mut metrics = Vec::new();
-    if let Some(m) = &raw.metrics {
-        if matches!(kind, ModelKind::Algorithm { .. }) {
-            return Err(r.reject(
+    /// The channels a built-in algorithm cannot train without.
+    fn required_channels(
+        &self,
+        table: &Spanned<BTreeMap<Spanned<String>, Spanned<RawChannel>>>,
+        channels: &[Channel],
+        kind: &ModelKind,
+    ) -> Result<(), Rejection> {
+        let r = self;
+        let channel_table = table;
+        if let ModelKind::Algorithm { algorithm, .. } = kind {
+            let required: &[&str] = match algorithm {
+                Algorithm::Xgboost => &["train"],
+                Algorithm::Seq2seq => &["train", "validation", "vocab"],
+            };
+            for need in required {
+                if !channels.iter().any(|c| c.name == *need) {
+                    return Err(r.reject(
+                        channel_table,
+                        format!(
+                            "{} needs the channel{} {} ([channels.{need}] is missing)",
+                            algorithm.name(),
+                            if required.len() > 1 { "s" } else { "" },
+                            required.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+
+        Ok(())
+    }
+
+    /// Metric definitions (built-in algorithms publish their own).
+    fn metrics(
+        &self,
+        raw: &Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
+        kind: &ModelKind,
+    ) -> Result<Vec<MetricDefinition>, Rejection> {
+        let r = self;
+        let mut metrics = Vec::new();
+        if let Some(m) = raw {
+            if matches!(kind, ModelKind::Algorithm { .. }) {
+                return Err(r.reject(
                 m,
                 "built-in algorithms publish their own metrics (e.g. validation:auc); remove [metrics]",
             ));
-        }
-        if m.get_ref().len() > MAX_METRICS {
-            return Err(r.reject(m, format!("at most {MAX_METRICS} metric definitions")));
-        }
-        for (name, regex) in m.get_ref() {
-            let n = name.get_ref();
-            if n.is_empty() || n.len() > 255 || has_control(n) {
-                return Err(r.reject(name, "metric names must be 1 to 255 printable characters"));
             }
-            let rx = regex.get_ref();
-            if rx.is_empty() || rx.len() > MAX_METRIC_REGEX || has_control(rx) {
-                return Err(r.reject(
+            if m.get_ref().len() > MAX_METRICS {
+                return Err(r.reject(m, format!("at most {MAX_METRICS} metric definitions")));
+            }
+            for (name, regex) in m.get_ref() {
+                let n = name.get_ref();
+                if n.is_empty() || n.len() > 255 || has_control(n) {
+                    return Err(
+                        r.reject(name, "metric names must be 1 to 255 printable characters")
+                    );
+                }
+                let rx = regex.get_ref();
+                if rx.is_empty() || rx.len() > MAX_METRIC_REGEX || has_control(rx) {
+                    return Err(r.reject(
                     regex,
                     format!("metric `{n}`: the regex must be 1 to {MAX_METRIC_REGEX} printable characters"),
                 ));
+                }
+                metrics.push(MetricDefinition {
+                    name: n.clone(),
+                    regex: rx.clone(),
+                });
             }
-            metrics.push(MetricDefinition {
-                name: n.clone(),
-                regex: rx.clone(),
-            });
         }
+
+        Ok(metrics)
     }
 
-    let experiment = match &raw.experiment {
-        Some(e) => {
-            let name = e.get_ref().name.get_ref();
-            if !naming::is_entity_name(name, MAX_EXPERIMENT_NAME) {
-                return Err(r.reject(
+    /// The experiment the runs go to, if the manifest names one.
+    fn experiment(
+        &self,
+        raw: &Option<Spanned<RawExperiment>>,
+    ) -> Result<Option<String>, Rejection> {
+        let r = self;
+        Ok(match raw {
+            Some(e) => {
+                let name = e.get_ref().name.get_ref();
+                if !naming::is_entity_name(name, MAX_EXPERIMENT_NAME) {
+                    return Err(r.reject(
                     &e.get_ref().name,
                     format!(
                         "experiment name {name:?} must be letters, digits and hyphens (at most {MAX_EXPERIMENT_NAME}), starting and ending with a letter or digit"
                     ),
                 ));
+                }
+                Some(name.clone())
             }
-            Some(name.clone())
-        }
-        None => None,
-    };
+            None => None,
+        })
+    }
 
-    let (default_in, default_out): (&[&str], &[&str]) = match &kind {
-        ModelKind::Algorithm {
-            algorithm: Algorithm::Xgboost,
-            ..
-        } => (&["text/csv", "text/libsvm"], &["text/csv"]),
-        _ => (&["application/json"], &["application/json"]),
-    };
-    let registry = match &raw.registry {
-        Some(reg) => {
-            let g = reg.get_ref();
-            RegistrySettings {
-                content_types: content_types(r, &g.content_types, "content_types", default_in)?,
-                response_types: content_types(r, &g.response_types, "response_types", default_out)?,
+    /// What the Model Registry is told the endpoint accepts and answers, with the kind's defaults.
+    fn registry(
+        &self,
+        raw: &Option<Spanned<RawRegistry>>,
+        kind: &ModelKind,
+    ) -> Result<RegistrySettings, Rejection> {
+        let r = self;
+        let (default_in, default_out): (&[&str], &[&str]) = match kind {
+            ModelKind::Algorithm {
+                algorithm: Algorithm::Xgboost,
+                ..
+            } => (&["text/csv", "text/libsvm"], &["text/csv"]),
+            _ => (&["application/json"], &["application/json"]),
+        };
+        Ok(match raw {
+            Some(reg) => {
+                let g = reg.get_ref();
+                RegistrySettings {
+                    content_types: content_types(r, &g.content_types, "content_types", default_in)?,
+                    response_types: content_types(
+                        r,
+                        &g.response_types,
+                        "response_types",
+                        default_out,
+                    )?,
+                }
             }
-        }
-        None => RegistrySettings {
-            content_types: default_in.iter().map(|s| s.to_string()).collect(),
-            response_types: default_out.iter().map(|s| s.to_string()).collect(),
-        },
-    };
-
-    Ok(Manifest {
-        description,
-        kind,
-        images,
-        resources,
-        spot,
-        network_isolation,
-        hyperparameters,
-        channels,
-        metrics,
-        experiment,
-        registry,
-    })
+            None => RegistrySettings {
+                content_types: default_in.iter().map(|s| s.to_string()).collect(),
+                response_types: default_out.iter().map(|s| s.to_string()).collect(),
+            },
+        })
+    }
 }
 
 fn allowed_image(r: &Reader<'_>, value: &Spanned<String>) -> Result<String, Rejection> {

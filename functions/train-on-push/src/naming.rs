@@ -2,11 +2,10 @@
 //! duplicate push is a no-op, the tags that mark a job as ours, and the sanitising SageMaker's patterns need.
 
 use sha2::{Digest, Sha256};
+use studio_ops_shared::names::{SHORT_COMMIT, short_commit};
 
 /// SageMaker entity names (`TrainingJobName`, `ModelPackageGroupName`, ...) are at most 63 characters.
 pub const MAX_ENTITY_NAME: usize = 63;
-/// Length of the short commit id in a job name (git's default abbreviation).
-pub const SHORT_COMMIT: usize = 7;
 /// Longest model folder name a manifest may have, so that `<model>-<short commit>` always fits.
 pub const MAX_MODEL_NAME: usize = 48;
 
@@ -45,19 +44,10 @@ pub fn is_model_name(name: &str) -> bool {
         && !name.contains("--")
 }
 
-/// The first `SHORT_COMMIT` hex digits of a commit id (lowercased; anything else is dropped).
-pub fn short_commit(commit_id: &str) -> String {
-    let hex: String = commit_id
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .map(|c| c.to_ascii_lowercase())
-        .take(SHORT_COMMIT)
-        .collect();
-    if hex.is_empty() {
-        "0000000".to_string()
-    } else {
-        hex
-    }
+/// The commit part of a job name: the commit as people read it (`studio_ops_shared::names::short_commit`), or
+/// `0000000` for anything that is not a commit id, so that a job name is always valid.
+pub fn job_commit(commit_id: &str) -> String {
+    short_commit(commit_id).unwrap_or_else(|| "0".repeat(SHORT_COMMIT))
 }
 
 /// Lowercase letters, digits and single hyphens from `text`, at most `max` characters, never empty.
@@ -86,7 +76,7 @@ fn slug(text: &str, max: usize) -> String {
 /// same push always gives the same name, so SageMaker itself refuses a duplicate (`ResourceInUse`).
 /// Valid model names pass through unchanged; anything else is reduced to a valid name.
 pub fn job_name(model: &str, commit_id: &str) -> String {
-    let short = short_commit(commit_id);
+    let short = job_commit(commit_id);
     let room = MAX_ENTITY_NAME - short.len() - 1;
     format!("{}-{short}", slug(model, room))
 }
@@ -176,7 +166,7 @@ mod tests {
         fn job_names_are_always_valid_and_deterministic(model in ".{0,120}", commit in "[0-9a-fA-F]{7,40}") {
             let n = job_name(&model, &commit);
             prop_assert!(is_entity_name(&n, MAX_ENTITY_NAME), "{n:?}");
-            prop_assert!(n.ends_with(&short_commit(&commit)));
+            prop_assert!(n.ends_with(&job_commit(&commit)));
             prop_assert_eq!(n.clone(), job_name(&model, &commit));
         }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::changes::Push;
-use crate::manifest::{self, Manifest, MetricDefinition, ModelKind};
+use crate::manifest::{self, Manifest, MetricDefinition, ModelKind, ScriptMode};
 use crate::naming::{self, tag};
 use crate::paths::S3Location;
 
@@ -111,63 +111,12 @@ pub fn training_job(
         .experiment
         .clone()
         .unwrap_or_else(|| target.model.to_string());
-
-    let mut channels: Vec<ChannelSpec> = manifest
-        .channels
-        .iter()
-        .map(|c| ChannelSpec {
-            name: c.name.clone(),
-            s3_uri: c.s3_uri.to_string(),
-            content_type: c.content_type.clone(),
-            input_mode: c.input_mode.clone(),
-            distribution: c.distribution.clone(),
-            compression: c.compression.clone(),
-        })
-        .collect();
-
+    let mut channels = channels(manifest);
     let (hyperparameters, source) = match &manifest.kind {
         ModelKind::Framework(script) => {
-            let archive = deployment
-                .code
-                .join(&format!("{}/{name}/{SOURCE_ARCHIVE}", target.model))
-                .to_string();
-            let mut h: BTreeMap<String, String> = manifest
-                .hyperparameters
-                .iter()
-                .map(|(k, v)| (k.clone(), v.json()))
-                .collect();
-            let json = |s: &str| serde_json::Value::String(s.to_string()).to_string();
-            let submit = if manifest.network_isolation {
-                // An isolated container cannot fetch from S3 itself: the archive arrives as a channel.
-                channels.push(ChannelSpec {
-                    name: manifest::CODE_CHANNEL.to_string(),
-                    s3_uri: archive.clone(),
-                    content_type: None,
-                    input_mode: Some("File".to_string()),
-                    distribution: "FullyReplicated".to_string(),
-                    compression: "None".to_string(),
-                });
-                CODE_CHANNEL_ARCHIVE.to_string()
-            } else {
-                archive.clone()
-            };
-            h.insert("sagemaker_program".into(), json(&script.entry_point));
-            h.insert("sagemaker_submit_directory".into(), json(&submit));
-            h.insert("sagemaker_container_log_level".into(), "20".into());
-            h.insert("sagemaker_job_name".into(), json(&name));
-            h.insert("sagemaker_region".into(), json(&deployment.region));
-            h.insert("model_dir".into(), json("/opt/ml/model"));
-            let folder = crate::paths::join(target.folder, &script.source_dir);
-            (
-                h,
-                Some(SourcePackage {
-                    folder,
-                    entry_point: script.entry_point.clone(),
-                    entry_point_line: script.entry_point_line,
-                    source_dir_line: script.source_dir_line,
-                    s3_uri: archive,
-                }),
-            )
+            let (h, source, code) = script_mode(target, manifest, script, deployment, &name);
+            channels.extend(code);
+            (h, Some(source))
         }
         _ => (
             manifest
@@ -178,50 +127,8 @@ pub fn training_job(
             None,
         ),
     };
-
-    let mut tags = vec![
-        (
-            tag::MANAGED_BY.to_string(),
-            tag::MANAGED_BY_VALUE.to_string(),
-        ),
-        (tag::MODEL.to_string(), target.model.to_string()),
-        (
-            tag::REPOSITORY.to_string(),
-            naming::tag_value(&target.push.repository),
-        ),
-        (
-            tag::BRANCH.to_string(),
-            naming::tag_value(&target.push.branch),
-        ),
-        (
-            tag::COMMIT.to_string(),
-            naming::tag_value(&target.push.commit_id),
-        ),
-        (tag::KIND.to_string(), manifest.kind.label().to_string()),
-        (tag::EXPERIMENT.to_string(), experiment.clone()),
-        (
-            tag::INFERENCE_IMAGE.to_string(),
-            naming::tag_value(&manifest.images.inference),
-        ),
-        (
-            tag::CONTENT_TYPES.to_string(),
-            naming::tag_value(&manifest.registry.content_types.join(" ")),
-        ),
-        (
-            tag::RESPONSE_TYPES.to_string(),
-            naming::tag_value(&manifest.registry.response_types.join(" ")),
-        ),
-    ];
-    if let Some(author) = target.author {
-        tags.push((tag::AUTHOR.to_string(), naming::tag_value(author)));
-    }
-
-    let experiment_description = manifest.description.clone().unwrap_or_else(|| {
-        format!(
-            "Runs of {} from {}/{} (one per commit), started by studio-ops",
-            target.model, target.push.repository, target.folder
-        )
-    });
+    let tags = job_tags(target, manifest, &experiment);
+    let experiment_description = experiment_description(target, manifest);
 
     TrainingJobSpec {
         model: target.model.to_string(),
@@ -258,6 +165,124 @@ pub fn training_job(
         source,
         name,
     }
+}
+
+/// The manifest's input channels as the request names them.
+fn channels(manifest: &Manifest) -> Vec<ChannelSpec> {
+    manifest
+        .channels
+        .iter()
+        .map(|c| ChannelSpec {
+            name: c.name.clone(),
+            s3_uri: c.s3_uri.to_string(),
+            content_type: c.content_type.clone(),
+            input_mode: c.input_mode.clone(),
+            distribution: c.distribution.clone(),
+            compression: c.compression.clone(),
+        })
+        .collect()
+}
+
+/// Script mode: the hyperparameters SageMaker's framework containers read (JSON-encoded, plus `sagemaker_*`),
+/// the source to package, and — for a network-isolated job, which cannot fetch from S3 itself — the `code`
+/// channel the archive arrives on.
+fn script_mode(
+    target: &Target<'_>,
+    manifest: &Manifest,
+    script: &ScriptMode,
+    deployment: &Deployment,
+    name: &str,
+) -> (BTreeMap<String, String>, SourcePackage, Option<ChannelSpec>) {
+    let archive = deployment
+        .code
+        .join(&format!("{}/{name}/{SOURCE_ARCHIVE}", target.model))
+        .to_string();
+    let mut h: BTreeMap<String, String> = manifest
+        .hyperparameters
+        .iter()
+        .map(|(k, v)| (k.clone(), v.json()))
+        .collect();
+    let json = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+    // An isolated container cannot fetch from S3 itself: the archive arrives as a channel.
+    let code = manifest.network_isolation.then(|| ChannelSpec {
+        name: manifest::CODE_CHANNEL.to_string(),
+        s3_uri: archive.clone(),
+        content_type: None,
+        input_mode: Some("File".to_string()),
+        distribution: "FullyReplicated".to_string(),
+        compression: "None".to_string(),
+    });
+    let submit = if code.is_some() {
+        CODE_CHANNEL_ARCHIVE.to_string()
+    } else {
+        archive.clone()
+    };
+    h.insert("sagemaker_program".into(), json(&script.entry_point));
+    h.insert("sagemaker_submit_directory".into(), json(&submit));
+    h.insert("sagemaker_container_log_level".into(), "20".into());
+    h.insert("sagemaker_job_name".into(), json(name));
+    h.insert("sagemaker_region".into(), json(&deployment.region));
+    h.insert("model_dir".into(), json("/opt/ml/model"));
+    let folder = crate::paths::join(target.folder, &script.source_dir);
+    let source = SourcePackage {
+        folder,
+        entry_point: script.entry_point.clone(),
+        entry_point_line: script.entry_point_line,
+        source_dir_line: script.source_dir_line,
+        s3_uri: archive,
+    };
+    (h, source, code)
+}
+
+/// The tags that mark the job as studio-ops's and carry its lineage to the registration.
+fn job_tags(target: &Target<'_>, manifest: &Manifest, experiment: &str) -> Vec<(String, String)> {
+    let mut tags = vec![
+        (
+            tag::MANAGED_BY.to_string(),
+            tag::MANAGED_BY_VALUE.to_string(),
+        ),
+        (tag::MODEL.to_string(), target.model.to_string()),
+        (
+            tag::REPOSITORY.to_string(),
+            naming::tag_value(&target.push.repository),
+        ),
+        (
+            tag::BRANCH.to_string(),
+            naming::tag_value(&target.push.branch),
+        ),
+        (
+            tag::COMMIT.to_string(),
+            naming::tag_value(&target.push.commit_id),
+        ),
+        (tag::KIND.to_string(), manifest.kind.label().to_string()),
+        (tag::EXPERIMENT.to_string(), experiment.to_string()),
+        (
+            tag::INFERENCE_IMAGE.to_string(),
+            naming::tag_value(&manifest.images.inference),
+        ),
+        (
+            tag::CONTENT_TYPES.to_string(),
+            naming::tag_value(&manifest.registry.content_types.join(" ")),
+        ),
+        (
+            tag::RESPONSE_TYPES.to_string(),
+            naming::tag_value(&manifest.registry.response_types.join(" ")),
+        ),
+    ];
+    if let Some(author) = target.author {
+        tags.push((tag::AUTHOR.to_string(), naming::tag_value(author)));
+    }
+
+    tags
+}
+
+fn experiment_description(target: &Target<'_>, manifest: &Manifest) -> String {
+    manifest.description.clone().unwrap_or_else(|| {
+        format!(
+            "Runs of {} from {}/{} (one per commit), started by studio-ops",
+            target.model, target.push.repository, target.folder
+        )
+    })
 }
 
 /// What a training job's tags say about where it came from; None if studio-ops did not start it.
@@ -335,7 +360,7 @@ pub fn model_package(
         .clone()
         .or_else(|| training_image.map(str::to_string))
         .ok_or_else(|| format!("training job {job_name} names no inference image"))?;
-    let short = naming::short_commit(&lineage.commit_id);
+    let short = naming::job_commit(&lineage.commit_id);
     let branch = lineage.branch.as_deref().unwrap_or("?");
     let description = format!(
         "{} trained from {}@{branch} commit {short}{} {}",

@@ -1,37 +1,25 @@
-//! The ports the handler works through — the repository (CodeCommit), training (SageMaker training jobs
+//! The ports the use cases work through — the repository (CodeCommit), training (SageMaker training jobs
 //! and Experiments), the Model Registry, and artifact storage (S3) — with the plain types they exchange.
-//! Adapters in `adapters/` implement them over one SDK client each; unit tests use in-memory fakes.
+//! Adapters in `adapters/` implement them over one SDK client each (`adapters::memory` holds the in-memory
+//! fakes). A failed call is always an [`AwsCallError`]; "not there" and "exists already" are domain answers
+//! (`Option`, [`JobCreation`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use studio_ops_shared::{ErrorClass, Failure};
+use studio_ops_shared::AwsCallError;
 
 use crate::plan::{ModelPackageSpec, TrainingJobSpec};
 
-/// A failed call on a port: which operation, whether retrying can help, and what the service said.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{operation} failed: {message}")]
-pub struct PortError {
-    pub operation: &'static str,
-    pub class: ErrorClass,
-    pub message: String,
-}
-
-impl PortError {
-    pub fn new(operation: &'static str, class: ErrorClass, message: impl Into<String>) -> Self {
-        Self {
-            operation,
-            class,
-            message: message.into(),
-        }
-    }
-}
-
-impl Failure for PortError {
-    fn class(&self) -> ErrorClass {
-        self.class
-    }
+/// Everything the use cases talk to: the four ports of this crate plus the suite's publisher and idempotency
+/// store (`studio_ops_shared`).
+pub struct Ports<S, T, R, A, P, I> {
+    pub source: S,
+    pub training: T,
+    pub registry: R,
+    pub artifacts: A,
+    pub publisher: P,
+    pub idempotency: I,
 }
 
 /// A commit's message and people.
@@ -60,7 +48,7 @@ pub trait SourceRepository: Send + Sync {
         &self,
         repository: &str,
         commit_id: &str,
-    ) -> impl Future<Output = Result<CommitInfo, PortError>> + Send;
+    ) -> impl Future<Output = Result<CommitInfo, AwsCallError>> + Send;
 
     /// Paths (before or after) of every file that differs between `before` and `after` under `folder`
     /// (`GetDifferences`, all pages). Empty when `folder` exists in neither commit.
@@ -70,7 +58,7 @@ pub trait SourceRepository: Send + Sync {
         before: &str,
         after: &str,
         folder: &str,
-    ) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+    ) -> impl Future<Output = Result<Vec<String>, AwsCallError>> + Send;
 
     /// The entries of a folder at a commit, or None if there is no such folder.
     fn folder(
@@ -78,7 +66,7 @@ pub trait SourceRepository: Send + Sync {
         repository: &str,
         commit_id: &str,
         path: &str,
-    ) -> impl Future<Output = Result<Option<Vec<FolderEntry>>, PortError>> + Send;
+    ) -> impl Future<Output = Result<Option<Vec<FolderEntry>>, AwsCallError>> + Send;
 
     /// A file's bytes at a commit, or None if there is no such file.
     fn file(
@@ -86,7 +74,7 @@ pub trait SourceRepository: Send + Sync {
         repository: &str,
         commit_id: &str,
         path: &str,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, PortError>> + Send;
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, AwsCallError>> + Send;
 }
 
 /// What `create_training_job` found.
@@ -117,30 +105,30 @@ pub trait Training: Send + Sync {
         &self,
         name: &str,
         description: &str,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 
     /// Creates the trial (a run) in the experiment unless it exists.
     fn ensure_trial(
         &self,
         trial: &str,
         experiment: &str,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 
     fn create_training_job(
         &self,
         spec: &TrainingJobSpec,
-    ) -> impl Future<Output = Result<JobCreation, PortError>> + Send;
+    ) -> impl Future<Output = Result<JobCreation, AwsCallError>> + Send;
 
     fn describe_training_job(
         &self,
         name: &str,
-    ) -> impl Future<Output = Result<Option<JobDescription>, PortError>> + Send;
+    ) -> impl Future<Output = Result<Option<JobDescription>, AwsCallError>> + Send;
 
     /// Every tag of a resource (all pages).
     fn tags(
         &self,
         arn: &str,
-    ) -> impl Future<Output = Result<BTreeMap<String, String>, PortError>> + Send;
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsCallError>> + Send;
 }
 
 /// A registered model version.
@@ -158,19 +146,19 @@ pub trait ModelRegistry: Send + Sync {
         name: &str,
         description: &str,
         tags: &[(String, String)],
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 
     /// The version of `group` whose description contains `marker`, if one was registered already.
     fn find_version(
         &self,
         group: &str,
         marker: &str,
-    ) -> impl Future<Output = Result<Option<ModelVersion>, PortError>> + Send;
+    ) -> impl Future<Output = Result<Option<ModelVersion>, AwsCallError>> + Send;
 
     fn create_version(
         &self,
         spec: &ModelPackageSpec,
-    ) -> impl Future<Output = Result<ModelVersion, PortError>> + Send;
+    ) -> impl Future<Output = Result<ModelVersion, AwsCallError>> + Send;
 }
 
 /// Object storage for what training reads besides data (the packaged source).
@@ -182,5 +170,5 @@ pub trait Artifacts: Send + Sync {
         bytes: Vec<u8>,
         content_type: &str,
         kms_key_id: Option<&str>,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }

@@ -1,8 +1,6 @@
 //! Typed EventBridge events: every trigger of the suite and the suite's own events. Unknown fields are
 //! tolerated; a missing or mistyped required field is a NonRetryable error naming its JSON path.
 
-pub mod codecommit;
-pub mod sagemaker;
 pub mod schedule;
 pub mod suite;
 pub mod time;

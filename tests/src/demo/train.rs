@@ -29,6 +29,23 @@ fn answers(invocations: &[Invocation], function: &str) -> Vec<String> {
         .collect()
 }
 
+/// train-on-push's answers, read as its typed `Outcome` (an answer that is not one is shown as such).
+fn train_answers(invocations: &[Invocation]) -> Vec<String> {
+    invocations
+        .iter()
+        .filter(|i| i.function == "train-on-push")
+        .map(|i| match &i.outcome {
+            Outcome::Response(v) => {
+                match serde_json::from_value::<train_on_push::handler::Outcome>(v.clone()) {
+                    Ok(answer) => serde_json::to_string(&answer).unwrap_or_else(|e| e.to_string()),
+                    Err(e) => format!("not a train-on-push outcome ({e}): {v}"),
+                }
+            }
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
 fn sdk_err(e: impl std::error::Error) -> WorldError {
     WorldError::Other(studio_ops_shared::error::error_chain(&e))
 }
@@ -63,7 +80,7 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
     chapter.line(format!(
         "push {} (eta 0.2 → 0.1): {}",
         &after[..7],
-        answers(&invocations, "train-on-push").join(" ")
+        train_answers(&invocations).join(" ")
     ));
 
     let sagemaker = aws_sdk_sagemaker::Client::new(world.sim_sdk());
@@ -114,7 +131,7 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
     chapter.line(format!(
         "push {} (sales-arima on ml.p4d.24xlarge): {}",
         &a2[..7],
-        answers(&invocations, "train-on-push").join(" ")
+        train_answers(&invocations).join(" ")
     ));
 
     // 4. SageMaker finishes the job (moto completes jobs at once) and sends its state change.
@@ -158,7 +175,7 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
     chapter.record(&invocations);
     chapter.line(format!(
         "job {expected_job} completed: {}",
-        answers(&invocations, "train-on-push").join(" ")
+        train_answers(&invocations).join(" ")
     ));
     // SageMaker says so twice.
     let dup = world.put_event(&done).await?;

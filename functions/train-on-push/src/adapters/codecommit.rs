@@ -3,8 +3,9 @@
 use aws_sdk_codecommit::Client;
 use aws_sdk_codecommit::types::FileModeTypeEnum;
 
-use super::{code, port_error};
-use crate::ports::{CommitInfo, FolderEntry, PortError, SourceRepository};
+use studio_ops_shared::{AwsCall, AwsCallError};
+
+use crate::ports::{CommitInfo, FolderEntry, SourceRepository};
 
 #[derive(Clone)]
 pub struct CodeCommitSource {
@@ -18,7 +19,7 @@ impl CodeCommitSource {
 }
 
 impl SourceRepository for CodeCommitSource {
-    async fn commit(&self, repository: &str, commit_id: &str) -> Result<CommitInfo, PortError> {
+    async fn commit(&self, repository: &str, commit_id: &str) -> Result<CommitInfo, AwsCallError> {
         let out = self
             .client
             .get_commit()
@@ -26,7 +27,7 @@ impl SourceRepository for CodeCommitSource {
             .commit_id(commit_id)
             .send()
             .await
-            .map_err(|e| port_error("GetCommit", &e))?;
+            .call("GetCommit")?;
         let commit = out.commit();
         let text = |s: Option<&str>| {
             s.map(str::trim)
@@ -50,7 +51,7 @@ impl SourceRepository for CodeCommitSource {
         before: &str,
         after: &str,
         folder: &str,
-    ) -> Result<Vec<String>, PortError> {
+    ) -> Result<Vec<String>, AwsCallError> {
         let mut request = self
             .client
             .get_differences()
@@ -63,11 +64,11 @@ impl SourceRepository for CodeCommitSource {
         let mut pages = request.into_paginator().send();
         let mut paths = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = match page {
+            let page = match page.call("GetDifferences") {
                 Ok(p) => p,
                 // The models folder exists in neither commit: nothing under it changed.
-                Err(e) if code(&e) == Some("PathDoesNotExistException") => return Ok(Vec::new()),
-                Err(e) => return Err(port_error("GetDifferences", &e)),
+                Err(e) if e.is("PathDoesNotExistException") => return Ok(Vec::new()),
+                Err(e) => return Err(e),
             };
             for d in page.differences() {
                 for blob in [d.before_blob(), d.after_blob()].into_iter().flatten() {
@@ -87,7 +88,7 @@ impl SourceRepository for CodeCommitSource {
         repository: &str,
         commit_id: &str,
         path: &str,
-    ) -> Result<Option<Vec<FolderEntry>>, PortError> {
+    ) -> Result<Option<Vec<FolderEntry>>, AwsCallError> {
         let folder_path = if path.is_empty() { "/" } else { path };
         let out = match self
             .client
@@ -97,10 +98,11 @@ impl SourceRepository for CodeCommitSource {
             .folder_path(folder_path)
             .send()
             .await
+            .call("GetFolder")
         {
             Ok(o) => o,
-            Err(e) if code(&e) == Some("FolderDoesNotExistException") => return Ok(None),
-            Err(e) => return Err(port_error("GetFolder", &e)),
+            Err(e) if e.is("FolderDoesNotExistException") => return Ok(None),
+            Err(e) => return Err(e),
         };
         let mut entries = Vec::new();
         for f in out.files() {
@@ -142,7 +144,7 @@ impl SourceRepository for CodeCommitSource {
         repository: &str,
         commit_id: &str,
         path: &str,
-    ) -> Result<Option<Vec<u8>>, PortError> {
+    ) -> Result<Option<Vec<u8>>, AwsCallError> {
         match self
             .client
             .get_file()
@@ -151,10 +153,11 @@ impl SourceRepository for CodeCommitSource {
             .file_path(path)
             .send()
             .await
+            .call("GetFile")
         {
             Ok(o) => Ok(Some(o.file_content.into_inner())),
-            Err(e) if code(&e) == Some("FileDoesNotExistException") => Ok(None),
-            Err(e) => Err(port_error("GetFile", &e)),
+            Err(e) if e.is("FileDoesNotExistException") => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }

@@ -4,11 +4,10 @@
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
-use studio_ops_shared::ErrorClass;
+use studio_ops_shared::{AwsCall, AwsCallError, ErrorClass};
 
-use super::port_error;
 use crate::paths::S3Location;
-use crate::ports::{Artifacts, PortError};
+use crate::ports::Artifacts;
 
 #[derive(Clone)]
 pub struct S3Artifacts {
@@ -28,9 +27,14 @@ impl Artifacts for S3Artifacts {
         bytes: Vec<u8>,
         content_type: &str,
         kms_key_id: Option<&str>,
-    ) -> Result<(), PortError> {
-        let location = S3Location::parse(s3_uri)
-            .map_err(|e| PortError::new("PutObject", ErrorClass::NonRetryable, e))?;
+    ) -> Result<(), AwsCallError> {
+        // A URI the plan built from the configuration: no call was made, and retrying cannot fix it.
+        let location = S3Location::parse(s3_uri).map_err(|e| AwsCallError {
+            operation: "PutObject",
+            class: ErrorClass::NonRetryable,
+            code: None,
+            message: e.to_string(),
+        })?;
         let request = self
             .client
             .put_object()
@@ -44,10 +48,7 @@ impl Artifacts for S3Artifacts {
                 .ssekms_key_id(key),
             None => request.server_side_encryption(ServerSideEncryption::Aes256),
         };
-        request
-            .send()
-            .await
-            .map_err(|e| port_error("PutObject", &e))?;
+        request.send().await.call("PutObject")?;
         Ok(())
     }
 }

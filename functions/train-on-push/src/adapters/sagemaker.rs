@@ -13,9 +13,10 @@ use aws_sdk_sagemaker::types::{
     Tag, TrainingInputMode, TrainingInstanceType, VpcConfig,
 };
 
-use super::{code, message, port_error};
+use studio_ops_shared::{AwsCall, AwsCallError};
+
 use crate::plan::{ModelPackageSpec, TrainingJobSpec};
-use crate::ports::{JobCreation, JobDescription, ModelRegistry, ModelVersion, PortError, Training};
+use crate::ports::{JobCreation, JobDescription, ModelRegistry, ModelVersion, Training};
 
 /// Is this "it exists already"? SageMaker says `ResourceInUse` for jobs and `ValidationException ... already
 /// exists` for experiments, trials and groups.
@@ -79,7 +80,7 @@ fn channel(c: &crate::plan::ChannelSpec) -> Channel {
 }
 
 impl Training for SageMakerTraining {
-    async fn ensure_experiment(&self, name: &str, description: &str) -> Result<(), PortError> {
+    async fn ensure_experiment(&self, name: &str, description: &str) -> Result<(), AwsCallError> {
         match self
             .client
             .create_experiment()
@@ -87,14 +88,15 @@ impl Training for SageMakerTraining {
             .description(description)
             .send()
             .await
+            .call("CreateExperiment")
         {
             Ok(_) => Ok(()),
-            Err(e) if already_exists(code(&e), message(&e)) => Ok(()),
-            Err(e) => Err(port_error("CreateExperiment", &e)),
+            Err(e) if already_exists(e.code.as_deref(), &e.message) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
-    async fn ensure_trial(&self, trial: &str, experiment: &str) -> Result<(), PortError> {
+    async fn ensure_trial(&self, trial: &str, experiment: &str) -> Result<(), AwsCallError> {
         match self
             .client
             .create_trial()
@@ -102,14 +104,18 @@ impl Training for SageMakerTraining {
             .experiment_name(experiment)
             .send()
             .await
+            .call("CreateTrial")
         {
             Ok(_) => Ok(()),
-            Err(e) if already_exists(code(&e), message(&e)) => Ok(()),
-            Err(e) => Err(port_error("CreateTrial", &e)),
+            Err(e) if already_exists(e.code.as_deref(), &e.message) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
-    async fn create_training_job(&self, spec: &TrainingJobSpec) -> Result<JobCreation, PortError> {
+    async fn create_training_job(
+        &self,
+        spec: &TrainingJobSpec,
+    ) -> Result<JobCreation, AwsCallError> {
         let metric_definitions: Vec<MetricDefinition> = spec
             .metric_definitions
             .iter()
@@ -187,27 +193,34 @@ impl Training for SageMakerTraining {
             )
             .set_tags(Some(tags(&spec.tags)))
             .send()
-            .await;
+            .await
+            .call("CreateTrainingJob");
         match result {
             Ok(out) => Ok(JobCreation::Created {
                 arn: out.training_job_arn().unwrap_or_default().to_string(),
             }),
-            Err(e) if already_exists(code(&e), message(&e)) => Ok(JobCreation::AlreadyExists),
-            Err(e) => Err(port_error("CreateTrainingJob", &e)),
+            Err(e) if already_exists(e.code.as_deref(), &e.message) => {
+                Ok(JobCreation::AlreadyExists)
+            }
+            Err(e) => Err(e),
         }
     }
 
-    async fn describe_training_job(&self, name: &str) -> Result<Option<JobDescription>, PortError> {
+    async fn describe_training_job(
+        &self,
+        name: &str,
+    ) -> Result<Option<JobDescription>, AwsCallError> {
         let out = match self
             .client
             .describe_training_job()
             .training_job_name(name)
             .send()
             .await
+            .call("DescribeTrainingJob")
         {
             Ok(o) => o,
-            Err(e) if not_found(code(&e), message(&e)) => return Ok(None),
-            Err(e) => return Err(port_error("DescribeTrainingJob", &e)),
+            Err(e) if not_found(e.code.as_deref(), &e.message) => return Ok(None),
+            Err(e) => return Err(e),
         };
         Ok(Some(JobDescription {
             arn: out.training_job_arn().unwrap_or_default().to_string(),
@@ -232,7 +245,7 @@ impl Training for SageMakerTraining {
         }))
     }
 
-    async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, PortError> {
+    async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, AwsCallError> {
         let mut pages = self
             .client
             .list_tags()
@@ -241,7 +254,7 @@ impl Training for SageMakerTraining {
             .send();
         let mut out = BTreeMap::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| port_error("ListTags", &e))?;
+            let page = page.call("ListTags")?;
             for t in page.tags() {
                 if let Some(k) = t.key() {
                     out.insert(k.to_string(), t.value().unwrap_or_default().to_string());
@@ -274,17 +287,18 @@ impl ModelRegistry for SageMakerRegistry {
         name: &str,
         description: &str,
         tag_pairs: &[(String, String)],
-    ) -> Result<(), PortError> {
+    ) -> Result<(), AwsCallError> {
         match self
             .client
             .describe_model_package_group()
             .model_package_group_name(name)
             .send()
             .await
+            .call("DescribeModelPackageGroup")
         {
             Ok(_) => return Ok(()),
-            Err(e) if not_found(code(&e), message(&e)) => {}
-            Err(e) => return Err(port_error("DescribeModelPackageGroup", &e)),
+            Err(e) if not_found(e.code.as_deref(), &e.message) => {}
+            Err(e) => return Err(e),
         }
         match self
             .client
@@ -294,11 +308,12 @@ impl ModelRegistry for SageMakerRegistry {
             .set_tags(Some(tags(tag_pairs)))
             .send()
             .await
+            .call("CreateModelPackageGroup")
         {
             Ok(_) => Ok(()),
             // Another invocation created it between our two calls.
-            Err(e) if already_exists(code(&e), message(&e)) => Ok(()),
-            Err(e) => Err(port_error("CreateModelPackageGroup", &e)),
+            Err(e) if already_exists(e.code.as_deref(), &e.message) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -306,7 +321,7 @@ impl ModelRegistry for SageMakerRegistry {
         &self,
         group: &str,
         marker: &str,
-    ) -> Result<Option<ModelVersion>, PortError> {
+    ) -> Result<Option<ModelVersion>, AwsCallError> {
         let mut pages = self
             .client
             .list_model_packages()
@@ -316,10 +331,10 @@ impl ModelRegistry for SageMakerRegistry {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = match page {
+            let page = match page.call("ListModelPackages") {
                 Ok(p) => p,
-                Err(e) if not_found(code(&e), message(&e)) => return Ok(None),
-                Err(e) => return Err(port_error("ListModelPackages", &e)),
+                Err(e) if not_found(e.code.as_deref(), &e.message) => return Ok(None),
+                Err(e) => return Err(e),
             };
             for p in page.model_package_summary_list() {
                 if p.model_package_description()
@@ -336,7 +351,7 @@ impl ModelRegistry for SageMakerRegistry {
         Ok(None)
     }
 
-    async fn create_version(&self, spec: &ModelPackageSpec) -> Result<ModelVersion, PortError> {
+    async fn create_version(&self, spec: &ModelPackageSpec) -> Result<ModelVersion, AwsCallError> {
         let metadata: HashMap<String, String> = spec
             .customer_metadata
             .iter()
@@ -372,7 +387,7 @@ impl ModelRegistry for SageMakerRegistry {
             .set_tags(Some(tags(&spec.tags)))
             .send()
             .await
-            .map_err(|e| port_error("CreateModelPackage", &e))?;
+            .call("CreateModelPackage")?;
         let arn = out.model_package_arn().unwrap_or_default().to_string();
         Ok(ModelVersion {
             version: version_of(&arn),

@@ -1,0 +1,387 @@
+//! In-memory fakes of train-on-push's ports, beside the adapters they imitate: a repository of whole file
+//! trees per commit, training jobs and experiments, a model registry and an object store, each recording the
+//! calls the use cases made. Test-only; plus the test configuration and a handler wired to the fakes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use studio_ops_shared::AwsCallError;
+use studio_ops_shared::config::Env;
+use studio_ops_shared::idempotency::MemoryIdempotencyStore;
+use studio_ops_shared::publisher::RecordingPublisher;
+
+use crate::config::Config;
+use crate::handler::Handler;
+use crate::plan::{ModelPackageSpec, TrainingJobSpec};
+use crate::ports::{
+    Artifacts, CommitInfo, FolderEntry, JobCreation, JobDescription, ModelRegistry, ModelVersion,
+    Ports, SourceRepository, Training,
+};
+
+pub const REPO: &str = "sagemaker-repository";
+/// The commit the fixture tree is at, and the one after it.
+pub const C1: &str = "1111111111111111111111111111111111111111";
+pub const C2: &str = "2222222222222222222222222222222222222222";
+pub const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/models-repo"
+);
+
+/// Commits as whole file trees.
+#[derive(Default)]
+pub struct FakeRepo {
+    pub commits: HashMap<String, (String, BTreeMap<String, Vec<u8>>)>,
+    pub symlinks: Vec<String>,
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl FakeRepo {
+    /// The fixture repository (`tests/fixtures/models-repo`) as one tree.
+    pub fn fixture_tree() -> BTreeMap<String, Vec<u8>> {
+        fn walk(dir: &std::path::Path, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                let path = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}/{name}")
+                };
+                if e.file_type().unwrap().is_dir() {
+                    walk(&e.path(), &path, out);
+                } else {
+                    out.insert(path, std::fs::read(e.path()).unwrap());
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(std::path::Path::new(FIXTURES), "", &mut out);
+        out
+    }
+
+    pub fn add(&mut self, id: &str, message: &str, files: BTreeMap<String, Vec<u8>>) {
+        self.commits
+            .insert(id.to_string(), (message.to_string(), files));
+    }
+
+    fn tree(&self, id: &str) -> Result<&BTreeMap<String, Vec<u8>>, AwsCallError> {
+        self.commits.get(id).map(|(_, t)| t).ok_or_else(|| {
+            AwsCallError::service(
+                "GetFolder",
+                "CommitDoesNotExistException",
+                format!("no commit {id}"),
+            )
+        })
+    }
+
+    fn called(&self, what: String) {
+        self.calls.lock().unwrap().push(what);
+    }
+}
+
+impl SourceRepository for FakeRepo {
+    async fn commit(&self, _: &str, id: &str) -> Result<CommitInfo, AwsCallError> {
+        self.called(format!("GetCommit {id}"));
+        let (message, _) = self.commits.get(id).ok_or_else(|| {
+            AwsCallError::service("GetCommit", "CommitDoesNotExistException", "no commit")
+        })?;
+        Ok(CommitInfo {
+            message: message.clone(),
+            author_name: Some("Ana Silva".into()),
+            author_email: Some("ana.silva@example.com".into()),
+            committer_email: Some("ana.silva@example.com".into()),
+        })
+    }
+
+    async fn changed_paths(
+        &self,
+        _: &str,
+        before: &str,
+        after: &str,
+        folder: &str,
+    ) -> Result<Vec<String>, AwsCallError> {
+        self.called(format!("GetDifferences {folder}"));
+        let (b, a) = (self.tree(before)?, self.tree(after)?);
+        let prefix = format!("{folder}/");
+        Ok(b.keys()
+            .chain(a.keys())
+            .filter(|p| p.starts_with(&prefix) && b.get(*p) != a.get(*p))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect())
+    }
+
+    async fn folder(
+        &self,
+        _: &str,
+        id: &str,
+        path: &str,
+    ) -> Result<Option<Vec<FolderEntry>>, AwsCallError> {
+        self.called(format!("GetFolder {path}"));
+        let prefix = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}/")
+        };
+        let mut entries = Vec::new();
+        let mut folders = std::collections::BTreeSet::new();
+        for p in self.tree(id)?.keys() {
+            let Some(rest) = p.strip_prefix(&prefix) else {
+                continue;
+            };
+            match rest.split_once('/') {
+                Some((dir, _)) => {
+                    folders.insert(format!("{prefix}{dir}"));
+                }
+                None if self.symlinks.contains(p) => entries.push(FolderEntry::Other {
+                    path: p.clone(),
+                    what: "symbolic link",
+                }),
+                None => entries.push(FolderEntry::File {
+                    path: p.clone(),
+                    executable: false,
+                }),
+            }
+        }
+        if entries.is_empty() && folders.is_empty() {
+            return Ok(None);
+        }
+        entries.extend(folders.into_iter().map(|path| FolderEntry::Folder { path }));
+        Ok(Some(entries))
+    }
+
+    async fn file(&self, _: &str, id: &str, path: &str) -> Result<Option<Vec<u8>>, AwsCallError> {
+        self.called(format!("GetFile {path}"));
+        Ok(self.tree(id)?.get(path).cloned())
+    }
+}
+
+/// A job's ARN and tags.
+pub type JobRecord = (String, BTreeMap<String, String>);
+
+#[derive(Default)]
+pub struct FakeTraining {
+    pub jobs: Mutex<BTreeMap<String, JobRecord>>,
+    pub created: Mutex<Vec<TrainingJobSpec>>,
+    pub experiments: Mutex<Vec<(String, String)>>,
+    pub tag_calls: Mutex<u32>,
+    /// Answers for CreateTrainingJob by job name (taken once).
+    pub refusals: Mutex<BTreeMap<String, AwsCallError>>,
+}
+
+impl Training for FakeTraining {
+    async fn ensure_experiment(&self, name: &str, _: &str) -> Result<(), AwsCallError> {
+        self.experiments
+            .lock()
+            .unwrap()
+            .push(("experiment".into(), name.into()));
+        Ok(())
+    }
+    async fn ensure_trial(&self, trial: &str, _: &str) -> Result<(), AwsCallError> {
+        self.experiments
+            .lock()
+            .unwrap()
+            .push(("trial".into(), trial.into()));
+        Ok(())
+    }
+    async fn create_training_job(
+        &self,
+        spec: &TrainingJobSpec,
+    ) -> Result<JobCreation, AwsCallError> {
+        if let Some(e) = self.refusals.lock().unwrap().remove(&spec.name) {
+            return Err(e);
+        }
+        let mut jobs = self.jobs.lock().unwrap();
+        if jobs.contains_key(&spec.name) {
+            return Ok(JobCreation::AlreadyExists);
+        }
+        let arn = format!(
+            "arn:aws:sagemaker:us-east-1:123456789012:training-job/{}",
+            spec.name
+        );
+        jobs.insert(
+            spec.name.clone(),
+            (arn.clone(), spec.tags.iter().cloned().collect()),
+        );
+        self.created.lock().unwrap().push(spec.clone());
+        Ok(JobCreation::Created { arn })
+    }
+    async fn describe_training_job(
+        &self,
+        name: &str,
+    ) -> Result<Option<JobDescription>, AwsCallError> {
+        Ok(self
+            .jobs
+            .lock()
+            .unwrap()
+            .get(name)
+            .map(|(arn, _)| JobDescription {
+                arn: arn.clone(),
+                status: "Completed".into(),
+                model_artifacts: Some(format!("s3://out/{name}/output/model.tar.gz")),
+                final_metrics: BTreeMap::from([("validation:auc".to_string(), 0.9)]),
+                ..Default::default()
+            }))
+    }
+    async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, AwsCallError> {
+        *self.tag_calls.lock().unwrap() += 1;
+        Ok(self
+            .jobs
+            .lock()
+            .unwrap()
+            .values()
+            .find(|(a, _)| a == arn)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default())
+    }
+}
+
+#[derive(Default)]
+pub struct FakeRegistry {
+    pub groups: Mutex<Vec<String>>,
+    pub versions: Mutex<Vec<ModelPackageSpec>>,
+}
+
+impl ModelRegistry for FakeRegistry {
+    async fn ensure_group(
+        &self,
+        name: &str,
+        _: &str,
+        _: &[(String, String)],
+    ) -> Result<(), AwsCallError> {
+        let mut g = self.groups.lock().unwrap();
+        if !g.iter().any(|x| x == name) {
+            g.push(name.to_string());
+        }
+        Ok(())
+    }
+    async fn find_version(
+        &self,
+        group: &str,
+        marker: &str,
+    ) -> Result<Option<ModelVersion>, AwsCallError> {
+        Ok(self
+            .versions
+            .lock()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.group == group && v.description.contains(marker))
+            .map(|(i, v)| ModelVersion {
+                arn: format!(
+                    "arn:aws:sagemaker:us-east-1:123456789012:model-package/{}/{}",
+                    v.group,
+                    i + 1
+                ),
+                version: Some(i32::try_from(i).unwrap() + 1),
+            }))
+    }
+    async fn create_version(&self, spec: &ModelPackageSpec) -> Result<ModelVersion, AwsCallError> {
+        let mut v = self.versions.lock().unwrap();
+        v.push(spec.clone());
+        Ok(ModelVersion {
+            arn: format!(
+                "arn:aws:sagemaker:us-east-1:123456789012:model-package/{}/{}",
+                spec.group,
+                v.len()
+            ),
+            version: Some(i32::try_from(v.len()).unwrap()),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct FakeArtifacts {
+    pub objects: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl Artifacts for FakeArtifacts {
+    async fn put(
+        &self,
+        uri: &str,
+        bytes: Vec<u8>,
+        _: &str,
+        _: Option<&str>,
+    ) -> Result<(), AwsCallError> {
+        self.objects.lock().unwrap().insert(uri.to_string(), bytes);
+        Ok(())
+    }
+}
+
+pub type TestHandler = Handler<
+    FakeRepo,
+    FakeTraining,
+    FakeRegistry,
+    FakeArtifacts,
+    RecordingPublisher,
+    MemoryIdempotencyStore,
+>;
+
+pub fn config(extra: &[(&'static str, &'static str)]) -> Config {
+    let mut vars: HashMap<&str, &str> = [
+        ("STUDIO_OPS_EVENT_BUS", "studio-ops"),
+        ("STUDIO_OPS_IDEMPOTENCY_TABLE", "idem"),
+        (crate::config::REPOSITORY_NAME, REPO),
+        (
+            crate::config::TRAINING_ROLE_ARN,
+            "arn:aws:iam::123456789012:role/studio-ops-training",
+        ),
+        (
+            crate::config::TRAINING_SUBNET_IDS,
+            "subnet-0123456789abcdef0",
+        ),
+        (
+            crate::config::TRAINING_SECURITY_GROUP_IDS,
+            "sg-0123456789abcdef0",
+        ),
+        (
+            crate::config::OUTPUT_S3_URI,
+            "s3://studio-ops-data-123456789012/models/",
+        ),
+        (
+            crate::config::CODE_S3_URI,
+            "s3://studio-ops-data-123456789012/code/",
+        ),
+        (
+            crate::config::DATA_S3_URIS,
+            "s3://studio-ops-data-123456789012/data/",
+        ),
+        (
+            crate::config::ALLOWED_IMAGE_REPOSITORIES,
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/sales-arima",
+        ),
+    ]
+    .into_iter()
+    .collect();
+    vars.extend(extra.iter().copied());
+    Config::from_env(&Env::new(&vars), "us-east-1").unwrap()
+}
+
+pub fn handler(repo: FakeRepo, extra: &[(&'static str, &'static str)]) -> TestHandler {
+    Handler::new(
+        config(extra),
+        Ports {
+            source: repo,
+            training: FakeTraining::default(),
+            registry: FakeRegistry::default(),
+            artifacts: FakeArtifacts::default(),
+            publisher: RecordingPublisher::default(),
+            idempotency: MemoryIdempotencyStore::default(),
+        },
+    )
+}
+
+/// C1 = the fixture tree; C2 = C1 with `change` applied to `path` (None deletes it).
+pub fn repo_with_change(path: &str, change: Option<&str>, message: &str) -> FakeRepo {
+    let mut repo = FakeRepo::default();
+    let base = FakeRepo::fixture_tree();
+    let mut next = base.clone();
+    match change {
+        Some(text) => next.insert(path.to_string(), text.as_bytes().to_vec()),
+        None => next.remove(path),
+    };
+    repo.add(C1, "initial models", base);
+    repo.add(C2, message, next);
+    repo
+}

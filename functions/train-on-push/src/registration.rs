@@ -1,0 +1,231 @@
+//! The registration use case: a training job of ours that finished → a model version pending manual approval
+//! in the Model Registry (Model Registered), or, for a failed or stopped job, a Training Failed. Each job
+//! outcome is claimed once; the registry's description marker and the client token back that up when the
+//! claim has expired.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde_json::Value;
+use studio_ops_shared::events::suite::{ModelRegistered, TrainingFailed};
+use studio_ops_shared::idempotency::IdempotencyStore;
+use studio_ops_shared::publisher::PublishEvents;
+
+use crate::error::HandlerError;
+use crate::handler::{Claimed, Outcome, once_typed};
+use crate::naming;
+use crate::plan::{self, Lineage, ModelPackageSpec};
+use crate::ports::{ModelRegistry, ModelVersion, Ports, Training};
+use crate::trigger::TrainingJobStateChange;
+
+/// What a finished job left to register: where the model is, its final metrics and the image it trained with.
+struct Trained {
+    artifacts: Option<String>,
+    metrics: BTreeMap<String, f64>,
+    training_image: Option<String>,
+}
+
+/// The registration use case over the ports it needs.
+pub struct OnTrainingJob<'a, S, T, R, A, P, I> {
+    ports: &'a Ports<S, T, R, A, P, I>,
+}
+
+impl<'a, S, T, R, A, P, I> OnTrainingJob<'a, S, T, R, A, P, I>
+where
+    T: Training,
+    R: ModelRegistry,
+    P: PublishEvents,
+    I: IdempotencyStore,
+{
+    pub fn new(ports: &'a Ports<S, T, R, A, P, I>) -> Self {
+        Self { ports }
+    }
+
+    pub async fn run(
+        &self,
+        job: &TrainingJobStateChange,
+        until: Timestamp,
+    ) -> Result<Outcome, HandlerError> {
+        let name = &job.training_job_name;
+        let status = job.training_job_status.as_str();
+        if !matches!(status, "Completed" | "Failed" | "Stopped") {
+            return Ok(Outcome::Ignored {
+                reason: format!("status {status}"),
+                job: Some(name.clone()),
+            });
+        }
+        let tags = match job.tags.as_ref().filter(|t| !t.is_empty()) {
+            Some(t) => t.clone(),
+            // Older events and some deliveries carry no tags: ask SageMaker.
+            None => self.ports.training.tags(&job.training_job_arn).await?,
+        };
+        let Some(lineage) = Lineage::from_tags(&tags) else {
+            tracing::info!(job = %name, "not a studio-ops training job");
+            return Ok(Outcome::Ignored {
+                reason: "not started by studio-ops".to_string(),
+                job: Some(name.clone()),
+            });
+        };
+        let idempotency = &self.ports.idempotency;
+        let claimed = if status == "Completed" {
+            let key = format!("register#{}", job.training_job_arn);
+            once_typed(idempotency, &key, until, || self.register(job, &lineage)).await?
+        } else {
+            let key = format!("failed#{}", job.training_job_arn);
+            once_typed(idempotency, &key, until, || {
+                self.report_failure(job, &lineage)
+            })
+            .await?
+        };
+        Ok(match claimed {
+            Claimed::Done(outcome) => outcome,
+            Claimed::Duplicate(previous) => Outcome::Duplicate {
+                job: name.clone(),
+                previous: previous.map(Box::new),
+            },
+            Claimed::InProgressElsewhere => Outcome::InProgressElsewhere { job: name.clone() },
+        })
+    }
+
+    /// Plans the version, makes sure it exists once, and announces it.
+    async fn register(
+        &self,
+        job: &TrainingJobStateChange,
+        lineage: &Lineage,
+    ) -> Result<Outcome, HandlerError> {
+        let name = &job.training_job_name;
+        let trained = self.trained(job).await?;
+        let artifacts = trained
+            .artifacts
+            .ok_or_else(|| HandlerError::NoArtifacts { job: name.clone() })?;
+        let spec = plan::model_package(
+            lineage,
+            name,
+            &job.training_job_arn,
+            &artifacts,
+            trained.training_image.as_deref(),
+            &trained.metrics,
+        )
+        .map_err(|message| HandlerError::Unregistrable {
+            job: name.clone(),
+            message,
+        })?;
+        let version = self.ensure_version(name, &spec).await?;
+        tracing::info!(job = %name, arn = %version.arn, "model registered");
+        self.ports
+            .publisher
+            .publish(&[ModelRegistered {
+                model: lineage.model.clone(),
+                model_package_group_name: spec.group.clone(),
+                model_package_arn: version.arn.clone(),
+                training_job_name: name.clone(),
+                commit_id: Some(lineage.commit_id.clone()),
+                author: lineage.author.clone(),
+                metrics: trained.metrics,
+                model_package_version: version.version,
+                approval_status: Some("PendingManualApproval".to_string()),
+                repository: Some(lineage.repository.clone()),
+            }
+            .into()])
+            .await?;
+        Ok(Outcome::Registered {
+            model_package_arn: version.arn,
+            job: name.clone(),
+        })
+    }
+
+    /// What the event says the job left; when it leaves out the artifacts, the job's description fills in.
+    async fn trained(&self, job: &TrainingJobStateChange) -> Result<Trained, HandlerError> {
+        let mut trained = Trained {
+            artifacts: job
+                .model_artifacts
+                .as_ref()
+                .map(|a| a.s3_model_artifacts.clone()),
+            metrics: job
+                .final_metric_data_list
+                .iter()
+                .flatten()
+                .map(|m| (m.metric_name.clone(), m.value))
+                .collect(),
+            training_image: job
+                .algorithm_specification
+                .as_ref()
+                .and_then(|a| a.get("TrainingImage"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        };
+        if trained.artifacts.is_none()
+            && let Some(d) = self
+                .ports
+                .training
+                .describe_training_job(&job.training_job_name)
+                .await?
+        {
+            trained.artifacts = d.model_artifacts;
+            if trained.metrics.is_empty() {
+                trained.metrics = d.final_metrics;
+            }
+            trained.training_image = trained.training_image.or(d.training_image);
+        }
+        Ok(trained)
+    }
+
+    /// The group, then the version: found by the job's marker if an earlier attempt registered it, else created.
+    async fn ensure_version(
+        &self,
+        job: &str,
+        spec: &ModelPackageSpec,
+    ) -> Result<ModelVersion, HandlerError> {
+        let registry = &self.ports.registry;
+        registry
+            .ensure_group(&spec.group, &spec.group_description, &spec.tags)
+            .await?;
+        let marker = naming::registration_marker(job);
+        Ok(match registry.find_version(&spec.group, &marker).await? {
+            Some(v) => {
+                tracing::info!(job, arn = %v.arn, "model version exists already");
+                v
+            }
+            None => registry.create_version(spec).await?,
+        })
+    }
+
+    async fn report_failure(
+        &self,
+        job: &TrainingJobStateChange,
+        lineage: &Lineage,
+    ) -> Result<Outcome, HandlerError> {
+        let reason = job.failure_reason.clone().unwrap_or_else(|| {
+            if job.training_job_status == "Stopped" {
+                format!(
+                    "the job was stopped ({})",
+                    job.secondary_status.as_deref().unwrap_or("no reason given")
+                )
+            } else {
+                "SageMaker gave no failure reason".to_string()
+            }
+        });
+        self.ports
+            .publisher
+            .publish(&[TrainingFailed {
+                model: lineage.model.clone(),
+                training_job_name: job.training_job_name.clone(),
+                status: job.training_job_status.clone(),
+                failure_reason: reason.clone(),
+                commit_id: Some(lineage.commit_id.clone()),
+                author: lineage.author.clone(),
+                repository: Some(lineage.repository.clone()),
+                branch: lineage.branch.clone(),
+            }
+            .into()])
+            .await?;
+        Ok(Outcome::FailureReported {
+            job: job.training_job_name.clone(),
+            status: job.training_job_status.clone(),
+            reason,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
