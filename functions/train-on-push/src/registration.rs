@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 use studio_ops_shared::events::suite::{ModelRegistered, TrainingFailed};
 use studio_ops_shared::idempotency::IdempotencyStore;
+use studio_ops_shared::metrics::{MetricSet, Unit};
 use studio_ops_shared::publisher::PublishEvents;
 
 use crate::error::HandlerError;
@@ -78,7 +79,10 @@ where
             .await?
         };
         Ok(match claimed {
-            Claimed::Done(outcome) => outcome,
+            Claimed::Done(outcome) => {
+                emit_metrics(&outcome);
+                outcome
+            }
             Claimed::Duplicate(previous) => Outcome::Duplicate {
                 job: name.clone(),
                 previous: previous.map(Box::new),
@@ -225,6 +229,19 @@ where
             reason,
         })
     }
+}
+
+/// What a finished job did, for the suite's one metrics view: a version registered, or a failure reported.
+/// Duplicates emit nothing, so each job counts once.
+fn emit_metrics(outcome: &Outcome) {
+    let (name, counted) = match outcome {
+        Outcome::Registered { .. } => ("ModelsRegistered", 1.0),
+        Outcome::FailureReported { .. } => ("TrainingJobsFailed", 1.0),
+        _ => return,
+    };
+    let mut metrics = MetricSet::for_function("train-on-push");
+    metrics.put(name, counted, Unit::Count);
+    metrics.emit();
 }
 
 #[cfg(test)]
