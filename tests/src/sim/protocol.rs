@@ -180,21 +180,8 @@ pub fn is_sagemaker_name(s: &str) -> bool {
 /// The pattern text for [`is_sagemaker_name`], for error messages.
 pub const NAME_PATTERN: &str = "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}";
 
-/// Checks the `d-(-*[a-z0-9]){1,61}` domain id pattern.
-pub fn is_domain_id(s: &str) -> bool {
-    let Some(rest) = s.strip_prefix("d-") else {
-        return false;
-    };
-    !rest.is_empty()
-        && rest.len() <= 61
-        && rest
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        && rest
-            .bytes()
-            .last()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-}
+/// Checks the `d-(-*[a-z0-9]){1,61}` domain id pattern: the suite's one copy of the rule.
+pub use studio_ops_shared::names::is_domain_id;
 
 /// The request document of one call, with typed, validating member access.
 #[derive(Debug, Clone, Default)]
