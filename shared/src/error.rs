@@ -164,6 +164,16 @@ impl AwsCallError {
         }
     }
 
+    /// A failure with no service code (a fake's planted failure, a poisoned lock), classified by the caller.
+    pub fn other(operation: &'static str, class: ErrorClass, message: impl Into<String>) -> Self {
+        Self {
+            operation,
+            class,
+            code: None,
+            message: message.into(),
+        }
+    }
+
     /// An answer that lacks what the API promises: retrying the same call cannot help.
     pub fn malformed(operation: &'static str, what: &str) -> Self {
         Self {

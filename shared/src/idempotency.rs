@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::error::{ErrorClass, Failure, classify_sdk_error, describe_sdk_error};
+use crate::error::{AwsCallError, ErrorClass, Failure};
 
 const STATUS_IN_PROGRESS: &str = "IN_PROGRESS";
 const STATUS_COMPLETED: &str = "COMPLETED";
@@ -31,18 +31,14 @@ pub enum Claim {
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdempotencyError {
-    #[error("idempotency store {operation} failed: {message}")]
-    Store {
-        operation: &'static str,
-        class: ErrorClass,
-        message: String,
-    },
+    #[error("idempotency store {0}")]
+    Store(AwsCallError),
 }
 
 impl Failure for IdempotencyError {
     fn class(&self) -> ErrorClass {
         match self {
-            IdempotencyError::Store { class, .. } => *class,
+            IdempotencyError::Store(e) => e.class(),
         }
     }
 }
@@ -134,11 +130,7 @@ impl DynamoIdempotencyStore {
         E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        IdempotencyError::Store {
-            operation,
-            class: classify_sdk_error(e),
-            message: describe_sdk_error(e),
-        }
+        IdempotencyError::Store(AwsCallError::from_sdk(operation, e))
     }
 
     fn interpret(item: &HashMap<String, AttributeValue>) -> Claim {
@@ -308,10 +300,12 @@ impl MemoryIdempotencyStore {
         until: Timestamp,
         holder: Option<&str>,
     ) -> Result<Claim, IdempotencyError> {
-        let mut records = self.records.lock().map_err(|_| IdempotencyError::Store {
-            operation: "claim",
-            class: ErrorClass::Retryable,
-            message: "poisoned".into(),
+        let mut records = self.records.lock().map_err(|_| {
+            IdempotencyError::Store(AwsCallError::other(
+                "claim",
+                ErrorClass::Retryable,
+                "poisoned",
+            ))
         })?;
         let now = Timestamp::now();
         match records.get(key) {
@@ -433,11 +427,11 @@ mod tests {
         let store = MemoryIdempotencyStore::default();
         let until = Timestamp::now() + Duration::from_secs(60);
         let failed: Result<Once, IdempotencyError> = once(&store, "k", until, || async {
-            Err(IdempotencyError::Store {
-                operation: "work",
-                class: ErrorClass::Retryable,
-                message: "boom".into(),
-            })
+            Err(IdempotencyError::Store(AwsCallError::other(
+                "work",
+                ErrorClass::Retryable,
+                "boom",
+            )))
         })
         .await;
         assert!(failed.is_err());

@@ -173,11 +173,11 @@ mod tests {
         let store = MemoryIdempotencyStore::default();
         let failed: Result<Exclusive<u8>, IdempotencyError> =
             exclusive(&store, "run-b", in_secs(60), || async {
-                Err(IdempotencyError::Store {
-                    operation: "work",
-                    class: crate::ErrorClass::Retryable,
-                    message: "boom".into(),
-                })
+                Err(IdempotencyError::Store(crate::AwsCallError::other(
+                    "work",
+                    crate::ErrorClass::Retryable,
+                    "boom",
+                )))
             })
             .await;
         assert!(failed.is_err());

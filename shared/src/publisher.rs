@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use crate::error::{ErrorClass, Failure, classify_sdk_error, describe_sdk_error};
+use crate::error::{AwsCallError, ErrorClass, Failure};
 use crate::events::suite::{SOURCE, SuiteEvent};
 
 /// PutEvents takes at most 10 entries per call.
@@ -18,8 +18,8 @@ const ENTRY_RETRY_ROUNDS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    #[error("PutEvents failed: {message}")]
-    Call { class: ErrorClass, message: String },
+    #[error(transparent)]
+    Call(AwsCallError),
     #[error("{count} event(s) not accepted by EventBridge after retries: {details}")]
     Rejected { count: usize, details: String },
     #[error("event {detail_type} is {size} bytes, over the 256 KiB PutEvents limit")]
@@ -29,7 +29,7 @@ pub enum PublishError {
 impl Failure for PublishError {
     fn class(&self) -> ErrorClass {
         match self {
-            PublishError::Call { class, .. } => *class,
+            PublishError::Call(e) => e.class(),
             PublishError::Rejected { .. } => ErrorClass::Retryable,
             PublishError::TooLarge { .. } => ErrorClass::NonRetryable,
         }
@@ -80,10 +80,7 @@ impl EventBridgePublisher {
                 .set_entries(Some(pending.clone()))
                 .send()
                 .await
-                .map_err(|e| PublishError::Call {
-                    class: classify_sdk_error(&e),
-                    message: describe_sdk_error(&e),
-                })?;
+                .map_err(|e| PublishError::Call(AwsCallError::from_sdk("PutEvents", &e)))?;
             if out.failed_entry_count() == 0 {
                 return Ok(());
             }

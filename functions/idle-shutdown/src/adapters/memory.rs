@@ -288,10 +288,11 @@ impl PublishEvents for FlakyPublisher {
         if (warning && self.fail_warnings.load(Ordering::SeqCst))
             || (only_stops && self.fail_stop_notices.load(Ordering::SeqCst))
         {
-            return Err(PublishError::Call {
-                class: ErrorClass::Retryable,
-                message: "ServiceUnavailable".into(),
-            });
+            return Err(PublishError::Call(AwsCallError::other(
+                "PutEvents",
+                ErrorClass::Retryable,
+                "ServiceUnavailable",
+            )));
         }
         if let Ok(mut sizes) = self.batch_sizes.lock() {
             sizes.push(events.len());
