@@ -184,6 +184,16 @@ impl AwsCallError {
         }
     }
 
+    /// `Ok(None)` when the resource does not exist (`ResourceNotFound`), the error otherwise: what a describe
+    /// answers through a port (`.or_else(AwsCallError::absent)?`).
+    pub fn absent<T>(self) -> Result<Option<T>, AwsCallError> {
+        if self.is("ResourceNotFound") {
+            Ok(None)
+        } else {
+            Err(self)
+        }
+    }
+
     /// Whether the service answered with this error code.
     pub fn is(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
@@ -257,6 +267,8 @@ mod tests {
         let missing = AwsCallError::service("DescribeApp", "ResourceNotFound", "no such app");
         assert_eq!(missing.class(), ErrorClass::NonRetryable);
         assert!(!missing.is("ThrottlingException"));
+        assert_eq!(missing.clone().absent::<()>(), Ok(None));
+        assert_eq!(throttled.clone().absent::<()>(), Err(throttled.clone()));
         let lacking = AwsCallError::malformed("DescribeApp", "AppArn");
         assert_eq!(lacking.code, None);
         assert_eq!(

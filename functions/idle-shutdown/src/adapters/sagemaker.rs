@@ -214,14 +214,7 @@ impl ListApps for SageMakerStudio {
             .await;
         let out = match out {
             Ok(out) => out,
-            Err(e) => {
-                let err = AwsCallError::from_sdk("DescribeApp", &e);
-                return if err.is("ResourceNotFound") {
-                    Ok(None)
-                } else {
-                    Err(err)
-                };
-            }
+            Err(e) => return AwsCallError::from_sdk("DescribeApp", &e).absent(),
         };
         let arn = out
             .app_arn()

@@ -96,15 +96,6 @@ pub fn user_settings(s: &ProfileSettings) -> Option<UserSettings> {
     Some(b.build())
 }
 
-/// `Ok(None)` for ResourceNotFound, the error otherwise.
-fn absent<T>(err: AwsCallError) -> Result<Option<T>, AwsCallError> {
-    if err.is(RESOURCE_NOT_FOUND) {
-        Ok(None)
-    } else {
-        Err(err)
-    }
-}
-
 /// A delete/update answer: ResourceNotFound is done, ResourceInUse is "not now".
 fn change<T>(result: Result<T, AwsCallError>) -> Result<Change, AwsCallError> {
     match result {
@@ -140,7 +131,7 @@ impl ProfilePort for SageMakerStudio {
             .await
             .call("DescribeDomain")
             .map(|_| Some(()))
-            .or_else(absent)?;
+            .or_else(AwsCallError::absent)?;
         Ok(found.is_some())
     }
 
@@ -187,7 +178,7 @@ impl ProfilePort for SageMakerStudio {
             .await
             .call("DescribeUserProfile")
             .map(Some)
-            .or_else(absent)?
+            .or_else(AwsCallError::absent)?
         else {
             return Ok(None);
         };
@@ -318,7 +309,7 @@ impl SpacePort for SageMakerStudio {
             .await
             .call("DescribeSpace")
             .map(Some)
-            .or_else(absent)?;
+            .or_else(AwsCallError::absent)?;
         Ok(found.map(|out| SpaceSummary {
             name: out.space_name().unwrap_or(name).to_string(),
             status: status(out.status()),
@@ -446,7 +437,7 @@ impl AppPort for SageMakerStudio {
             .await
             .call("DescribeApp")
             .map(Some)
-            .or_else(absent)?;
+            .or_else(AwsCallError::absent)?;
         Ok(found.map(|out| status(out.status())))
     }
 
