@@ -24,6 +24,8 @@ pub struct Names {
     pub account: String,
     pub event_bus: String,
     pub idempotency_table: String,
+    /// idle-shutdown's sweep state (per-app warnings and readings, per-domain unreached apps).
+    pub idle_state_table: String,
     pub topic_arn: String,
     pub inbox_queue_url: String,
     pub data_bucket: String,
@@ -146,6 +148,7 @@ impl World {
             account: sim::ACCOUNT_ID.into(),
             event_bus: "studio-ops".into(),
             idempotency_table: "studio-ops-idempotency".into(),
+            idle_state_table: "studio-ops-idle-state".into(),
             topic_arn: String::new(),
             inbox_queue_url: String::new(),
             data_bucket: format!("studio-ops-data-{}", sim::ACCOUNT_ID),
@@ -186,6 +189,7 @@ impl World {
                 ),
             ),
             ("IdempotencyTable", world_names.idempotency_table.clone()),
+            ("IdleStateTable", world_names.idle_state_table.clone()),
             ("StudioDomain.DomainId", world_names.domain_id.clone()),
             ("TeamTopic", world_names.topic_arn.clone()),
             ("TeamTopic.TopicArn", world_names.topic_arn.clone()),
@@ -676,7 +680,7 @@ pub fn shell_export(key: &str, value: &str) -> String {
     format!("export {key}='{}'", value.replace('\'', "'\\''"))
 }
 
-/// The suite's bus, idempotency table, team topic with an inbox queue, and data bucket.
+/// The suite's bus, idempotency and idle-state tables, team topic with an inbox queue, and data bucket.
 async fn create_base(sdk: &SdkConfig, names: &Names) -> Result<(String, String), WorldError> {
     let events = aws_sdk_eventbridge::Client::new(sdk);
     events
@@ -706,6 +710,31 @@ async fn create_base(sdk: &SdkConfig, names: &Names) -> Result<(String, String),
                 .build()
                 .map_err(|e| aws_err("KeySchemaElement", e))?,
         )
+        .send()
+        .await
+        .map_err(|e| aws_err("CreateTable", e))?;
+    // idle-shutdown's sweep state: one partition per domain (`pk`), one item per app or per domain record (`sk`).
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(|e| aws_err("KeySchemaElement", e))
+    };
+    let string = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| aws_err("AttributeDefinition", e))
+    };
+    ddb.create_table()
+        .table_name(&names.idle_state_table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(string("pk")?)
+        .attribute_definitions(string("sk")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
         .send()
         .await
         .map_err(|e| aws_err("CreateTable", e))?;
