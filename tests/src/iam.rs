@@ -195,19 +195,66 @@ impl Scope<'_> {
                 out.push(IamRequest::new(action, member));
             }
             ("dynamodb", _) => {
-                let item = b.get("Key").or_else(|| b.get("Item"));
-                let id = item
-                    .and_then(|i| i.pointer("/id/S"))
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| format!("{action} without a key id: {b}"))?;
-                out.push(
-                    IamRequest::new(
-                        action,
-                        self.arn("dynamodb", &format!("table/{}", text(&b, "TableName"))),
-                    )
-                    .with("dynamodb:LeadingKeys", json!([id])),
-                );
-                // The table is encrypted with the workspace key: DynamoDB uses it on the caller's behalf.
+                // The partition key of the suite's table is `id`, of idle-shutdown's sweep state `pk`.
+                let partition = |item: &Value| {
+                    ["/id/S", "/pk/S"]
+                        .iter()
+                        .find_map(|p| item.pointer(p))
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                };
+                // (table, the partition keys the request touches): IAM's dynamodb:LeadingKeys.
+                let mut tables: Vec<(String, Vec<String>)> = Vec::new();
+                match op.as_str() {
+                    "Query" => {
+                        // The key condition's partition value (the only value the function's queries bind).
+                        let value = b
+                            .get("ExpressionAttributeValues")
+                            .and_then(Value::as_object)
+                            .and_then(|v| v.values().next())
+                            .and_then(|v| v.pointer("/S"))
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| format!("{action} without a key value: {b}"))?;
+                        tables.push((text(&b, "TableName").to_string(), vec![value.to_string()]));
+                    }
+                    "BatchWriteItem" => {
+                        let items = b
+                            .get("RequestItems")
+                            .and_then(Value::as_object)
+                            .ok_or_else(|| format!("{action} without RequestItems: {b}"))?;
+                        for (table, writes) in items {
+                            let mut keys = Vec::new();
+                            for w in writes.as_array().into_iter().flatten() {
+                                let item = w
+                                    .pointer("/PutRequest/Item")
+                                    .or_else(|| w.pointer("/DeleteRequest/Key"))
+                                    .and_then(partition)
+                                    .ok_or_else(|| {
+                                        format!("{action}: a write without a key: {w}")
+                                    })?;
+                                if !keys.contains(&item) {
+                                    keys.push(item);
+                                }
+                            }
+                            tables.push((table.clone(), keys));
+                        }
+                    }
+                    _ => {
+                        let id = b
+                            .get("Key")
+                            .or_else(|| b.get("Item"))
+                            .and_then(partition)
+                            .ok_or_else(|| format!("{action} without a key id: {b}"))?;
+                        tables.push((text(&b, "TableName").to_string(), vec![id]));
+                    }
+                }
+                for (table, keys) in tables {
+                    out.push(
+                        IamRequest::new(&action, self.arn("dynamodb", &format!("table/{table}")))
+                            .with("dynamodb:LeadingKeys", json!(keys)),
+                    );
+                }
+                // The tables are encrypted with the workspace key: DynamoDB uses it on the caller's behalf.
                 out.push(self.via("dynamodb", "kms:Decrypt"));
             }
             ("events", "PutEvents") => {

@@ -8,5 +8,6 @@ pub mod iam;
 pub mod moto;
 pub mod runtime_api;
 pub mod sim;
+pub mod sweep_state;
 pub mod template;
 pub mod world;

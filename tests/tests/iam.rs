@@ -113,6 +113,8 @@ fn deployment_names(
         ("DataBucket", data_bucket),
         ("StudioDomain", domain),
         ("IdempotencyTable", table),
+        // The local world's name (`world::Names::idle_state_table`).
+        ("IdleStateTable", "studio-ops-idle-state"),
         ("TeamTopic", topic),
         ("TrainingJobRole", "studio-ops-training"),
         ("WorkspaceKey", KEY_ID),

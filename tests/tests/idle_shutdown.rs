@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
+use idle_shutdown::adapters::dynamodb::DynamoSweepState;
 use idle_shutdown::adapters::sagemaker::SageMakerStudio;
 use idle_shutdown::config::Config;
 use idle_shutdown::decision::{KEEP_ALIVE_TAG, WARNING_TAG};
@@ -27,14 +28,19 @@ use studio_ops_shared::events::suite::{
 use studio_ops_shared::idempotency::DynamoIdempotencyStore;
 use studio_ops_shared::publisher::EventBridgePublisher;
 use studio_ops_shared::{Deadline, ErrorClass, Failure};
+use studio_ops_tests::bench::scale::{
+    SweepScale, decorate_for_sweep, expected_actions, over_budget, request_budget, seed_request,
+};
 use studio_ops_tests::sim::admin::{
     ActivityKind, ActivityRequest, AppState, SeedApp, SeedDomain, SeedRequest, SeedSpace,
     SeedUserProfile, StateDump,
 };
 use studio_ops_tests::sim::{KnobsPatch, RateLimit};
+use studio_ops_tests::sweep_state;
 use studio_ops_tests::world::{World, WorldConfig, fixture};
 
-type IdleShutdown = Handler<SageMakerStudio, EventBridgePublisher, DynamoIdempotencyStore>;
+type IdleShutdown =
+    Handler<SageMakerStudio, EventBridgePublisher, DynamoIdempotencyStore, DynamoSweepState>;
 
 /// One local world with a queue that receives every suite event from moto's bus.
 struct Local {
@@ -104,6 +110,10 @@ impl Local {
                 self.world.names.idempotency_table.as_str(),
             ),
             ("STUDIO_OPS_DOMAIN_IDS", self.world.names.domain_id.as_str()),
+            (
+                "STUDIO_OPS_IDLE_STATE_TABLE",
+                self.world.names.idle_state_table.as_str(),
+            ),
             ("STUDIO_OPS_IDLE_SAGEMAKER_CALLS_PER_SECOND", "100"),
             ("STUDIO_OPS_IDLE_SAGEMAKER_CALLS_BURST", "100"),
         ]
@@ -129,8 +139,23 @@ impl Local {
                 "idle-shutdown",
                 config.suite.idempotency_ttl,
             ),
+            state: self.state_store(),
         };
         Handler::new(config, prices, ports)
+    }
+
+    /// The sweep-state table, through the function's own adapter.
+    fn state_store(&self) -> DynamoSweepState {
+        sweep_state::store(&self.world)
+    }
+
+    /// When the sweep state says the owner of `app_name` was warned.
+    async fn warning_of(&self, app_name: &str) -> Option<Timestamp> {
+        let app = self.app(app_name).await;
+        let warnings = sweep_state::warnings(&self.world, std::slice::from_ref(&app))
+            .await
+            .unwrap();
+        warnings.get(&sweep_state::key_of(&app)).copied()
     }
 
     async fn seed(&self, req: SeedRequest) {
@@ -150,11 +175,14 @@ impl Local {
             .unwrap()
     }
 
-    /// Backdates (or sets) an app's warning tag, as if the warning went out `minutes` ago.
+    /// Backdates (or sets) an app's warning in the sweep state, as if the warning went out `minutes` ago.
     async fn warned_ago(&self, app_name: &str, minutes: i64) {
-        let arn = self.app(app_name).await.arn;
-        let at = ago(minutes).round(jiff::Unit::Second).unwrap().to_string();
-        self.tag(&arn, WARNING_TAG, &at).await;
+        let app = self.app(app_name).await;
+        self.warned_at(&app, ago(minutes)).await;
+    }
+
+    async fn warned_at(&self, app: &AppState, at: Timestamp) {
+        sweep_state::warn_at(&self.world, app, at).await.unwrap();
     }
 
     async fn tag(&self, arn: &str, key: &str, value: &str) {
@@ -423,13 +451,8 @@ async fn an_idle_gpu_app_is_warned_then_stopped_after_the_grace_period() {
 
     let first = swept(h.handle(json!({}), context(300)).await.unwrap());
     assert_eq!(first.warned, 1, "{first:#?}");
-    let warned_at = local
-        .app("gpu")
-        .await
-        .tags
-        .get(WARNING_TAG)
-        .cloned()
-        .unwrap();
+    let warned_at = local.warning_of("gpu").await.unwrap();
+    assert!(local.app("gpu").await.tags.is_empty(), "no tag is written");
     let events = local.events().await;
     let w = warnings(&events);
     assert_eq!(w.len(), 1);
@@ -450,7 +473,7 @@ async fn an_idle_gpu_app_is_warned_then_stopped_after_the_grace_period() {
         w[0].reason
     );
     let stops_at: Timestamp = w[0].stops_at.parse().unwrap();
-    let warned: Timestamp = warned_at.parse().unwrap();
+    let warned = warned_at;
     assert_eq!(
         stops_at.duration_since(warned),
         SignedDuration::from_mins(30)
@@ -569,11 +592,7 @@ async fn fresh_activity_keeps_the_app_running_and_removes_its_warning() {
     for app in ["gpu", "rstudio"] {
         let state = local.app(app).await;
         assert_eq!(state.status, "InService");
-        assert!(
-            !state.tags.contains_key(WARNING_TAG),
-            "{app}: {:?}",
-            state.tags
-        );
+        assert_eq!(local.warning_of(app).await, None, "{app}: {state:?}");
     }
     let reasons: Vec<&str> = out.apps.iter().map(|a| a.reason.as_str()).collect();
     assert!(
@@ -679,16 +698,14 @@ async fn space_apps_are_stopped_with_space_name_and_built_in_idle_shutdown_is_re
     );
 
     for space in ["ana-lab", "team-editor"] {
-        let arn = local
+        let app = local
             .state()
             .await
             .apps
             .into_iter()
             .find(|a| a.space_name.as_deref() == Some(space))
-            .unwrap()
-            .arn;
-        let at = ago(31).round(jiff::Unit::Second).unwrap().to_string();
-        local.tag(&arn, WARNING_TAG, &at).await;
+            .unwrap();
+        local.warned_at(&app, ago(31)).await;
     }
     let second = swept(h.handle(json!({}), context(300)).await.unwrap());
     assert_eq!(second.stopped, 2, "{second:#?}");
@@ -798,13 +815,10 @@ async fn throttling_and_server_faults_neither_lose_nor_double_an_app() {
             .iter()
             .map(|s| s.app_name.clone())
             .collect();
-        let tagged = local
-            .state()
-            .await
-            .apps
-            .iter()
-            .filter(|a| to_warn.contains(&a.app_name) && a.tags.contains_key(WARNING_TAG))
-            .count();
+        let mut tagged = 0;
+        for name in &to_warn {
+            tagged += usize::from(local.warning_of(name).await.is_some());
+        }
         if warned == to_warn && stopped == to_stop && tagged == to_warn.len() {
             break;
         }
@@ -834,8 +848,8 @@ async fn throttling_and_server_faults_neither_lose_nor_double_an_app() {
         assert_eq!(app.status, expected, "{}", app.app_name);
         if to_warn.contains(&app.app_name) {
             assert!(
-                app.tags.contains_key(WARNING_TAG),
-                "{} lost its warning tag",
+                local.warning_of(&app.app_name).await.is_some(),
+                "{} lost its warning",
                 app.app_name
             );
         }
@@ -845,6 +859,144 @@ async fn throttling_and_server_faults_neither_lose_nor_double_an_app() {
         stats.total_throttled() > 0 && stats.faults_injected > 0,
         "the test must throttle and fault: {stats:?}"
     );
+    local.world.stop().await;
+}
+
+/// Issue 14's request budget on a seeded world of the benchmark's mix (types, states, activity, exemptions on apps,
+/// spaces and profiles, old warning tags): the first sweep, which migrates the tags, and the next one, which keeps
+/// quiet apps on the sweep state alone, each stay within `request_budget` for every operation, and make no
+/// `AddTags` at all.
+#[tokio::test]
+async fn a_sweep_stays_within_its_request_budget() {
+    let local = Local::start().await;
+    let admin = local.world.sim().admin();
+    admin.reset().await.unwrap();
+    let scale = SweepScale {
+        user_profiles: 40,
+        spaces: 60,
+        apps: 240,
+        latency_ms: 0,
+        ..SweepScale::default()
+    };
+    let now = Timestamp::now();
+    let mut seed = seed_request(&local.domain(), &scale, now);
+    decorate_for_sweep(&mut seed, now);
+    // Old warning tags still in their grace period on every third tagged app (the others' are past it: stops).
+    let mut in_grace = Vec::new();
+    for a in seed
+        .apps
+        .iter_mut()
+        .filter(|a| a.tags.contains_key(WARNING_TAG))
+        .step_by(3)
+    {
+        a.tags.insert(
+            WARNING_TAG.to_string(),
+            (now - SignedDuration::from_mins(10)).to_string(),
+        );
+        if a.status.as_deref() == Some("InService") && a.app_type != "JupyterServer" {
+            in_grace.push((
+                a.user_profile_name.clone(),
+                a.space_name.clone(),
+                a.app_type.clone(),
+                a.app_name.clone().unwrap_or_default(),
+            ));
+        }
+    }
+    local.seed(seed.clone()).await;
+    let expected = expected_actions(&seed, now);
+    assert!(
+        !expected.stop.is_empty() && !expected.warn.is_empty() && !in_grace.is_empty(),
+        "{expected:?}"
+    );
+    let budget = request_budget(&seed, now, 100);
+    let h = local.handler(&[]);
+
+    admin.reset_stats().await.unwrap();
+    let first = swept(h.handle(json!({}), context(300)).await.unwrap());
+    let calls = admin.stats().await.unwrap().calls;
+    assert_eq!(
+        (first.stopped as usize, first.warned as usize, first.failed),
+        (expected.stop.len(), expected.warn.len(), 0),
+        "{first:#?}"
+    );
+    let over = over_budget(&calls, &budget);
+    assert!(
+        over.is_empty(),
+        "first sweep over budget: {over:?}\n{calls:?}"
+    );
+    // The migration: an old tag still in its grace period is honoured (no second warning, no stop yet), moved to
+    // the sweep state with its time, and removed from the app; one past its grace stopped the app.
+    assert_eq!(
+        calls.get("DeleteTags").copied().unwrap_or(0),
+        in_grace.len() as u64,
+        "{calls:?}"
+    );
+    let apps: Vec<AppState> = local
+        .state()
+        .await
+        .apps
+        .into_iter()
+        .filter(|a| {
+            in_grace.contains(&(
+                a.user_profile_name.clone(),
+                a.space_name.clone(),
+                a.app_type.clone(),
+                a.app_name.clone(),
+            ))
+        })
+        .collect();
+    assert_eq!(apps.len(), in_grace.len());
+    let recorded = sweep_state::warnings(&local.world, &apps).await.unwrap();
+    let tagged_at = (now - SignedDuration::from_mins(10)).as_second();
+    for app in &apps {
+        // The table keeps whole seconds.
+        let at = recorded
+            .get(&sweep_state::key_of(app))
+            .map(|t| t.as_second());
+        assert!(
+            at.is_some_and(|at| at.abs_diff(tagged_at) <= 1),
+            "{at:?} vs {tagged_at}: {app:?}"
+        );
+    }
+    let still_tagged: Vec<String> = local
+        .state()
+        .await
+        .apps
+        .into_iter()
+        .filter(|a| {
+            a.status == "InService"
+                && a.app_type != "JupyterServer"
+                && a.tags.contains_key(WARNING_TAG)
+        })
+        .map(|a| a.app_name)
+        .collect();
+    assert!(still_tagged.is_empty(), "{still_tagged:?}");
+
+    // The next sweep, a minute later in the team's day: the tags are gone, quiet apps cost no call, and only the
+    // apps still idle are read with their owners.
+    admin.reset_stats().await.unwrap();
+    let second = swept(h.handle(json!({}), context(300)).await.unwrap());
+    let calls = admin.stats().await.unwrap().calls;
+    let over = over_budget(&calls, &request_budget(&seed, Timestamp::now(), 100));
+    assert!(
+        over.is_empty(),
+        "second sweep over budget: {over:?}\n{calls:?}"
+    );
+    let quiet = second.skipped.get("quiet").copied().unwrap_or(0);
+    assert!(quiet > 0, "{second:#?}");
+    assert_eq!(
+        calls.get("DescribeApp").copied().unwrap_or(0),
+        budget["DescribeApp"] - u64::from(quiet) - first.stopped as u64,
+        "one DescribeApp per InService billable app that is neither quiet nor stopped: {calls:?}"
+    );
+    for op in ["AddTags", "DeleteTags", "DeleteApp"] {
+        assert_eq!(
+            calls.get(op),
+            None,
+            "{op} in a sweep that has nothing new: {calls:?}"
+        );
+    }
+    assert_eq!((second.warned, second.stopped), (0, 0), "{second:#?}");
     local.world.stop().await;
 }
 

@@ -32,7 +32,7 @@ use studio_ops_shared::events::time::LenientTime;
 use studio_ops_shared::events::{EventError, parse_envelope};
 use studio_ops_tests::bench::proxy::{FaultPlan, TimingProxy};
 use studio_ops_tests::bench::scale::{
-    Expected, SweepScale, WARNING_TAG, decorate_for_sweep, expected_actions, seed_request,
+    Expected, SweepScale, decorate_for_sweep, expected_actions, idle_candidates, seed_request,
 };
 use studio_ops_tests::bench::world_config;
 use studio_ops_tests::runtime_api::Outcome;
@@ -333,6 +333,7 @@ fn deployed_manifest_policy() -> train_on_push::manifest::Policy {
     for k in [
         "SuiteEventBus",
         "IdempotencyTable",
+        "IdleStateTable",
         "TeamTopic",
         "DataBucket",
     ] {
@@ -648,6 +649,10 @@ async fn notify_replays(c: &mut Category) {
 async fn seed_small_sweep(world: &World, latency_ms: u64) -> (SeedRequest, Expected) {
     let admin = world.sim().admin();
     admin.reset().await.unwrap();
+    // A reseeded world starts without the last seed's sweep history.
+    studio_ops_tests::sweep_state::clear(world, &world.names.domain_id)
+        .await
+        .unwrap();
     let scale = SweepScale {
         user_profiles: 12,
         spaces: 12,
@@ -995,7 +1000,9 @@ fn faults(c: &mut Category) -> Fut<'_> {
         // An operation slower than the SDK's timeout: the sweep reports those apps as failed, acts on none of
         // them, and the next sweep (operation healthy again) does the work.
         proxy.set_faults(None);
-        let (_, expected) = seed_small_sweep(world, 0).await;
+        let (seed, expected) = seed_small_sweep(world, 0).await;
+        // The apps whose tags the sweep must read: the idle candidates (only they could be warned or stopped).
+        let candidates = idle_candidates(&seed, jiff::Timestamp::now()).len() as u64;
         let _ = cap.drain(world).await;
         c.case("idle sweep with ListTags slower than the SDK timeout", async move {
             let admin = world.sim().admin();
@@ -1009,10 +1016,8 @@ fn faults(c: &mut Category) -> Fut<'_> {
             let (inv, _) = world.invoke(IDLE, serde_json::json!({})).await.map_err(|e| e.to_string())?;
             let r = report_of(&inv)?;
             let failed = u64::from(r.failed);
-            let described = u64::from(r.scanned) - r.skipped.iter()
-                .filter(|(k, _)| matches!(k.as_str(), "free-app" | "status-pending" | "status-failed" | "status-deleted" | "status-deleting")).map(|(_, v)| u64::from(*v)).sum::<u64>();
-            if failed == 0 || failed != described {
-                return Err(format!("expected every described app ({described}) to fail on the slow ListTags, got {failed}: {r:?}"));
+            if failed == 0 || failed != candidates {
+                return Err(format!("expected every idle candidate ({candidates}) to fail on the slow ListTags, got {failed}: {r:?}"));
             }
             if u64::from(r.warned) + u64::from(r.stopped) > 0 {
                 return Err(format!("acted without reading the tags: {r:?}"));
@@ -1092,25 +1097,22 @@ fn deadline(c: &mut Category) -> Fut<'_> {
                     ));
                 }
                 let first = cap.drain(world).await;
-                // Whatever it did is consistent: every warning it published has its tag, every stop is real.
+                // Whatever it did is consistent: every warning it published is in the sweep state (written before
+                // the invocation answered), every stop is real.
                 let state = world
                     .sim()
                     .admin()
                     .state()
                     .await
                     .map_err(|e| e.to_string())?;
+                let recorded = studio_ops_tests::sweep_state::warnings(world, &state.apps)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let t = capture::tally(&first);
                 for subject in capture::subjects(&t, "App Idle Warning") {
-                    let tagged = state.apps.iter().any(|a| {
-                        let key = match (&a.space_name, &a.user_profile_name) {
-                            (Some(s), _) => format!("space/{s}/{}/{}", a.app_type, a.app_name),
-                            (None, Some(u)) => format!("user/{u}/{}/{}", a.app_type, a.app_name),
-                            _ => String::new(),
-                        };
-                        key == subject && a.tags.contains_key(WARNING_TAG)
-                    });
-                    if !tagged {
-                        return Err(format!("warned {subject} but left no warning tag"));
+                    let key = format!("app#{subject}").to_lowercase();
+                    if !recorded.contains_key(&key) {
+                        return Err(format!("warned {subject} but recorded no warning"));
                     }
                 }
                 let remainder = match &inv.outcome {

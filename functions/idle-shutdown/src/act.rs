@@ -1,6 +1,6 @@
 //! Acting on one decided app: keep it, clear its warning, let its grace run, warn its owner (the warn protocol) or
-//! stop it (announcing the stop as it happens). A dry run decides the same and changes nothing. Acting, once begun,
-//! finishes: its result always ends in the report.
+//! stop it (announcing the stop as it happens), and say what the sweep state should remember of it afterwards. A
+//! dry run decides the same and changes nothing. Acting, once begun, finishes: its result always ends in the report.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -8,81 +8,125 @@ use studio_ops_shared::events::suite::{AppIdleWarning, AppStopped, SuiteEvent};
 use studio_ops_shared::idempotency::{Claim, IdempotencyStore};
 use studio_ops_shared::publisher::PublishEvents;
 
-use crate::decision::{
-    Action, AppFacts, AppListing, Decision, OwnerFacts, Tags, WARNING_TAG, short,
-};
-use crate::ports::{DeleteOutcome, StopApps, Tagging};
+use crate::decision::{Action, AppFacts, AppListing, Decision, OwnerFacts, short};
+use crate::ports::{DeleteOutcome, StopApps, SweepState, Tagging};
 use crate::report::{AppOutcome, AppResult};
+use crate::state::Warning;
 use crate::sweep::{Decided, Run, Sweeper};
 
+/// What the sweep state should hold of an app once it has been acted on.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum After {
+    /// Stopped (or found deleted): nothing to remember.
+    Gone,
+    /// Still there, with this warning outstanding (or none).
+    Warning(Option<Warning>),
+}
+
 /// What the idempotency store keeps of a sent warning: when it went out, so that an overlapping sweep (or one whose
-/// tag write failed) restores the warning tag with the same time instead of sending a second warning.
+/// state write failed) restores the warning with the same time instead of sending a second warning.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WarningSent {
     warned_at: String,
 }
 
-impl<S, P, I> Sweeper<'_, S, P, I>
+impl<S, P, I, D> Sweeper<'_, S, P, I, D>
 where
     S: Tagging + StopApps,
     P: PublishEvents,
     I: IdempotencyStore,
+    D: SweepState,
 {
-    /// Carries out `decided`'s action on `app`; returns its result and the `App Stopped` notice of a stop that could
-    /// not be published at once (the end of the sweep tries again).
+    /// Carries out `decided`'s action on `app`; returns its result, the `App Stopped` notice of a stop that could
+    /// not be published at once (the end of the sweep tries again) and what the state should remember.
     pub(crate) async fn act(
         &self,
         app: AppListing,
         decided: Decided,
         run: &Run,
-    ) -> (AppResult, Option<AppStopped>) {
+    ) -> (AppResult, Option<AppStopped>, After) {
         let Decided {
             description,
             facts,
             owner,
             decision,
+            previous,
         } = decided;
         let explain = decision.explain();
         let mut result = self.result_of(app, &facts, &decision, explain.clone());
         let arn = description.arn.as_str();
-        match &decision.action {
-            Action::Keep => result.outcome = AppOutcome::Skipped(decision.reason.key().to_string()),
-            Action::ClearWarning => {
-                self.clear_warning(&mut result, arn, &decision, &explain, run)
-                    .await
+        // The warning as it stood: the state's (with its episode), else an old tag's.
+        let standing = previous
+            .and_then(|p| p.warning)
+            .filter(|w| Some(w.at) == facts.warning);
+        let as_before = |at: Timestamp| {
+            After::Warning(Some(
+                standing.clone().unwrap_or(Warning { at, episode: None }),
+            ))
+        };
+        let after = match &decision.action {
+            Action::Keep => {
+                result.outcome = AppOutcome::Skipped(decision.reason.key().to_string());
+                After::Warning(None)
             }
-            Action::AwaitGrace { stops_at, .. } => {
+            Action::ClearWarning => {
+                // The warning lives in the state table: dropping it from there is the clearing.
+                result.outcome = AppOutcome::Skipped(decision.reason.key().to_string());
+                result.warning_cleared = true;
+                After::Warning(None)
+            }
+            Action::AwaitGrace {
+                stops_at,
+                warned_at,
+            } => {
                 result.outcome = AppOutcome::Skipped("awaiting-grace".into());
                 result.reason = format!("{explain}; warned, stops at {}", short(*stops_at));
+                as_before(*warned_at)
             }
             Action::Warn { stops_at, episode } => {
                 if run.dry_run {
                     result.outcome = AppOutcome::Warned;
+                    After::Warning(None)
                 } else {
                     let event = idle_warning(&result, &facts, owner.as_ref(), &decision, *stops_at);
                     let created = facts.created.map_or(0, |c| c.as_second());
                     let key = format!("warning/{arn}/{created}/{episode}");
-                    let (outcome, note) = self.warn(arn, &key, event, run).await;
+                    let (outcome, sent, note) = self.warn(&key, event, run).await;
                     result.outcome = outcome;
                     if let Some(note) = note {
                         result.reason = format!("{explain}; {note}");
+                    }
+                    match sent {
+                        Some(at) => After::Warning(Some(Warning {
+                            at,
+                            episode: Some(episode.clone()),
+                        })),
+                        None => After::Warning(standing.clone()),
                     }
                 }
             }
             Action::Stop { warned_at } => {
                 result.reason = format!("{explain}; warned at {}", short(*warned_at));
                 if !run.dry_run {
-                    return self.stop(result, owner.as_ref(), &decision).await;
+                    let (result, notice, gone) = self.stop(result, owner.as_ref(), &decision).await;
+                    let after = if gone {
+                        After::Gone
+                    } else {
+                        as_before(*warned_at)
+                    };
+                    return (result, notice, after);
                 }
                 result.outcome = AppOutcome::Stopped;
+                as_before(*warned_at)
             }
             Action::LoadOwnerFacts => {
                 result.reason =
                     format!("{explain}; the owner's facts were not loaded (internal error)");
+                After::Warning(standing.clone())
             }
-        }
-        (result, None)
+        };
+        (result, None, after)
     }
 
     /// The result as it stands before acting: failed until an action says otherwise, priced and with its idle time.
@@ -103,25 +147,6 @@ where
         result
     }
 
-    /// The app is kept (activity resumed, or kept alive): its warning tag goes.
-    async fn clear_warning(
-        &self,
-        result: &mut AppResult,
-        arn: &str,
-        decision: &Decision,
-        explain: &str,
-        run: &Run,
-    ) {
-        if !run.dry_run
-            && let Err(e) = self.ports.studio.delete_tags(arn, &[WARNING_TAG]).await
-        {
-            result.reason = format!("{explain}; could not remove the warning tag: {e}");
-            return;
-        }
-        result.outcome = AppOutcome::Skipped(decision.reason.key().to_string());
-        result.warning_cleared = true;
-    }
-
     /// Stops the app and announces it at once, so that the owner hears of it even if this invocation dies later; a
     /// notice that cannot go out now goes with the sweep summary.
     async fn stop(
@@ -129,7 +154,7 @@ where
         mut result: AppResult,
         owner: Option<&OwnerFacts>,
         decision: &Decision,
-    ) -> (AppResult, Option<AppStopped>) {
+    ) -> (AppResult, Option<AppStopped>, bool) {
         match self.ports.studio.delete_app(&result.app).await {
             Ok(DeleteOutcome::Deleted) => {
                 result.outcome = AppOutcome::Stopped;
@@ -137,12 +162,14 @@ where
                 let notice = [SuiteEvent::from(event.clone())];
                 if let Err(e) = self.ports.publisher.publish(&notice).await {
                     tracing::warn!(app = %result.app.app_name, error = %e, "App Stopped not published; retried with the sweep summary");
-                    return (result, Some(event));
+                    return (result, Some(event), true);
                 }
+                return (result, None, true);
             }
             Ok(DeleteOutcome::AlreadyGone) => {
                 result.outcome = AppOutcome::Skipped("already-gone".into());
                 result.reason = format!("{}; DeleteApp: already deleted", result.reason);
+                return (result, None, true);
             }
             Ok(DeleteOutcome::InUse(message)) => {
                 result.outcome = AppOutcome::Skipped("delete-in-use".into());
@@ -153,19 +180,18 @@ where
             }
             Err(e) => result.reason = format!("{}; {e}", result.reason),
         }
-        (result, None)
+        (result, None, false)
     }
 
     /// Warns once per idle spell even when sweeps overlap: the idempotency store elects one invocation, which
-    /// publishes the warning before it writes the warning tag, so no app is ever stopped without a published warning.
+    /// publishes the warning before the state records it, so no app is ever stopped without a published warning.
+    /// Returns the outcome, when the warning went out (this sweep or before) and a note for the reason.
     async fn warn(
         &self,
-        arn: &str,
         key: &str,
         event: AppIdleWarning,
         run: &Run,
-    ) -> (AppOutcome, Option<String>) {
-        let warned_at = short(run.now);
+    ) -> (AppOutcome, Option<Timestamp>, Option<String>) {
         let claim = match self
             .ports
             .idempotency
@@ -176,6 +202,7 @@ where
             Err(e) => {
                 return (
                     AppOutcome::Failed,
+                    None,
                     Some(format!("cannot claim the warning: {e}")),
                 );
             }
@@ -183,48 +210,35 @@ where
         match claim {
             Claim::InProgress => (
                 AppOutcome::Skipped("warning-in-progress-elsewhere".into()),
+                None,
                 Some("another sweep is warning this app".into()),
             ),
             Claim::AlreadyCompleted(previous) => {
-                // A record that does not read as a sent warning (another shape, or none) still means "sent": its
-                // time is unknown, so the tag gets this sweep's.
+                // Sent before (by an overlapping sweep, or one whose state write failed): the state gets its time
+                // back, nothing is sent again. A record that does not read as a sent warning (another shape, or
+                // none) still means "sent": its time is unknown, so it gets this sweep's.
                 let sent_at = previous
                     .as_ref()
                     .and_then(|v| WarningSent::deserialize(v).ok())
-                    .map_or(warned_at, |w| w.warned_at);
-                self.restore_warning_tag(arn, sent_at).await
+                    .and_then(|w| w.warned_at.parse::<Timestamp>().ok())
+                    .unwrap_or(run.now);
+                (
+                    AppOutcome::Skipped("already-warned".into()),
+                    Some(sent_at),
+                    Some(format!("warning already sent at {}", short(sent_at))),
+                )
             }
-            Claim::Acquired => self.send_warning(arn, key, event, warned_at).await,
+            Claim::Acquired => self.send_warning(key, event, run.now).await,
         }
     }
 
-    /// Sent before (by an overlapping sweep, or one whose tag write failed): restore the tag, do not re-send.
-    async fn restore_warning_tag(
-        &self,
-        arn: &str,
-        sent_at: String,
-    ) -> (AppOutcome, Option<String>) {
-        let tags = Tags::from([(WARNING_TAG.to_string(), sent_at.clone())]);
-        match self.ports.studio.add_tags(arn, &tags).await {
-            Ok(()) => (
-                AppOutcome::Skipped("already-warned".into()),
-                Some(format!("warning already sent at {sent_at}")),
-            ),
-            Err(e) => (
-                AppOutcome::Failed,
-                Some(format!("cannot restore the warning tag: {e}")),
-            ),
-        }
-    }
-
-    /// This sweep holds the warning's claim: publish, record it as sent, then tag the app.
+    /// This sweep holds the warning's claim: publish, then record it as sent (the state records it after).
     async fn send_warning(
         &self,
-        arn: &str,
         key: &str,
         event: AppIdleWarning,
-        warned_at: String,
-    ) -> (AppOutcome, Option<String>) {
+        now: Timestamp,
+    ) -> (AppOutcome, Option<Timestamp>, Option<String>) {
         let store = &self.ports.idempotency;
         if let Err(e) = self.ports.publisher.publish(&[event.into()]).await {
             if let Err(release) = store.release(key).await {
@@ -232,11 +246,12 @@ where
             }
             return (
                 AppOutcome::Failed,
+                None,
                 Some(format!("warning not published, app left untouched: {e}")),
             );
         }
         let sent = WarningSent {
-            warned_at: warned_at.clone(),
+            warned_at: short(now),
         };
         let recorded = match serde_json::to_value(&sent) {
             Ok(record) => store
@@ -248,16 +263,7 @@ where
         if let Err(e) = recorded {
             tracing::warn!(key, error = %e, "warning sent but not recorded as sent");
         }
-        let tags = Tags::from([(WARNING_TAG.to_string(), warned_at)]);
-        match self.ports.studio.add_tags(arn, &tags).await {
-            Ok(()) => (AppOutcome::Warned, None),
-            Err(e) => (
-                AppOutcome::Failed,
-                Some(format!(
-                    "warning sent, but the tag was not written (the next sweep writes it): {e}"
-                )),
-            ),
-        }
+        (AppOutcome::Warned, Some(now), None)
     }
 }
 
@@ -316,7 +322,7 @@ mod tests {
     use studio_ops_shared::idempotency::{Claim, IdempotencyStore};
 
     use crate::adapters::memory::*;
-    use crate::decision::{KEEP_ALIVE_TAG, WARNING_TAG};
+    use crate::decision::KEEP_ALIVE_TAG;
     use crate::ports::DeleteOutcome;
 
     #[tokio::test]
@@ -324,8 +330,8 @@ mod tests {
         let mut s = FakeStudio::default();
         s.ana_gpu("back-at-work", Some(3));
         s.ana_gpu("kept", Some(300));
-        s.tag("arn:app/back-at-work", WARNING_TAG, &ago(20).to_string());
-        s.tag("arn:app/kept", WARNING_TAG, &ago(20).to_string());
+        s.warn("back-at-work", ago(20));
+        s.warn("kept", ago(20));
         s.tag(
             "arn:user-profile/ana",
             KEEP_ALIVE_TAG,
@@ -333,16 +339,28 @@ mod tests {
         );
         let h = handler(s, &[]);
         let report = sweep(&h).await;
-        assert_eq!(report.warnings_cleared, 2);
+        assert_eq!(report.warnings_cleared, 1);
         assert_eq!(report.skipped.get("active"), Some(&1));
+        // During the grace nothing more is read: the warned app just waits...
+        assert_eq!(report.skipped.get("awaiting-grace"), Some(&1));
+        assert_eq!(h.ports().studio.calls_of("ListTags"), 0);
+        assert_eq!(warning_of(&h, "back-at-work"), None);
+        // ... and when it is due, the stop decides on fresh tags: the keep-alive set meanwhile holds it.
+        let due = now() + SignedDuration::from_mins(15);
+        let report = h
+            .sweep(&RunRequest::default(), due, far_deadline())
+            .await
+            .unwrap();
+        assert_eq!(report.warnings_cleared, 1);
         assert_eq!(report.skipped.get("keep-alive"), Some(&1));
-        assert!(h.ports().studio.tags_of("arn:app/back-at-work").is_empty());
-        assert!(h.ports().studio.tags_of("arn:app/kept").is_empty());
+        assert_eq!(warning_of(&h, "kept"), None);
         assert_eq!(h.ports().studio.calls_of("DeleteApp"), 0);
+        // Clearing is a state write, not a tag call.
+        assert_eq!(h.ports().studio.calls_of("DeleteTags"), 0);
     }
 
     #[tokio::test]
-    async fn an_unpublished_warning_leaves_the_app_untagged_and_the_next_sweep_warns() {
+    async fn an_unpublished_warning_leaves_no_state_and_the_next_sweep_warns() {
         let mut s = FakeStudio::default();
         s.ana_gpu("idle-gpu", Some(90));
         let h = handler(s, &[]);
@@ -357,7 +375,7 @@ mod tests {
             "{}",
             report.apps[0].reason
         );
-        assert!(h.ports().studio.tags_of("arn:app/idle-gpu").is_empty());
+        assert_eq!(warning_of(&h, "idle-gpu"), None);
 
         h.ports()
             .publisher
@@ -365,22 +383,19 @@ mod tests {
             .store(false, Ordering::SeqCst);
         let report = sweep(&h).await;
         assert_eq!(report.warned, 1);
-        assert!(
-            h.ports()
-                .studio
-                .tags_of("arn:app/idle-gpu")
-                .contains_key(WARNING_TAG)
-        );
+        assert_eq!(warning_of(&h, "idle-gpu"), Some(now()));
+        // No tag is written: the alert is the user's trace of the warning.
+        assert_eq!(h.ports().studio.calls_of("AddTags"), 0);
     }
 
     #[tokio::test]
-    async fn a_warning_already_sent_is_not_sent_again_but_its_tag_is_restored() {
+    async fn a_warning_already_sent_is_not_sent_again_but_its_state_is_restored() {
         let mut s = FakeStudio::default();
         s.ana_gpu("idle-gpu", Some(90));
         let h = handler(s, &[]);
         assert_eq!(sweep(&h).await.warned, 1);
-        // The tag got lost (say, its write failed after the warning went out): no second warning, same time.
-        h.ports().studio.tags.lock().unwrap().clear();
+        // The state got lost (say, its write failed after the warning went out): no second warning, same time.
+        h.ports().state.domains.lock().unwrap().clear();
         events(&h);
         let later = now() + SignedDuration::from_mins(10);
         let report = h
@@ -391,14 +406,7 @@ mod tests {
             (report.warned, report.skipped.get("already-warned")),
             (0, Some(&1))
         );
-        assert_eq!(
-            h.ports()
-                .studio
-                .tags_of("arn:app/idle-gpu")
-                .get(WARNING_TAG)
-                .map(String::as_str),
-            Some("2026-11-24T21:00:00Z")
-        );
+        assert_eq!(warning_of(&h, "idle-gpu"), Some(now()));
         assert!(
             !events(&h)
                 .iter()
@@ -412,7 +420,7 @@ mod tests {
         s.ana_gpu("gone", Some(120));
         s.ana_gpu("busy", Some(120));
         for app in ["gone", "busy"] {
-            s.tag(&format!("arn:app/{app}"), WARNING_TAG, &ago(31).to_string());
+            s.warn(app, ago(31));
         }
         s.delete_outcomes
             .insert("gone".into(), DeleteOutcome::AlreadyGone);
@@ -529,6 +537,7 @@ mod tests {
                 studio: s,
                 publisher: FlakyPublisher::default(),
                 idempotency: LegacyRecords,
+                state: MemoryState::default(),
             },
         );
         let report = h
@@ -539,14 +548,9 @@ mod tests {
             (report.warned, report.skipped.get("already-warned")),
             (0, Some(&1))
         );
-        assert_eq!(
-            h.ports()
-                .studio
-                .tags_of("arn:app/idle-gpu")
-                .get(WARNING_TAG)
-                .map(String::as_str),
-            Some(NOW)
-        );
+        let (listing, _) = &h.ports().studio.apps[0];
+        let state = h.ports().state.app(listing).unwrap();
+        assert_eq!(state.warning.map(|w| w.at), Some(now()));
         assert!(
             h.ports()
                 .publisher

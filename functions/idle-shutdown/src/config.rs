@@ -43,6 +43,8 @@ pub const CALLS_BURST: &str = "STUDIO_OPS_IDLE_SAGEMAKER_CALLS_BURST";
 /// Seconds before the Lambda deadline after which no new app is started (its work would not finish); at most a
 /// quarter of the time an invocation is given is kept (`studio_ops_shared::Deadline::margin`).
 pub const DEADLINE_MARGIN_SECONDS: &str = "STUDIO_OPS_IDLE_DEADLINE_MARGIN_SECONDS";
+/// The DynamoDB table of the sweep state (the template's `IdleStateTable`).
+pub const STATE_TABLE: &str = "STUDIO_OPS_IDLE_STATE_TABLE";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -54,6 +56,7 @@ pub struct Config {
     pub concurrency: usize,
     pub rate_limit: RateLimit,
     pub deadline_margin: Duration,
+    pub state_table: String,
 }
 
 fn malformed(var: &str, expected: &str, found: impl Into<String>) -> ConfigError {
@@ -161,6 +164,10 @@ impl Config {
                 5..=600,
                 Duration::from_secs(30),
             )?,
+            state_table: env.string(
+                STATE_TABLE,
+                "the name of the DynamoDB sweep-state table (the template's IdleStateTable)",
+            )?,
         })
     }
 }
@@ -178,6 +185,7 @@ mod tests {
         HashMap::from([
             ("STUDIO_OPS_EVENT_BUS", "studio-ops"),
             ("STUDIO_OPS_IDEMPOTENCY_TABLE", "idem"),
+            ("STUDIO_OPS_IDLE_STATE_TABLE", "idle-state"),
         ])
     }
 

@@ -9,7 +9,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::policy::{FREE_APP_TYPE, FREE_INSTANCE_TYPE, Policy};
 
-/// Tag on the app: when its owner was warned (RFC 3339). The warn-then-stop state lives here, not in a database.
+/// Tag on the app: when its owner was warned (RFC 3339). Where versions before the sweep-state table kept the
+/// warning; it is read only from apps whose tags a sweep reads anyway, honoured once and removed (`state.rs`).
 pub const WARNING_TAG: &str = "studio-ops:idle-warning-at";
 /// Tag on the app, its space or its user profile: keep the app until this time (RFC 3339).
 pub const KEEP_ALIVE_TAG: &str = "studio-ops:keep-alive-until";
@@ -59,6 +60,8 @@ pub struct AppListing {
     pub app_name: String,
     pub status: String,
     pub instance_type: Option<String>,
+    /// `CreationTime`: tells this app from an older one of the same name.
+    pub created: Option<Timestamp>,
 }
 
 impl AppListing {
@@ -139,14 +142,28 @@ pub fn screen(app: &AppListing, policy: &Policy) -> Option<Screened> {
     }
 }
 
-/// What DescribeApp and the app's tags say.
+/// What DescribeApp, the sweep state and (once read) the app's tags say.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AppFacts {
     pub instance_type: Option<String>,
     pub created: Option<Timestamp>,
     pub last_health_check: Option<Timestamp>,
     pub last_user_activity: Option<Timestamp>,
+    /// When the owner was warned, as the sweep state remembers it.
+    pub warning: Option<Timestamp>,
+    /// The app's tags; empty until the decision asks for them.
     pub tags: Tags,
+}
+
+impl AppFacts {
+    /// The idle evidence DescribeApp alone gives: user activity that is not a health check, else the creation time.
+    pub fn reading_evidence(&self) -> Option<Timestamp> {
+        let created = self.created?;
+        Some(match (self.last_user_activity, self.last_health_check) {
+            (Some(ua), hc) if Some(ua) != hc && ua > created => ua,
+            _ => created,
+        })
+    }
 }
 
 /// What the app's space and user profile say; loaded only for apps the sweep would act on.
@@ -420,8 +437,9 @@ impl Decision {
     }
 }
 
-/// Decides one app. `owner` is `None` until the owner's facts are loaded; the table asks for them
-/// (`Action::LoadOwnerFacts`) before it would ever warn or stop, since they can only hold the app back.
+/// Decides one app. `owner` is `None` until the app's tags and its owner's facts are loaded; the table asks for them
+/// (`Action::LoadOwnerFacts`) before it would ever warn or stop, since they can only hold the app back. The warning
+/// is the state's; without one, an old warning tag (read with the tags) stands in for it.
 pub fn decide(
     app: &AppFacts,
     owner: Option<&OwnerFacts>,
@@ -429,8 +447,11 @@ pub fn decide(
     now: Timestamp,
 ) -> Decision {
     let mut notes = Vec::new();
-    let warning_tag_present = app.tags.contains_key(WARNING_TAG);
-    let warned_at = read_time_tag(&app.tags, WARNING_TAG, TagSource::App, &mut notes);
+    let warning_tag_present = app.warning.is_some() || app.tags.contains_key(WARNING_TAG);
+    let warned_at = match app.warning {
+        Some(w) => Some(w),
+        None => read_time_tag(&app.tags, WARNING_TAG, TagSource::App, &mut notes),
+    };
     let keep = |reason: Reason, idle_for: SignedDuration, notes: Vec<String>| Decision {
         action: if warning_tag_present {
             Action::ClearWarning
@@ -516,15 +537,6 @@ pub fn decide(
         return keep(reason, idle_for, notes);
     };
 
-    if owner.is_none() {
-        return Decision {
-            action: Action::LoadOwnerFacts,
-            reason: candidate,
-            idle_for,
-            notes,
-        };
-    }
-
     let is_cap = matches!(candidate, Reason::UptimeCap { .. });
     let valid_warning = warned_at.filter(|w| {
         let fresh = *w >= created && (is_cap || *w >= evidence.at());
@@ -556,6 +568,11 @@ pub fn decide(
             warned_at: w,
             stops_at: w + policy.grace,
         },
+    };
+    // Waiting out the grace needs nothing more; a warning or a stop needs the tags and the owner's facts first.
+    let action = match action {
+        Action::Warn { .. } | Action::Stop { .. } if owner.is_none() => Action::LoadOwnerFacts,
+        action => action,
     };
     Decision {
         action,
@@ -686,6 +703,7 @@ mod tests {
             last_health_check: Some(ago(1)),
             last_user_activity: active_min.map(ago),
             tags: Tags::new(),
+            warning: None,
         }
     }
 
@@ -1167,6 +1185,7 @@ mod tests {
             app_name: "default".into(),
             status: status.into(),
             instance_type: instance.map(str::to_string),
+            created: None,
         }
     }
 

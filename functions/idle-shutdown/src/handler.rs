@@ -19,7 +19,7 @@ use studio_ops_shared::publisher::PublishEvents;
 use crate::config::Config;
 use crate::error::HandlerError;
 pub use crate::ports::Ports;
-use crate::ports::Studio;
+use crate::ports::{Studio, SweepState};
 use crate::prices::PriceTable;
 use crate::report::{FUNCTION_NAME, SweepReport};
 use crate::sweep::Sweeper;
@@ -55,19 +55,20 @@ impl Outcome {
     }
 }
 
-pub struct Handler<S, P, I> {
+pub struct Handler<S, P, I, D> {
     config: Config,
     prices: PriceTable,
-    ports: Ports<S, P, I>,
+    ports: Ports<S, P, I, D>,
 }
 
-impl<S, P, I> Handler<S, P, I>
+impl<S, P, I, D> Handler<S, P, I, D>
 where
     S: Studio,
     P: PublishEvents,
     I: IdempotencyStore,
+    D: SweepState,
 {
-    pub fn new(config: Config, prices: PriceTable, ports: Ports<S, P, I>) -> Self {
+    pub fn new(config: Config, prices: PriceTable, ports: Ports<S, P, I, D>) -> Self {
         Self {
             config,
             prices,
@@ -76,7 +77,7 @@ where
     }
 
     /// The ports, for tests that look at what the sweep did.
-    pub fn ports(&self) -> &Ports<S, P, I> {
+    pub fn ports(&self) -> &Ports<S, P, I, D> {
         &self.ports
     }
 

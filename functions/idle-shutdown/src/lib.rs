@@ -2,7 +2,8 @@
 //!
 //! Path of a sweep: `events/idle-shutdown/*.json` → [`trigger`] (the schedule or a run request) → [`handler`]
 //! (lease, dispatch, typed outcome) → [`sweep`] (list, screen, read, decide with [`decision`]) and [`act`] (warn,
-//! stop) → [`ports`] (the Studio roles) → [`adapters::sagemaker`].
+//! stop), remembering with [`state`] → [`ports`] (the Studio roles, the sweep state) → [`adapters::sagemaker`],
+//! [`adapters::dynamodb`].
 
 pub mod act;
 pub mod adapters;
@@ -14,5 +15,6 @@ pub mod policy;
 pub mod ports;
 pub mod prices;
 pub mod report;
+pub mod state;
 pub mod sweep;
 pub mod trigger;

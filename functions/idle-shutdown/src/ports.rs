@@ -1,7 +1,8 @@
 //! What a sweep asks of SageMaker, as small role traits (listing apps, reading the facts of their owners, tagging,
 //! stopping), the plain data they exchange, and the bundle of adapters the handler is built with. A failed call is
 //! always a [`AwsCallError`]; the real domain outcomes (an app that is gone, a delete that met a busy app) are values.
-//! `adapters::sagemaker` implements the traits over the SDK, `adapters::memory` in memory for the unit tests.
+//! `adapters::sagemaker` implements the Studio traits over the SDK, `adapters::dynamodb` the sweep state,
+//! `adapters::memory` both in memory for the unit tests.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -11,15 +12,18 @@ use jiff::Timestamp;
 use studio_ops_shared::AwsCallError;
 
 use crate::decision::{AppListing, IdleSettings, Tags};
+use crate::state::{DomainState, StateChange};
 
 /// The adapters the handler talks through; built once in `main` (or by tests, pointed at the local world).
-pub struct Ports<S, P, I> {
+pub struct Ports<S, P, I, D> {
     /// SageMaker Studio, through all four roles below.
     pub studio: S,
     /// The suite's event bus.
     pub publisher: P,
     /// The idempotency table (warning claims and the sweep lease).
     pub idempotency: I,
+    /// The sweep state table (warnings, readings, unreached apps).
+    pub state: D,
 }
 
 /// What DescribeApp says.
@@ -122,6 +126,21 @@ pub trait StopApps: Send + Sync {
         &self,
         app: &AppListing,
     ) -> impl Future<Output = Result<DeleteOutcome, AwsCallError>> + Send;
+}
+
+/// What a sweep remembers between invocations (`state.rs`).
+pub trait SweepState: Send + Sync {
+    /// Everything remembered about a domain: one query, read page by page.
+    fn load(
+        &self,
+        domain_id: &str,
+    ) -> impl Future<Output = Result<DomainState, AwsCallError>> + Send;
+    /// Saves changes to a domain's state (at most 25 at a time: one batch write).
+    fn save(
+        &self,
+        domain_id: &str,
+        changes: &[StateChange],
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }
 
 /// Everything a sweep asks of Studio: the four roles together, as one adapter usually provides them.

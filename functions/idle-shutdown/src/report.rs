@@ -113,6 +113,19 @@ pub struct SweepReport {
     pub stopped: u32,
     pub failed: u32,
     pub not_reached: u32,
+    /// Apps past the listing's screen that this sweep decided on, from a reading or from the state alone.
+    #[serde(default)]
+    pub examined: u32,
+    /// The longest run of consecutive sweeps, this one included, that some app went without being examined (0: every
+    /// app was reached). 2 or more means the sweep cannot keep up: raise the call rate or the schedule interval.
+    #[serde(default)]
+    pub apps_not_examined_for_sweeps: u32,
+    /// Apps not examined for two sweeps or more in a row.
+    #[serde(default)]
+    pub apps_behind: u32,
+    /// State changes (warnings, readings, the record of unreached apps) that could not be written.
+    #[serde(default)]
+    pub state_writes_failed: u32,
     pub warnings_cleared: u32,
     /// What the stopped apps cost per hour (would cost, in a dry run); apps of unpriced types count zero.
     pub estimated_hourly_savings_usd: f64,
@@ -140,6 +153,10 @@ impl SweepReport {
     /// Counts one app; call once per scanned app.
     pub fn add(&mut self, r: &AppResult) {
         self.scanned += 1;
+        if r.action != "screen" && !matches!(r.outcome, AppOutcome::NotReached | AppOutcome::Failed)
+        {
+            self.examined += 1;
+        }
         match &r.outcome {
             AppOutcome::Skipped(key) => *self.skipped.entry(key.clone()).or_default() += 1,
             AppOutcome::Warned => self.warned += 1,
@@ -199,6 +216,26 @@ impl SweepReport {
         }
     }
 
+    /// Puts the listed apps in a stable order (they are added as their results come, in any order).
+    pub fn finish(&mut self) {
+        self.apps.sort_by(|a, b| {
+            (
+                &a.domain_id,
+                &a.user_profile_name,
+                &a.space_name,
+                &a.app_type,
+                &a.app_name,
+            )
+                .cmp(&(
+                    &b.domain_id,
+                    &b.user_profile_name,
+                    &b.space_name,
+                    &b.app_type,
+                    &b.app_name,
+                ))
+        });
+    }
+
     /// Every scanned app is in exactly one bucket.
     pub fn is_balanced(&self) -> bool {
         self.scanned
@@ -225,6 +262,9 @@ impl SweepReport {
                 .iter()
                 .map(|d| d.domain_id.clone())
                 .collect(),
+            examined: self.examined,
+            apps_not_examined_for_sweeps: self.apps_not_examined_for_sweeps,
+            apps_behind: self.apps_behind,
         }
     }
 
@@ -236,6 +276,14 @@ impl SweepReport {
         m.put("AppsStopped", f64::from(self.stopped), Unit::Count);
         m.put("AppsFailed", f64::from(self.failed), Unit::Count);
         m.put("AppsNotReached", f64::from(self.not_reached), Unit::Count);
+        m.put("AppsExamined", f64::from(self.examined), Unit::Count);
+        // Alarm on > 0: some app has gone two sweeps without being looked at.
+        m.put("AppsBehind", f64::from(self.apps_behind), Unit::Count);
+        m.put(
+            "StateWritesFailed",
+            f64::from(self.state_writes_failed),
+            Unit::Count,
+        );
         m.put(
             "EstimatedHourlySavingsUSD",
             self.estimated_hourly_savings_usd,
@@ -258,6 +306,7 @@ mod tests {
             app_name: name.into(),
             status: "InService".into(),
             instance_type: Some("ml.g5.xlarge".into()),
+            created: None,
         }
     }
 

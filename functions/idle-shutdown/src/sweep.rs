@@ -1,11 +1,14 @@
-//! One sweep: the domains in scope, every app of them as its ListApps page arrives (screened on the listing alone,
-//! then read with bounded concurrency: DescribeApp, its tags, and the owner's facts only where the decision needs
-//! them, each profile and domain read once per sweep), a second pass at half the concurrency for apps whose reading
-//! was throttled, the decision table, then `act` on each app; finally the report, its metrics and the
-//! `Idle Sweep Completed` summary. No new work starts past the cutoff before the Lambda deadline: what is left is
-//! reported as not reached. Every app ends in the report; none is left half-done.
+//! One sweep: the domains in scope; per domain its state (`state.rs`: one query) and every app of it, screened on
+//! the listing alone, kept on the state alone while its last reading says it cannot be idle yet, else read with
+//! bounded concurrency (DescribeApp; the app's tags and the owner's facts only where a warning or a stop is in view,
+//! each profile and domain read once per sweep), decided by the decision table and acted on (`act`). Apps the last
+//! sweep did not reach go first. A second pass at half the concurrency takes apps whose reading was throttled.
+//! State changes are written in batches as they come; the apps not reached are recorded per domain. Finally the
+//! report, its metrics and the `Idle Sweep Completed` summary. No new work starts past the cutoff before the Lambda
+//! deadline: what is left is reported as not reached. Every app ends in the report; none is left half-done.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,21 +23,26 @@ use studio_ops_shared::publisher::PublishEvents;
 use studio_ops_shared::{AwsCallError, Deadline, ErrorClass};
 use tokio::sync::OnceCell;
 
+use crate::act::After;
 use crate::config::Config;
 use crate::decision::{
     Action, AppFacts, AppListing, AppOwner, BUILTIN_IDLE_APP_TYPES, Decision, IdleSettings,
-    OwnerFacts, Tags, builtin_idle_minutes, decide, screen,
+    OwnerFacts, Tags, WARNING_TAG, builtin_idle_minutes, decide, screen, short,
 };
 use crate::error::HandlerError;
-use crate::ports::{AppDescription, Ports, Studio};
+use crate::ports::{AppDescription, Ports, SpaceDescription, Studio, SweepState};
 use crate::prices::PriceTable;
 use crate::report::{AppOutcome, AppResult, DomainFailure, SweepReport};
+use crate::state::{
+    AppState, DomainState, SAVE_BATCH, StateChange, examination_order, key_hash, next_unreached,
+    quiet, state_key,
+};
 
 /// What a sweep works with: the configuration, the price table and the ports.
-pub(crate) struct Sweeper<'a, S, P, I> {
+pub(crate) struct Sweeper<'a, S, P, I, D> {
     pub(crate) config: &'a Config,
     pub(crate) prices: &'a PriceTable,
-    pub(crate) ports: &'a Ports<S, P, I>,
+    pub(crate) ports: &'a Ports<S, P, I, D>,
 }
 
 /// A user profile's tags and built-in idle settings, fetched once per sweep.
@@ -42,6 +50,13 @@ pub(crate) struct Sweeper<'a, S, P, I> {
 struct ProfileFacts {
     tags: Tags,
     idle: IdleSettings,
+}
+
+/// A shared space's description and tags, fetched once per sweep.
+#[derive(Debug, Clone)]
+struct SpaceFacts {
+    described: SpaceDescription,
+    tags: Tags,
 }
 
 /// The state of one sweep.
@@ -54,17 +69,30 @@ pub(crate) struct Run {
     /// time the invocation was given, so that a short deadline still leaves time to work).
     cutoff: Timestamp,
     pub(crate) dry_run: bool,
-    /// The per-sweep caches: each profile and each domain's idle settings are read at most once per sweep.
+    /// The per-sweep caches: each profile, each space and each domain's idle settings are read at most once per
+    /// sweep (the request budget: owner facts at most once per candidate owner).
     profiles: Mutex<HashMap<String, Arc<OnceCell<ProfileFacts>>>>,
+    spaces: Mutex<HashMap<String, Arc<OnceCell<SpaceFacts>>>>,
     domain_idle: Mutex<HashMap<String, Arc<OnceCell<IdleSettings>>>>,
+    /// Each domain's state as the sweep found it.
+    states: Mutex<HashMap<String, Arc<DomainState>>>,
+    /// Each domain's apps as listed (fingerprints), for the record of the apps not reached.
+    listed: Mutex<HashMap<String, HashSet<u64>>>,
+    /// State changes not yet written, per domain (written 25 at a time).
+    pending: Mutex<HashMap<String, Vec<StateChange>>>,
+    /// State changes that could not be written.
+    state_writes_failed: AtomicU32,
 }
 
 /// The once-per-sweep cell of `key` in `cells`.
 fn cell<T>(cells: &Mutex<HashMap<String, Arc<OnceCell<T>>>>, key: String) -> Arc<OnceCell<T>> {
-    let mut cells = cells
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cells = lock(cells);
     cells.entry(key).or_default().clone()
+}
+
+/// A lock that a panicking holder cannot poison for the rest of the sweep.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Run {
@@ -75,13 +103,22 @@ impl Run {
             cutoff: deadline.stop_at(margin),
             dry_run,
             profiles: Mutex::new(HashMap::new()),
+            spaces: Mutex::new(HashMap::new()),
             domain_idle: Mutex::new(HashMap::new()),
+            states: Mutex::new(HashMap::new()),
+            listed: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            state_writes_failed: AtomicU32::new(0),
         }
     }
 
     fn remaining(&self) -> Option<Duration> {
         let left = self.cutoff.duration_since(Timestamp::now());
         Duration::try_from(left).ok().filter(|d| !d.is_zero())
+    }
+
+    fn state_of(&self, domain: &str) -> Arc<DomainState> {
+        lock(&self.states).get(domain).cloned().unwrap_or_default()
     }
 }
 
@@ -95,6 +132,8 @@ enum Processed {
 
 /// What reading one app produced.
 enum Examined {
+    /// Kept on the state alone: its last reading says it cannot be idle before this time.
+    Quiet(Timestamp),
     Gone,
     NotInService(String),
     Decided(Box<Decided>),
@@ -106,13 +145,49 @@ pub(crate) struct Decided {
     pub(crate) facts: AppFacts,
     pub(crate) owner: Option<OwnerFacts>,
     pub(crate) decision: Decision,
+    /// What the state remembered of the app before this sweep.
+    pub(crate) previous: Option<AppState>,
 }
 
-impl<S, P, I> Sweeper<'_, S, P, I>
+/// Every app's result folded into the report as it arrives (nothing per app is kept but what the report lists),
+/// the apps to read again, the stop notices still to publish and the apps not reached per domain.
+struct Tally {
+    report: SweepReport,
+    retry: Vec<AppListing>,
+    stopped: Vec<AppStopped>,
+    not_reached: HashMap<String, Vec<u64>>,
+}
+
+impl Tally {
+    fn add(&mut self, result: AppResult, event: Option<Box<AppStopped>>) {
+        log_result(&result);
+        if result.outcome == AppOutcome::NotReached {
+            self.not_reached
+                .entry(result.app.domain_id.clone())
+                .or_default()
+                .push(key_hash(&state_key(&result.app)));
+        }
+        self.report.add(&result);
+        self.stopped.extend(event.map(|e| *e));
+    }
+
+    fn take(&mut self, processed: Processed, retry: bool) {
+        match processed {
+            Processed::Done(result, event) => self.add(result, event),
+            Processed::ReadFailed(app, e) if retry && e.class == ErrorClass::Retryable => {
+                self.retry.push(app)
+            }
+            Processed::ReadFailed(app, e) => self.add(read_failed(app, &e), None),
+        }
+    }
+}
+
+impl<S, P, I, D> Sweeper<'_, S, P, I, D>
 where
     S: Studio,
     P: PublishEvents,
     I: IdempotencyStore,
+    D: SweepState,
 {
     /// One sweep, deciding at `now`, starting no new work after the deadline's cutoff.
     pub(crate) async fn sweep(
@@ -125,14 +200,26 @@ where
         let run = Run::new(now, deadline, self.config.deadline_margin, dry_run);
         let domains = self.domains(request).await?;
         let failed_domains = Mutex::new(Vec::new());
-        let first_pass = self
-            .first_pass(&domains, request, &run, &failed_domains)
+        let mut tally = Tally {
+            report: SweepReport::new(run.dry_run, run.now, domains.clone(), Vec::new()),
+            retry: Vec::new(),
+            stopped: Vec::new(),
+            not_reached: HashMap::new(),
+        };
+        self.first_pass(&domains, request, &run, &failed_domains, &mut tally)
             .await;
-        let failed_domains = failed_domains
+        self.second_pass(&run, &mut tally).await;
+        tally.report.failed_domains = failed_domains
             .into_inner()
             .unwrap_or_else(|p| p.into_inner());
-        let (results, stopped) = self.second_pass(first_pass, &run).await;
-        let report = summarize(&run, domains, failed_domains, &results);
+        self.finish_state(&domains, request, &run, &mut tally).await;
+        let Tally {
+            mut report,
+            stopped,
+            ..
+        } = tally;
+        report.finish();
+        summarize(&report);
         if !run.dry_run {
             report.metrics().emit();
         }
@@ -148,9 +235,11 @@ where
         request: &RunRequest,
         run: &Run,
         failed_domains: &Mutex<Vec<DomainFailure>>,
-    ) -> Vec<Processed> {
+        tally: &mut Tally,
+    ) {
         let policy = &self.config.policy;
-        self.listing(domains, request, run, failed_domains)
+        let mut processed = self
+            .listing(domains, request, run, failed_domains)
             .map(|app| async move {
                 match screen(&app, policy) {
                     Some(skip) => Processed::Done(
@@ -165,46 +254,93 @@ where
                     None => self.process(app, run).await,
                 }
             })
-            .buffer_unordered(self.config.concurrency)
-            .collect()
-            .await
+            .buffer_unordered(self.config.concurrency);
+        while let Some(p) = processed.next().await {
+            tally.take(p, true);
+        }
     }
 
     /// Apps whose reading was throttled or hit a server fault get one more pass once the burst has passed, at half
-    /// the concurrency, so that the same unlucky apps are not left out sweep after sweep. Returns every app's result
-    /// (sorted) and the `App Stopped` notices still to publish.
-    async fn second_pass(
-        &self,
-        first_pass: Vec<Processed>,
-        run: &Run,
-    ) -> (Vec<AppResult>, Vec<AppStopped>) {
-        let mut results = Vec::with_capacity(first_pass.len());
-        let mut stopped = Vec::new();
-        let mut retry = Vec::new();
-        for processed in first_pass {
-            match processed {
-                Processed::Done(result, event) => {
-                    results.push(result);
-                    stopped.extend(event.map(|e| *e));
-                }
-                Processed::ReadFailed(app, e) if e.class == ErrorClass::Retryable => {
-                    retry.push(app)
-                }
-                Processed::ReadFailed(app, e) => results.push(read_failed(app, &e)),
-            }
-        }
+    /// the concurrency, so that the same unlucky apps are not left out sweep after sweep.
+    async fn second_pass(&self, run: &Run, tally: &mut Tally) {
+        let retry = std::mem::take(&mut tally.retry);
         let concurrency = (self.config.concurrency / 2).max(1);
-        for processed in self.process_all(retry, concurrency, run).await {
-            match processed {
-                Processed::Done(result, event) => {
-                    results.push(result);
-                    stopped.extend(event.map(|e| *e));
-                }
-                Processed::ReadFailed(app, e) => results.push(read_failed(app, &e)),
+        let mut processed = futures::stream::iter(retry)
+            .map(|app| self.process(app, run))
+            .buffer_unordered(concurrency);
+        while let Some(p) = processed.next().await {
+            tally.take(p, false);
+        }
+    }
+
+    /// Records, per domain of a full sweep, the apps it did not reach (for the next sweep to take first), then writes
+    /// every state change still pending. A dry run writes nothing.
+    async fn finish_state(
+        &self,
+        domains: &[String],
+        request: &RunRequest,
+        run: &Run,
+        tally: &mut Tally,
+    ) {
+        let mut worst = 0;
+        let mut behind = 0;
+        for domain in domains {
+            let Some(before) = lock(&run.states).get(domain).cloned() else {
+                continue; // its state could not be read: nothing of it was swept
+            };
+            let complete = !tally
+                .report
+                .failed_domains
+                .iter()
+                .any(|f| &f.domain_id == domain);
+            let listed = lock(&run.listed).remove(domain).unwrap_or_default();
+            let not_reached = tally.not_reached.remove(domain).unwrap_or_default();
+            let next = next_unreached(&before.unreached, &not_reached, &listed, complete);
+            worst = worst.max(next.values().copied().max().unwrap_or(0));
+            behind += next.values().filter(|n| **n >= 2).count() as u32;
+            // A sweep limited to one user sees only part of the domain: it leaves the record alone.
+            if request.user_profile_name.is_none() && next != before.unreached && !run.dry_run {
+                self.remember(run, domain, StateChange::Unreached(next))
+                    .await;
             }
         }
-        results.sort_by_key(|r| r.app.key());
-        (results, stopped)
+        tally.report.apps_not_examined_for_sweeps = worst;
+        tally.report.apps_behind = behind;
+        let pending: Vec<(String, Vec<StateChange>)> = lock(&run.pending).drain().collect();
+        for (domain, changes) in pending {
+            self.save(run, &domain, changes).await;
+        }
+        tally.report.state_writes_failed = run.state_writes_failed.load(Ordering::SeqCst);
+    }
+
+    /// Queues a state change; a full batch is written at once.
+    pub(crate) async fn remember(&self, run: &Run, domain: &str, change: StateChange) {
+        if run.dry_run {
+            return;
+        }
+        let batch = {
+            let mut pending = lock(&run.pending);
+            let queue = pending.entry(domain.to_string()).or_default();
+            queue.push(change);
+            if queue.len() < SAVE_BATCH {
+                return;
+            }
+            std::mem::take(queue)
+        };
+        self.save(run, domain, batch).await;
+    }
+
+    async fn save(&self, run: &Run, domain: &str, changes: Vec<StateChange>) {
+        if changes.is_empty() {
+            return;
+        }
+        if let Err(e) = self.ports.state.save(domain, &changes).await {
+            // Nothing is lost for good: a warning's claim is in the idempotency table (the next sweep restores it
+            // without warning twice), a reading is taken again, an unreached app is reached in the usual order.
+            tracing::warn!(domain_id = domain, changes = changes.len(), error = %e, "sweep state not written");
+            run.state_writes_failed
+                .fetch_add(changes.len() as u32, Ordering::SeqCst);
+        }
     }
 
     /// Publishes the stop notices that could not go out at once, then the summary.
@@ -253,9 +389,9 @@ where
         }
     }
 
-    /// Every app of every domain as its ListApps page arrives (de-duplicated, limited to the requested user). A domain
-    /// that cannot be listed, or not before the deadline, is recorded in `failed`; apps of pages already read are
-    /// still swept.
+    /// Every app of every domain in examination order (de-duplicated, limited to the requested user). A domain that
+    /// cannot be listed, or not before the deadline, or whose state cannot be read, is recorded in `failed`; apps of
+    /// pages already read are still swept.
     fn listing<'a>(
         &'a self,
         domains: &'a [String],
@@ -271,6 +407,8 @@ where
             .boxed()
     }
 
+    /// One domain's apps: as their pages arrive when the last sweep reached every app; otherwise all of them first,
+    /// then the ones it did not reach ahead of the rest.
     async fn domain_listing<'a>(
         &'a self,
         domain: &'a str,
@@ -279,17 +417,24 @@ where
         failed: &'a Mutex<Vec<DomainFailure>>,
     ) -> BoxStream<'a, AppListing> {
         let fail = move |error: String| {
-            if let Ok(mut f) = failed.lock() {
-                f.push(DomainFailure {
-                    domain_id: domain.to_string(),
-                    error,
-                });
-            }
+            lock(failed).push(DomainFailure {
+                domain_id: domain.to_string(),
+                error,
+            });
         };
         if run.remaining().is_none() {
             fail("not reached before the Lambda deadline".into());
             return futures::stream::empty().boxed();
         }
+        let state = match self.ports.state.load(domain).await {
+            Ok(state) => Arc::new(state),
+            Err(e) => {
+                tracing::warn!(domain_id = %domain, error = %e, "cannot read the domain's sweep state; its apps are not swept");
+                fail(format!("cannot read the sweep state: {e}"));
+                return futures::stream::empty().boxed();
+            }
+        };
+        lock(&run.states).insert(domain.to_string(), state.clone());
         let space_owners = match &request.user_profile_name {
             None => None,
             Some(_) => match self.ports.studio.list_space_owners(domain).await {
@@ -310,14 +455,20 @@ where
                 .and_then(|owners| owners.get(&s.to_lowercase()))
                 .is_some_and(|o| o.eq_ignore_ascii_case(user)),
         };
-        self.ports
+        let apps = self
+            .ports
             .studio
             .app_pages(domain)
             .filter_map(move |page| {
                 let apps = match page {
-                    Ok(apps) => Some(futures::stream::iter(
-                        apps.into_iter().filter(|a| wanted(a)).collect::<Vec<_>>(),
-                    )),
+                    Ok(apps) => {
+                        let apps: Vec<AppListing> = apps.into_iter().filter(|a| wanted(a)).collect();
+                        lock(&run.listed)
+                            .entry(domain.to_string())
+                            .or_default()
+                            .extend(apps.iter().map(|a| key_hash(&state_key(a))));
+                        Some(futures::stream::iter(apps))
+                    }
                     Err(e) => {
                         tracing::warn!(domain_id = %domain, error = %e, "cannot list the domain's apps; its remaining apps are not swept");
                         fail(e.to_string());
@@ -326,21 +477,13 @@ where
                 };
                 std::future::ready(apps)
             })
-            .flatten()
-            .boxed()
-    }
-
-    async fn process_all(
-        &self,
-        apps: Vec<AppListing>,
-        concurrency: usize,
-        run: &Run,
-    ) -> Vec<Processed> {
-        futures::stream::iter(apps)
-            .map(|app| self.process(app, run))
-            .buffer_unordered(concurrency)
-            .collect()
-            .await
+            .flatten();
+        if state.unreached.is_empty() {
+            return apps.boxed();
+        }
+        // The last sweep left apps unreached: they go first, so every app is examined at least every other sweep.
+        let all: Vec<AppListing> = apps.collect().await;
+        futures::stream::iter(examination_order(all, &state.unreached)).boxed()
     }
 
     /// Reads, decides and acts on one app. Reading may be cut off by the deadline; acting, once begun, finishes.
@@ -360,7 +503,20 @@ where
                 ));
             }
             Ok(Err(e)) => return Processed::ReadFailed(app, e),
+            Ok(Ok(Examined::Quiet(until))) => {
+                let reason = format!(
+                    "quiet: its last reading shows it cannot be idle before {} (kept without a call)",
+                    short(until)
+                );
+                return done(AppResult::new(
+                    app,
+                    AppOutcome::Skipped("quiet".into()),
+                    "keep",
+                    reason,
+                ));
+            }
             Ok(Ok(Examined::Gone)) => {
+                self.forget(&app, run).await;
                 let reason = "the app no longer exists";
                 return done(AppResult::new(
                     app,
@@ -390,11 +546,86 @@ where
             );
             return done(not_reached(app, reason));
         }
-        let (result, event) = self.act(app, decided, run).await;
+        let facts = decided.facts.clone();
+        let previous = decided.previous.clone();
+        let arn = decided.description.arn.clone();
+        let (mut result, event, after) = self.act(app, decided, run).await;
+        self.record(&arn, &facts, previous.as_ref(), &after, run, &mut result)
+            .await;
         Processed::Done(result, event.map(Box::new))
     }
 
+    /// Writes what acting changed: the app's new state (its warning, its reading) or its removal; and takes an old
+    /// warning tag off an app whose tags were read (the migration from tags to the state table).
+    async fn record(
+        &self,
+        arn: &str,
+        facts: &AppFacts,
+        previous: Option<&AppState>,
+        after: &After,
+        run: &Run,
+        result: &mut AppResult,
+    ) {
+        if run.dry_run {
+            return;
+        }
+        let app = &result.app;
+        let key = state_key(app);
+        match after {
+            After::Gone => {
+                if previous.is_some() {
+                    let domain = app.domain_id.clone();
+                    self.remember(run, &domain, StateChange::Delete { key })
+                        .await;
+                }
+                return;
+            }
+            After::Warning(warning) => {
+                let Some(created) = facts.created else {
+                    return; // no creation time, no incarnation to remember it by
+                };
+                let state = AppState {
+                    created: created.as_second(),
+                    evidence_at: facts.reading_evidence().map(Timestamp::as_second),
+                    warning: warning.clone(),
+                };
+                if previous != Some(&state) {
+                    let domain = app.domain_id.clone();
+                    self.remember(run, &domain, StateChange::Put { key, state })
+                        .await;
+                }
+            }
+        }
+        if facts.tags.contains_key(WARNING_TAG)
+            && let Err(e) = self.ports.studio.delete_tags(arn, &[WARNING_TAG]).await
+        {
+            result.reason = format!(
+                "{}; the old warning tag could not be removed (the state table holds the warning now): {e}",
+                result.reason
+            );
+        }
+    }
+
+    /// An app found gone: its state goes too.
+    async fn forget(&self, app: &AppListing, run: &Run) {
+        if run
+            .state_of(&app.domain_id)
+            .apps
+            .contains_key(&state_key(app))
+        {
+            let key = state_key(app);
+            self.remember(run, &app.domain_id, StateChange::Delete { key })
+                .await;
+        }
+    }
+
     async fn examine(&self, app: &AppListing, run: &Run) -> Result<Examined, AwsCallError> {
+        let policy = &self.config.policy;
+        let state = run.state_of(&app.domain_id);
+        let previous = state.app(app).cloned();
+        if let Some(until) = quiet(app, previous.as_ref(), policy, run.now) {
+            return Ok(Examined::Quiet(until));
+        }
         let studio = &self.ports.studio;
         let Some(description) = studio.describe_app(app).await? else {
             return Ok(Examined::Gone);
@@ -402,8 +633,13 @@ where
         if description.status != "InService" {
             return Ok(Examined::NotInService(description.status));
         }
-        let tags = studio.list_tags(&description.arn).await?;
-        let facts = AppFacts {
+        // The state of an older app of the same name does not apply to this one.
+        let previous = previous.filter(|p| {
+            description
+                .created
+                .is_none_or(|c| c.as_second() == p.created)
+        });
+        let mut facts = AppFacts {
             instance_type: description
                 .instance_type
                 .clone()
@@ -411,12 +647,16 @@ where
             created: description.created,
             last_health_check: description.last_health_check,
             last_user_activity: description.last_user_activity,
-            tags,
+            warning: previous
+                .as_ref()
+                .and_then(|p| p.warning.as_ref())
+                .map(|w| w.at),
+            tags: Tags::new(),
         };
-        let policy = &self.config.policy;
         let mut decision = decide(&facts, None, policy, run.now);
         let mut owner = None;
         if decision.action == Action::LoadOwnerFacts {
+            facts.tags = studio.list_tags(&description.arn).await?;
             let facts_of_owner = self.owner_facts(app, run).await?;
             decision = decide(&facts, Some(&facts_of_owner), policy, run.now);
             owner = Some(facts_of_owner);
@@ -426,6 +666,7 @@ where
             facts,
             owner,
             decision,
+            previous,
         })))
     }
 
@@ -440,9 +681,10 @@ where
                 builtin_idle_minutes: None,
             }),
             AppOwner::Space(space) => {
-                let studio = &self.ports.studio;
-                let described = studio.describe_space(&app.domain_id, space).await?;
-                let space_tags = studio.list_tags(&described.arn).await?;
+                let SpaceFacts {
+                    described,
+                    tags: space_tags,
+                } = self.space(&app.domain_id, space, run).await?;
                 let profile = match &described.owner_user_profile {
                     Some(owner) => Some(self.profile(&app.domain_id, owner, run).await?),
                     None => None,
@@ -467,6 +709,23 @@ where
                 })
             }
         }
+    }
+
+    async fn space(
+        &self,
+        domain: &str,
+        space: &str,
+        run: &Run,
+    ) -> Result<SpaceFacts, AwsCallError> {
+        let studio = &self.ports.studio;
+        cell(&run.spaces, format!("{domain}/{}", space.to_lowercase()))
+            .get_or_try_init(|| async {
+                let described = studio.describe_space(domain, space).await?;
+                let tags = studio.list_tags(&described.arn).await?;
+                Ok::<_, AwsCallError>(SpaceFacts { described, tags })
+            })
+            .await
+            .cloned()
     }
 
     async fn profile(
@@ -526,26 +785,15 @@ fn log_result(r: &AppResult) {
     }
 }
 
-/// The report of every app's result, logged app by app and as a whole.
-fn summarize(
-    run: &Run,
-    domains: Vec<String>,
-    failed_domains: Vec<DomainFailure>,
-    results: &[AppResult],
-) -> SweepReport {
-    let mut report = SweepReport::new(run.dry_run, run.now, domains, failed_domains);
-    for r in results {
-        log_result(r);
-        report.add(r);
-    }
-    debug_assert!(report.is_balanced());
+/// Logs the report as a whole (each app was logged as its result came).
+fn summarize(report: &SweepReport) {
     tracing::info!(
-        dry_run = report.dry_run, scanned = report.scanned, warned = report.warned, stopped = report.stopped,
-        failed = report.failed, not_reached = report.not_reached, skipped = ?report.skipped,
+        dry_run = report.dry_run, scanned = report.scanned, examined = report.examined, warned = report.warned,
+        stopped = report.stopped, failed = report.failed, not_reached = report.not_reached, skipped = ?report.skipped,
         savings_usd_per_hour = report.estimated_hourly_savings_usd, failed_domains = report.failed_domains.len(),
+        apps_behind = report.apps_behind, state_writes_failed = report.state_writes_failed,
         "idle sweep completed"
     );
-    report
 }
 
 /// A sweep that could list no domain in full is an error for Lambda to retry (its summary is already published).
@@ -607,7 +855,7 @@ mod tests {
             1,
             None,
         );
-        s.tag("arn:app/warned-gpu", WARNING_TAG, &ago(31).to_string());
+        s.warn("warned-gpu", ago(31));
         let h = handler(s, &[]);
         let report = sweep(&h).await;
 
@@ -632,14 +880,19 @@ mod tests {
         );
         assert_eq!(report.estimated_hourly_savings_usd, 1.41);
         let studio = &h.ports().studio;
+        assert_eq!(warning_of(&h, "idle-gpu"), Some(now()));
         assert_eq!(
-            studio
-                .tags_of("arn:app/idle-gpu")
-                .get(WARNING_TAG)
-                .map(String::as_str),
-            Some("2026-11-24T21:00:00Z")
+            warning_of(&h, "warned-gpu"),
+            None,
+            "a stopped app is forgotten"
         );
         assert_eq!(studio.calls_of("DeleteApp"), 1);
+        // Tags are read only for the apps a warning or a stop is in view for; none is written.
+        assert_eq!(studio.calls_of("ListTags arn:app/"), 2);
+        assert_eq!(studio.calls_of("AddTags"), 0);
+        // One query of the state, one batch write of what changed.
+        assert_eq!(h.ports().state.calls_of("Query"), 1);
+        assert_eq!(h.ports().state.calls_of("BatchWriteItem"), 1);
         // Screened apps are never described; every described app exactly once.
         assert_eq!(studio.calls_of("DescribeApp"), 3);
         // The owner's profile is looked at once per sweep, only for apps that would be acted on.
@@ -741,6 +994,180 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_app_in_use_is_kept_on_its_last_reading_without_a_call() {
+        let mut s = FakeStudio::default();
+        s.ana_gpu("busy", Some(5));
+        let h = handler(s, &[]);
+        assert_eq!(sweep(&h).await.skipped.get("active"), Some(&1));
+        assert_eq!(h.ports().studio.calls_of("DescribeApp"), 1);
+        // 20 minutes later it cannot be idle yet (60 min limit after the activity 5 min before the first sweep).
+        let later = now() + SignedDuration::from_mins(20);
+        let report = h
+            .sweep(&RunRequest::default(), later, far_deadline())
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.examined, report.skipped.get("quiet")),
+            (1, Some(&1))
+        );
+        assert_eq!(h.ports().studio.calls_of("DescribeApp"), 1, "no new call");
+        assert!(
+            report.apps.is_empty(),
+            "kept quietly: not listed one by one"
+        );
+        // Once its quiet period is over, it is read again.
+        let much_later = now() + SignedDuration::from_mins(56);
+        h.sweep(&RunRequest::default(), much_later, far_deadline())
+            .await
+            .unwrap();
+        assert_eq!(h.ports().studio.calls_of("DescribeApp"), 2);
+    }
+
+    #[tokio::test]
+    async fn an_old_warning_tag_is_honoured_once_and_removed() {
+        let mut s = FakeStudio::default();
+        s.ana_gpu("tagged-due", Some(120));
+        s.ana_gpu("tagged-waiting", Some(120));
+        s.tag("arn:app/tagged-due", WARNING_TAG, &ago(31).to_string());
+        s.tag("arn:app/tagged-waiting", WARNING_TAG, &ago(10).to_string());
+        let h = handler(s, &[]);
+        let report = sweep(&h).await;
+        // The due one is stopped on its old warning; the other waits out its grace without a second warning.
+        assert_eq!((report.stopped, report.warned), (1, 0));
+        assert_eq!(report.skipped.get("awaiting-grace"), Some(&1));
+        assert!(
+            events(&h)
+                .iter()
+                .all(|e| !matches!(e, SuiteEvent::AppIdleWarning(_)))
+        );
+        assert_eq!(warning_of(&h, "tagged-waiting"), Some(ago(10)));
+        assert!(
+            h.ports()
+                .studio
+                .tags_of("arn:app/tagged-waiting")
+                .is_empty()
+        );
+        assert_eq!(
+            h.ports().studio.calls_of("DeleteTags"),
+            1,
+            "the stopped app's tag went with it"
+        );
+        // From now on the state holds it: the tag is neither read nor needed.
+        let later = now() + SignedDuration::from_mins(25);
+        let report = h
+            .sweep(&RunRequest::default(), later, far_deadline())
+            .await
+            .unwrap();
+        assert_eq!(report.warned, 0);
+        assert_eq!(h.ports().studio.calls_of("DeleteApp tagged-waiting"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_sweep_cut_short_is_continued_first_by_the_next() {
+        let mut s = FakeStudio::default();
+        // Idle and warned 5 minutes ago: each sweep reads them (DescribeApp) and lets their grace run.
+        for name in ["app-1", "app-2", "app-3", "app-4"] {
+            s.ana_gpu(name, Some(90));
+            s.warn(name, ago(5));
+        }
+        s.describe_delay = Some(Duration::from_millis(1_000));
+        let h = handler(
+            s,
+            &[
+                ("STUDIO_OPS_IDLE_CONCURRENCY", "1"),
+                ("STUDIO_OPS_IDLE_DEADLINE_MARGIN_SECONDS", "5"),
+            ],
+        );
+        // Two readings fit before the cutoff, 2.5 s away.
+        let report = h
+            .sweep(&RunRequest::default(), now(), deadline_in(7_500, 900))
+            .await
+            .unwrap();
+        assert_eq!((report.examined, report.not_reached), (2, 2), "{report:#?}");
+        assert_eq!(report.apps_not_examined_for_sweeps, 1);
+        let recorded = h.ports().state.domains.lock().unwrap()["d-test"]
+            .unreached
+            .len();
+        assert_eq!(recorded, 2);
+        // The next sweep, as short, reads the two it missed first.
+        h.ports().studio.calls.lock().unwrap().clear();
+        let report = h
+            .sweep(&RunRequest::default(), now(), deadline_in(7_500, 900))
+            .await
+            .unwrap();
+        assert_eq!((report.examined, report.not_reached), (2, 2), "{report:#?}");
+        let described: Vec<String> = h
+            .ports()
+            .studio
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.starts_with("DescribeApp"))
+            .cloned()
+            .collect();
+        // (app-1's reading starts too, and is cut off by the cutoff.)
+        assert_eq!(described[..2], ["DescribeApp app-3", "DescribeApp app-4"]);
+        // Two of four a sweep is half: no app waits two sweeps.
+        assert_eq!(report.apps_not_examined_for_sweeps, 1);
+        assert_eq!(report.apps_behind, 0);
+    }
+
+    #[tokio::test]
+    async fn a_domain_whose_state_cannot_be_read_is_not_swept() {
+        let mut s = FakeStudio::default();
+        s.ana_gpu("idle-gpu", Some(90));
+        let h = handler(s, &[]);
+        h.ports()
+            .state
+            .fail_load
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let err = h
+            .sweep(&RunRequest::default(), now(), far_deadline())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("cannot read the sweep state"),
+            "{err}"
+        );
+        assert_eq!(h.ports().studio.calls_of("DescribeApp"), 0);
+        assert!(
+            events(&h)
+                .iter()
+                .all(|e| !matches!(e, SuiteEvent::AppIdleWarning(_)))
+        );
+    }
+
+    #[tokio::test]
+    async fn state_that_cannot_be_written_is_counted_and_the_warning_is_not_sent_twice() {
+        let mut s = FakeStudio::default();
+        s.ana_gpu("idle-gpu", Some(90));
+        let h = handler(s, &[]);
+        h.ports()
+            .state
+            .fail_save
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let report = sweep(&h).await;
+        assert_eq!((report.warned, report.state_writes_failed), (1, 1));
+        h.ports()
+            .state
+            .fail_save
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        events(&h);
+        let report = sweep(&h).await;
+        assert_eq!(
+            (report.warned, report.skipped.get("already-warned")),
+            (0, Some(&1))
+        );
+        assert!(
+            events(&h)
+                .iter()
+                .all(|e| !matches!(e, SuiteEvent::AppIdleWarning(_)))
+        );
+        assert_eq!(warning_of(&h, "idle-gpu"), Some(now()));
+    }
+
+    #[tokio::test]
     async fn a_short_deadline_still_leaves_time_for_a_small_sweep() {
         // `cargo lambda watch` gives 30 s: the configured 30 s margin would leave nothing, a quarter (7.5 s) is kept.
         let mut s = FakeStudio::default();
@@ -830,8 +1257,8 @@ mod tests {
             600,
             Some(2),
         );
-        s.tag("arn:app/warned-gpu", WARNING_TAG, &ago(31).to_string());
-        s.tag("arn:app/back", WARNING_TAG, &ago(31).to_string());
+        s.warn("warned-gpu", ago(31));
+        s.warn("back", ago(31));
         let h = handler(s, &[]);
         let request = RunRequest {
             dry_run: true,
@@ -852,6 +1279,7 @@ mod tests {
         for op in ["AddTags", "DeleteTags", "DeleteApp"] {
             assert_eq!(h.ports().studio.calls_of(op), 0, "{op}");
         }
+        assert_eq!(h.ports().state.calls_of("BatchWriteItem"), 0);
         let published = events(&h);
         assert_eq!(published.len(), 1);
         assert!(matches!(&published[0], SuiteEvent::IdleSweepCompleted(s) if s.dry_run));
@@ -986,6 +1414,49 @@ mod tests {
         );
         // The domain's settings are read once per sweep, and only for app types they cover.
         assert_eq!(h.ports().studio.calls_of("DescribeDomain"), 1);
+    }
+
+    #[tokio::test]
+    async fn owner_facts_are_read_once_per_owner_per_sweep() {
+        let mut s = FakeStudio::default();
+        let space = |name: &str| AppOwner::Space(name.into());
+        for name in ["one", "two"] {
+            s.add(
+                name,
+                space("team"),
+                "KernelGateway",
+                "InService",
+                "ml.g5.xlarge",
+                600,
+                Some(90),
+            );
+        }
+        s.add(
+            "own",
+            user("ana"),
+            "KernelGateway",
+            "InService",
+            "ml.g5.xlarge",
+            600,
+            Some(90),
+        );
+        s.spaces.insert(
+            "team".into(),
+            SpaceDescription {
+                arn: "arn:space/team".into(),
+                owner_user_profile: Some("ana".into()),
+                idle_timeout_minutes: BTreeMap::new(),
+            },
+        );
+        let h = handler(s, &[]);
+        let report = sweep(&h).await;
+        assert_eq!(report.warned, 3, "{report:#?}");
+        let studio = &h.ports().studio;
+        // The space and its owner's profile once each, though three candidates lead to them.
+        assert_eq!(studio.calls_of("DescribeSpace"), 1);
+        assert_eq!(studio.calls_of("DescribeUserProfile"), 1);
+        // Each candidate's own tags, then the space's and the profile's.
+        assert_eq!(studio.calls_of("ListTags"), 3 + 2);
     }
 
     #[tokio::test]

@@ -120,6 +120,15 @@ pub struct IdleSweepCompleted {
     /// Domains whose apps could not be listed in full (only the apps of pages read are in `scanned`).
     #[serde(default)]
     pub failed_domains: Vec<String>,
+    /// Apps decided on (from a reading or the sweep state); absent from older senders.
+    #[serde(default)]
+    pub examined: u32,
+    /// The longest run of sweeps some app has now gone without being examined (2 or more: the sweep cannot keep up).
+    #[serde(default)]
+    pub apps_not_examined_for_sweeps: u32,
+    /// Apps not examined for two sweeps or more in a row.
+    #[serde(default)]
+    pub apps_behind: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -305,7 +314,11 @@ impl SuiteEvent {
                 let path = match path.as_str() {
                     "detail-type" => path,
                     "detail" => ".".to_string(),
-                    p => p.strip_prefix("detail.").unwrap_or(p).to_string(),
+                    // `detail.field` or, for a detail that is an array, `detail[0]`.
+                    p => {
+                        let rest = p.strip_prefix("detail").unwrap_or(p);
+                        rest.strip_prefix('.').unwrap_or(rest).to_string()
+                    }
                 };
                 EventError::new(detail_type, &path, e.into_inner().to_string())
             })?;
@@ -339,6 +352,7 @@ impl SuiteEvent {
             if e.path != "detail-type" {
                 e.path = match e.path.as_str() {
                     "." => "detail".to_string(),
+                    p if p.starts_with('[') => format!("detail{p}"),
                     p => format!("detail.{p}"),
                 };
             }
@@ -463,6 +477,16 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.path, ".");
+        // An array whose element does not fit the struct's first field: the path points at that element, in the
+        // detail and in the whole event.
+        let err =
+            SuiteEvent::from_parts("App Idle Warning", &serde_json::json!([null])).unwrap_err();
+        assert_eq!(err.path, "[0]");
+        let event = serde_json::json!({"version": "0", "id": "x", "source": "studio-ops",
+            "detail-type": "App Idle Warning", "account": "1", "region": "us-east-1",
+            "time": "2026-11-24T21:15:00Z", "resources": [], "detail": [null]});
+        let err = SuiteEvent::from_envelope(&event).unwrap_err();
+        assert_eq!(err.path, "detail[0]");
     }
 
     #[test]

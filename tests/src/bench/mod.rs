@@ -188,6 +188,7 @@ pub fn placeholder_values() -> std::collections::HashMap<String, String> {
         "SuiteEventBus.Name",
         "SuiteEventBus.Arn",
         "IdempotencyTable",
+        "IdleStateTable",
         "TeamTopic",
         "TeamTopic.TopicArn",
         "DataBucket",

@@ -346,6 +346,66 @@ pub struct Expected {
     pub warn: std::collections::BTreeSet<String>,
 }
 
+/// An InService billable app past its idle limit (or its cap): the apps whose tags, and whose owners' facts, a
+/// sweep must read.
+struct Candidate<'a> {
+    app: &'a SeedApp,
+    key: String,
+    created: Timestamp,
+    evidence: Timestamp,
+    cap_hit: bool,
+}
+
+/// The idle candidates of a seed at `now`, by the benchmark's idle rules.
+fn candidates(req: &SeedRequest, now: Timestamp) -> impl Iterator<Item = Candidate<'_>> {
+    req.apps.iter().filter_map(move |a| {
+        let instance = a.instance_type.as_deref().unwrap_or("unknown");
+        if !billable_in_service(a) {
+            return None;
+        }
+        let accelerated = ["ml.g", "ml.p", "ml.trn", "ml.inf"]
+            .iter()
+            .any(|p| instance.starts_with(p));
+        let (limit, cap) = if accelerated {
+            (60, Some(24 * 60))
+        } else {
+            (180, None)
+        };
+        let created = a.creation_time?;
+        let evidence = match (a.last_user_activity, a.last_health_check) {
+            (Some(ua), hc) if Some(ua) != hc && ua > created => ua,
+            _ => created,
+        };
+        let cap_hit =
+            cap.is_some_and(|c| now.duration_since(created) >= SignedDuration::from_mins(c));
+        let idle_hit = now.duration_since(evidence) >= SignedDuration::from_mins(limit);
+        (cap_hit || idle_hit).then(|| Candidate {
+            app: a,
+            key: app_key(
+                a.user_profile_name.as_deref(),
+                a.space_name.as_deref(),
+                &a.app_type,
+                a.app_name.as_deref().unwrap_or("default"),
+            ),
+            created,
+            evidence,
+            cap_hit,
+        })
+    })
+}
+
+/// The keys of the seed's idle candidates at `now` (`user/<profile>/<type>/<name>` or `space/...`).
+pub fn idle_candidates(req: &SeedRequest, now: Timestamp) -> std::collections::BTreeSet<String> {
+    candidates(req, now).map(|c| c.key).collect()
+}
+
+/// An app a sweep must describe: InService and billable (not the free JupyterServer on its system instance).
+fn billable_in_service(a: &SeedApp) -> bool {
+    a.app_type != "JupyterServer"
+        && a.instance_type.as_deref() != Some("system")
+        && a.status.as_deref() == Some("InService")
+}
+
 pub fn expected_actions(req: &SeedRequest, now: Timestamp) -> Expected {
     let exempt = |tags: &BTreeMap<String, String>| {
         tags.get(EXEMPT_TAG.0).map(String::as_str) == Some(EXEMPT_TAG.1)
@@ -362,36 +422,9 @@ pub fn expected_actions(req: &SeedRequest, now: Timestamp) -> Expected {
         .map(|s| (s.space_name.as_str(), s))
         .collect();
     let mut out = Expected::default();
-    for a in &req.apps {
-        let instance = a.instance_type.as_deref().unwrap_or("unknown");
-        if a.app_type == "JupyterServer"
-            || instance == "system"
-            || a.status.as_deref() != Some("InService")
-        {
-            continue;
-        }
+    for c in candidates(req, now) {
+        let a = c.app;
         if exempt(&a.tags) {
-            continue;
-        }
-        let accelerated = ["ml.g", "ml.p", "ml.trn", "ml.inf"]
-            .iter()
-            .any(|p| instance.starts_with(p));
-        let (limit, cap) = if accelerated {
-            (60, Some(24 * 60))
-        } else {
-            (180, None)
-        };
-        let Some(created) = a.creation_time else {
-            continue;
-        };
-        let evidence = match (a.last_user_activity, a.last_health_check) {
-            (Some(ua), hc) if Some(ua) != hc && ua > created => ua,
-            _ => created,
-        };
-        let cap_hit =
-            cap.is_some_and(|c| now.duration_since(created) >= SignedDuration::from_mins(c));
-        let idle_hit = now.duration_since(evidence) >= SignedDuration::from_mins(limit);
-        if !(cap_hit || idle_hit) {
             continue;
         }
         let owner_profile = match (&a.space_name, &a.user_profile_name) {
@@ -412,35 +445,112 @@ pub fn expected_actions(req: &SeedRequest, now: Timestamp) -> Expected {
         {
             continue;
         }
-        let key = app_key(
-            a.user_profile_name.as_deref(),
-            a.space_name.as_deref(),
-            &a.app_type,
-            a.app_name.as_deref().unwrap_or("default"),
-        );
         let warned_at = a
             .tags
             .get(WARNING_TAG)
             .and_then(|t| t.parse::<Timestamp>().ok());
         let valid = warned_at.filter(|w| {
-            *w >= created && (cap_hit || *w >= evidence) && *w <= now + SignedDuration::from_mins(5)
+            *w >= c.created
+                && (c.cap_hit || *w >= c.evidence)
+                && *w <= now + SignedDuration::from_mins(5)
         });
         match valid {
             Some(w) if now >= w + SignedDuration::from_mins(30) => {
-                out.stop.insert(key);
+                out.stop.insert(c.key);
             }
             Some(_) => {}
             None => {
-                out.warn.insert(key);
+                out.warn.insert(c.key);
             }
         }
     }
     out
 }
 
-/// What the simulator's state shows a sweep did: apps now deleting or deleted, apps newly carrying a warning tag.
-fn observed_actions(before: &SeedRequest, after: &crate::sim::admin::StateDump) -> Expected {
-    let mut seeded_warning = std::collections::BTreeSet::new();
+/// The most SageMaker requests of each operation a sweep of the seeded world may make (issue 14's budget): the
+/// `ListApps` pages, one `DescribeApp` per InService billable app, one `ListTags` per idle candidate, the owner
+/// facts (description and tags) at most once per candidate owner, one `DeleteApp` per stop, the domain's idle
+/// settings once, and a `DeleteTags` per candidate still carrying the old warning tag (the migration). No other
+/// operation: no `AddTags`.
+pub fn request_budget(req: &SeedRequest, now: Timestamp, page_size: u64) -> BTreeMap<String, u64> {
+    let mut listed: BTreeMap<&str, u64> = BTreeMap::new();
+    for a in &req.apps {
+        *listed.entry(a.domain_id.as_str()).or_default() += 1;
+    }
+    let spaces: BTreeMap<&str, &SeedSpace> = req
+        .spaces
+        .iter()
+        .map(|s| (s.space_name.as_str(), s))
+        .collect();
+    let mut candidate_apps = 0;
+    let mut legacy = 0;
+    let mut owner_spaces = std::collections::BTreeSet::new();
+    let mut owner_profiles = std::collections::BTreeSet::new();
+    for c in candidates(req, now) {
+        candidate_apps += 1;
+        if c.app.tags.contains_key(WARNING_TAG) {
+            legacy += 1;
+        }
+        let domain = c.app.domain_id.as_str();
+        match (&c.app.space_name, &c.app.user_profile_name) {
+            (Some(s), _) => {
+                owner_spaces.insert((domain, s.to_lowercase()));
+                if let Some(owner) = spaces
+                    .get(s.as_str())
+                    .and_then(|sp| sp.owner_user_profile_name.as_deref())
+                {
+                    owner_profiles.insert((domain, owner.to_lowercase()));
+                }
+            }
+            (None, Some(u)) => {
+                owner_profiles.insert((domain, u.to_lowercase()));
+            }
+            (None, None) => {}
+        }
+    }
+    let owners = (owner_spaces.len() + owner_profiles.len()) as u64;
+    let budget = [
+        (
+            "ListApps",
+            listed.values().map(|n| n / page_size.max(1) + 1).sum(),
+        ),
+        (
+            "DescribeApp",
+            req.apps.iter().filter(|a| billable_in_service(a)).count() as u64,
+        ),
+        ("ListTags", candidate_apps + owners),
+        ("DescribeSpace", owner_spaces.len() as u64),
+        ("DescribeUserProfile", owner_profiles.len() as u64),
+        ("DescribeDomain", listed.len() as u64),
+        ("DeleteApp", expected_actions(req, now).stop.len() as u64),
+        ("DeleteTags", legacy),
+    ];
+    budget
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+/// The operations of `calls` beyond `budget` (an operation absent from the budget may not be called at all), as
+/// `operation: made > allowed` lines.
+pub fn over_budget(calls: &BTreeMap<String, u64>, budget: &BTreeMap<String, u64>) -> Vec<String> {
+    calls
+        .iter()
+        .filter_map(|(op, &made)| {
+            let allowed = budget.get(op).copied().unwrap_or(0);
+            (made > allowed).then(|| format!("{op}: {made} > {allowed}"))
+        })
+        .collect()
+}
+
+/// What the simulator's state shows a sweep did: apps now deleting or deleted, and apps newly warned (`warned`
+/// says whether the implementation recorded a warning of an app during this sweep: the Rust function in its sweep
+/// state, the Python peers in a tag).
+fn observed_actions(
+    before: &SeedRequest,
+    after: &crate::sim::admin::StateDump,
+    warned: impl Fn(&crate::sim::admin::AppState) -> bool,
+) -> Expected {
     let mut seeded_running = std::collections::BTreeSet::new();
     for a in &before.apps {
         let key = app_key(
@@ -449,9 +559,6 @@ fn observed_actions(before: &SeedRequest, after: &crate::sim::admin::StateDump) 
             &a.app_type,
             a.app_name.as_deref().unwrap_or("default"),
         );
-        if a.tags.contains_key(WARNING_TAG) {
-            seeded_warning.insert(key.clone());
-        }
         if a.status.as_deref() == Some("InService") {
             seeded_running.insert(key);
         }
@@ -467,11 +574,55 @@ fn observed_actions(before: &SeedRequest, after: &crate::sim::admin::StateDump) 
         if seeded_running.contains(&key) && matches!(a.status.as_str(), "Deleting" | "Deleted") {
             out.stop.insert(key.clone());
         }
-        if a.tags.contains_key(WARNING_TAG) && !seeded_warning.contains(&key) {
+        if warned(a) {
             out.warn.insert(key);
         }
     }
     out
+}
+
+/// Apps the Python peers warned: a warning tag the seed did not carry.
+fn tagged_since_seed(before: &SeedRequest) -> impl Fn(&crate::sim::admin::AppState) -> bool {
+    let seeded: std::collections::BTreeSet<String> = before
+        .apps
+        .iter()
+        .filter(|a| a.tags.contains_key(WARNING_TAG))
+        .map(|a| {
+            app_key(
+                a.user_profile_name.as_deref(),
+                a.space_name.as_deref(),
+                &a.app_type,
+                a.app_name.as_deref().unwrap_or("default"),
+            )
+        })
+        .collect();
+    move |a| {
+        let key = app_key(
+            a.user_profile_name.as_deref(),
+            a.space_name.as_deref(),
+            &a.app_type,
+            &a.app_name,
+        );
+        a.tags.contains_key(WARNING_TAG) && !seeded.contains(&key)
+    }
+}
+
+/// Apps the Rust function warned at or after `since`, by its sweep state.
+async fn recorded_since(
+    world: &crate::world::World,
+    after: &crate::sim::admin::StateDump,
+    since: Timestamp,
+) -> Result<impl Fn(&crate::sim::admin::AppState) -> bool + use<>, super::BenchError> {
+    let warnings = crate::sweep_state::warnings(world, &after.apps)
+        .await
+        .map_err(|e| super::BenchError::Failed(format!("read the sweep state: {e}")))?;
+    // The table keeps whole seconds.
+    let since = since.as_second();
+    Ok(move |a: &crate::sim::admin::AppState| {
+        warnings
+            .get(&crate::sweep_state::key_of(a))
+            .is_some_and(|w| w.as_second() >= since)
+    })
 }
 
 fn missed(expected: &Expected, observed: &Expected) -> usize {
@@ -481,11 +632,16 @@ fn missed(expected: &Expected, observed: &Expected) -> usize {
 
 /// Seeds the sweep world afresh and sets its knobs; returns the seed and the time decisions are judged at.
 async fn reseed(
-    admin: &crate::sim::AdminClient,
+    world: &crate::world::World,
     domain_id: &str,
     scale: &SweepScale,
 ) -> Result<(SeedRequest, Timestamp), super::BenchError> {
+    let admin = world.sim().admin();
     admin.reset().await?;
+    // A reseeded world starts without the last seed's sweep history.
+    crate::sweep_state::clear(world, domain_id)
+        .await
+        .map_err(|e| super::BenchError::Failed(format!("clear the sweep state: {e}")))?;
     let now = Timestamp::now();
     let mut req = seed_request(domain_id, scale, now);
     decorate_for_sweep(&mut req, now);
@@ -572,13 +728,13 @@ pub async fn run_sweeps(
     let mut rust_observed = Vec::new();
     for n in 0..runs {
         world.empty_queues().await?;
-        let (seed, now) = reseed(&admin, &domain, &scale).await?;
+        let (seed, now) = reseed(&world, &domain, &scale).await?;
         let started = std::time::Instant::now();
         let inv = host.invoke(serde_json::json!({})).await?;
         let wall = started.elapsed().as_secs_f64();
         let stats = admin.stats().await?;
         let state = admin.state().await?;
-        let observed = observed_actions(&seed, &state);
+        let observed = observed_actions(&seed, &state, recorded_since(&world, &state, now).await?);
         let expected = expected_actions(&seed, now);
         // The sweep's typed answer; an error (or an already-running answer) counts as an empty report.
         let report = inv
@@ -636,7 +792,7 @@ pub async fn run_sweeps(
     let mut py_observed = Vec::new();
     for n in 0..python_runs {
         world.empty_queues().await?;
-        let (seed, now) = reseed(&admin, &domain, &scale).await?;
+        let (seed, now) = reseed(&world, &domain, &scale).await?;
         let started = std::time::Instant::now();
         let output = tokio::process::Command::new(&python)
             .arg(&script)
@@ -657,7 +813,7 @@ pub async fn run_sweeps(
         let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
         let stats = admin.stats().await?;
         let state = admin.state().await?;
-        let observed = observed_actions(&seed, &state);
+        let observed = observed_actions(&seed, &state, tagged_since_seed(&seed));
         let expected = expected_actions(&seed, now);
         let failures = answer
             .get("failed")

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use idle_shutdown::decision::WARNING_TAG;
 use idle_shutdown::handler::Outcome as IdleOutcome;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -15,8 +16,6 @@ use crate::sim::admin::{
     ActivityKind, ActivityRequest, SeedApp, SeedRequest, SeedSpace, SeedUserProfile,
 };
 use crate::world::{World, WorldError};
-
-const WARNING_TAG: &str = "studio-ops:idle-warning-at";
 
 fn ago(minutes: u64) -> Timestamp {
     Timestamp::now() - Duration::from_secs(minutes * 60)
@@ -112,6 +111,20 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
                         600,
                     )
                 },
+                // Warned ten minutes ago by the previous release, which kept the warning in a tag on the app: the
+                // sweep honours it once (no second warning, the same grace), moves it to its state table and
+                // removes the tag.
+                SeedApp {
+                    tags: BTreeMap::from([(WARNING_TAG.to_string(), ago(10).to_string())]),
+                    ..app(
+                        &domain,
+                        ("user", "tom-baker"),
+                        "KernelGateway",
+                        "ml.g4dn.xlarge",
+                        200,
+                        120,
+                    )
+                },
                 // A shared space's Code Editor, idle 3.5 h > 180 min on CPU.
                 app(
                     &domain,
@@ -125,7 +138,7 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
             ..SeedRequest::default()
         })
         .await?;
-    chapter.line("seeded: maria's GPU JupyterLab idle 4 h, tom's JupyterLab used 10 min ago, tom's free JupyterServer, the forecasting-lab space's Code Editor idle 3.5 h");
+    chapter.line("seeded: maria's GPU JupyterLab idle 4 h, tom's JupyterLab used 10 min ago, tom's free JupyterServer, tom's GPU kernel idle 2 h and warned 10 min ago by the previous release (old warning tag), the forecasting-lab space's Code Editor idle 3.5 h");
 
     let (preview, _) = world
         .invoke("idle-shutdown", json!({"dryRun": true, "domainId": domain}))
@@ -140,33 +153,39 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
     chapter.line(format!("sweep 1: {}", summary(&first.outcome)));
     chapter.record(std::slice::from_ref(&first));
     chapter.record(&after);
+    let tagged = admin
+        .state()
+        .await?
+        .apps
+        .iter()
+        .filter(|a| a.tags.contains_key(WARNING_TAG))
+        .count();
+    chapter.line(format!(
+        "old warning tags left on apps: {tagged} (the sweep state holds the warnings now)"
+    ));
+    if tagged != 0 {
+        chapter.fail("the old warning tag was not moved to the sweep state");
+    }
 
-    // Half an hour later: the grace period has passed (the warning tags are backdated rather than waiting) and
-    // someone opens the forecasting-lab editor again.
-    let sagemaker = aws_sdk_sagemaker::Client::new(world.sim_sdk());
+    // Half an hour later: the grace period has passed (the warnings the sweep recorded in its state table are
+    // backdated rather than waiting) and someone opens the forecasting-lab editor again.
     let state = admin.state().await?;
+    let recorded = crate::sweep_state::warnings(world, &state.apps)
+        .await
+        .map_err(|e| WorldError::Other(e.to_string()))?;
     let mut warned = 0;
     for a in state
         .apps
         .iter()
-        .filter(|a| a.tags.contains_key(WARNING_TAG))
+        .filter(|a| recorded.contains_key(&crate::sweep_state::key_of(a)))
     {
         warned += 1;
-        sagemaker
-            .add_tags()
-            .resource_arn(&a.arn)
-            .tags(
-                aws_sdk_sagemaker::types::Tag::builder()
-                    .key(WARNING_TAG)
-                    .value(ago(31).to_string())
-                    .build(),
-            )
-            .send()
+        crate::sweep_state::warn_at(world, a, ago(31))
             .await
-            .map_err(|e| WorldError::Other(studio_ops_shared::error::error_chain(&e)))?;
+            .map_err(|e| WorldError::Other(e.to_string()))?;
     }
     chapter.line(format!(
-        "{warned} app(s) carry a warning tag; 31 minutes pass"
+        "{warned} app(s) have a warning on record; 31 minutes pass"
     ));
     admin
         .activity(&ActivityRequest {
@@ -185,6 +204,9 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
     chapter.record(&after);
 
     let state = admin.state().await?;
+    let recorded = crate::sweep_state::warnings(world, &state.apps)
+        .await
+        .map_err(|e| WorldError::Other(e.to_string()))?;
     let status: BTreeMap<String, (String, bool)> = state
         .apps
         .iter()
@@ -196,14 +218,17 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
                 .unwrap_or_default();
             (
                 format!("{owner}/{}", a.app_type),
-                (a.status.clone(), a.tags.contains_key(WARNING_TAG)),
+                (
+                    a.status.clone(),
+                    recorded.contains_key(&crate::sweep_state::key_of(a)),
+                ),
             )
         })
         .collect();
     for (app, (s, tag)) in &status {
         chapter.line(format!(
             "  {app:<32} {s:<9}{}",
-            if *tag { " (warning tag)" } else { "" }
+            if *tag { " (warned)" } else { "" }
         ));
     }
     let expect = |key: &str, want: &[&str]| {
@@ -218,6 +243,10 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
         || !expect("tom-baker/JupyterServer", &["InService"])
     {
         chapter.fail("an app in use or the free app was stopped");
+    }
+    if !expect("tom-baker/KernelGateway", &["Deleting", "Deleted"]) {
+        chapter
+            .fail("the app warned by the previous release was not stopped after its grace period");
     }
     if !expect("forecasting-lab/CodeEditor", &["InService"])
         || status

@@ -17,14 +17,15 @@ use studio_ops_shared::events::schedule::RunRequest;
 use studio_ops_shared::idempotency::MemoryIdempotencyStore;
 
 use crate::config::Config;
-use crate::decision::{AppListing, AppOwner, IdleSettings, Tags, WARNING_TAG};
+use crate::decision::{AppListing, AppOwner, IdleSettings, Tags};
 use crate::handler::Handler;
 use crate::ports::{
     AppDescription, DeleteOutcome, ListApps, Ports, ProfileDescription, ReadOwners,
-    SpaceDescription, StopApps, Tagging,
+    SpaceDescription, StopApps, SweepState, Tagging,
 };
 use crate::prices::PriceTable;
 use crate::report::SweepReport;
+use crate::state::{AppState, DomainState, StateChange, Warning, state_key};
 
 /// The time the unit tests decide at.
 pub(crate) const NOW: &str = "2026-11-24T21:00:00Z";
@@ -58,6 +59,8 @@ pub(crate) struct FakeStudio {
     pub(crate) describe_delay: Option<Duration>,
     pub(crate) fail_second_page: bool,
     pub(crate) calls: Mutex<Vec<String>>,
+    /// Warnings the sweep state holds when the handler is built (see [`handler`]).
+    pub(crate) warnings: Vec<(AppListing, Timestamp)>,
 }
 
 impl FakeStudio {
@@ -93,6 +96,7 @@ impl FakeStudio {
             app_name: name.into(),
             status: status.into(),
             instance_type: Some(instance.into()),
+            created: Some(ago(created)),
         };
         let description = AppDescription {
             arn: format!("arn:app/{name}"),
@@ -103,6 +107,17 @@ impl FakeStudio {
             last_user_activity: activity.map(ago),
         };
         self.apps.push((listing, description));
+    }
+
+    /// A warning sent at `at` for app `name`, as the sweep state will hold it.
+    pub(crate) fn warn(&mut self, name: &str, at: Timestamp) {
+        let listing = self
+            .apps
+            .iter()
+            .find(|(l, _)| l.app_name == name)
+            .map(|(l, _)| l.clone())
+            .expect("warn an app that was added");
+        self.warnings.push((listing, at));
     }
 
     pub(crate) fn tag(&self, arn: &str, key: &str, value: &str) {
@@ -266,6 +281,105 @@ impl StopApps for FakeStudio {
     }
 }
 
+/// An in-memory sweep state: per domain, app items and the record of unreached apps; a call log, and failures on
+/// demand.
+#[derive(Default)]
+pub(crate) struct MemoryState {
+    pub(crate) domains: Mutex<HashMap<String, DomainState>>,
+    pub(crate) calls: Mutex<Vec<String>>,
+    pub(crate) fail_load: AtomicBool,
+    pub(crate) fail_save: AtomicBool,
+}
+
+impl MemoryState {
+    /// The state of app `name` of Ana's apps in `d-test` (as the fake Studio lists it).
+    pub(crate) fn app(&self, listing: &AppListing) -> Option<AppState> {
+        self.domains
+            .lock()
+            .unwrap()
+            .get(&listing.domain_id)
+            .and_then(|d| d.apps.get(&state_key(listing)).cloned())
+    }
+
+    /// Plants a warning sent at `at` for `listing` (created as the listing says).
+    pub(crate) fn warn(&self, listing: &AppListing, at: Timestamp) {
+        let mut domains = self.domains.lock().unwrap();
+        let apps = &mut domains.entry(listing.domain_id.clone()).or_default().apps;
+        apps.insert(
+            state_key(listing),
+            AppState {
+                created: listing.created.map_or(0, |c| c.as_second()),
+                evidence_at: None,
+                warning: Some(Warning { at, episode: None }),
+            },
+        );
+    }
+
+    pub(crate) fn calls_of(&self, op: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.starts_with(op))
+            .count()
+    }
+}
+
+impl SweepState for MemoryState {
+    async fn load(&self, domain_id: &str) -> Result<DomainState, AwsCallError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("Query {domain_id}"));
+        if self.fail_load.load(Ordering::SeqCst) {
+            return Err(AwsCallError::service(
+                "Query",
+                "ProvisionedThroughputExceededException",
+                "Throughput exceeds the current capacity",
+            ));
+        }
+        Ok(self
+            .domains
+            .lock()
+            .unwrap()
+            .get(domain_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn save(&self, domain_id: &str, changes: &[StateChange]) -> Result<(), AwsCallError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("BatchWriteItem {domain_id} {}", changes.len()));
+        assert!(
+            changes.len() <= 25,
+            "one batch write holds at most 25 items"
+        );
+        if self.fail_save.load(Ordering::SeqCst) {
+            return Err(AwsCallError::service(
+                "BatchWriteItem",
+                "InternalServerError",
+                "try again",
+            ));
+        }
+        let mut domains = self.domains.lock().unwrap();
+        let domain = domains.entry(domain_id.to_string()).or_default();
+        for change in changes {
+            match change {
+                StateChange::Put { key, state } => {
+                    domain.apps.insert(key.clone(), state.clone());
+                }
+                StateChange::Delete { key } => {
+                    domain.apps.remove(key);
+                }
+                StateChange::Unreached(u) => domain.unreached = u.clone(),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Fails every publish that carries an `App Idle Warning` while `fail_warnings` is set, and every publish made
 /// only of `App Stopped` notices while `fail_stop_notices` is set.
 #[derive(Default)]
@@ -306,16 +420,25 @@ pub(crate) fn config(extra: &[(&'static str, &'static str)]) -> Config {
     let mut vars: HashMap<&str, &str> = HashMap::from([
         ("STUDIO_OPS_EVENT_BUS", "studio-ops"),
         ("STUDIO_OPS_IDEMPOTENCY_TABLE", "idem"),
+        ("STUDIO_OPS_IDLE_STATE_TABLE", "idle-state"),
     ]);
     vars.extend(extra.iter().copied());
     Config::from_env(&Env::new(&vars)).expect("test configuration")
 }
 
 /// The handler over the fakes.
-pub(crate) type TestHandler = Handler<FakeStudio, FlakyPublisher, MemoryIdempotencyStore>;
+pub(crate) type TestHandler =
+    Handler<FakeStudio, FlakyPublisher, MemoryIdempotencyStore, MemoryState>;
 
 /// A handler over `studio`, a publisher that works until told otherwise and an in-memory idempotency store.
-pub(crate) fn handler(studio: FakeStudio, extra: &[(&'static str, &'static str)]) -> TestHandler {
+pub(crate) fn handler(
+    mut studio: FakeStudio,
+    extra: &[(&'static str, &'static str)],
+) -> TestHandler {
+    let state = MemoryState::default();
+    for (listing, at) in std::mem::take(&mut studio.warnings) {
+        state.warn(&listing, at);
+    }
     Handler::new(
         config(extra),
         PriceTable::from_prices(
@@ -326,8 +449,20 @@ pub(crate) fn handler(studio: FakeStudio, extra: &[(&'static str, &'static str)]
             studio,
             publisher: FlakyPublisher::default(),
             idempotency: MemoryIdempotencyStore::default(),
+            state,
         },
     )
+}
+
+/// The warning the sweep state holds for app `name`, if any.
+pub(crate) fn warning_of(h: &TestHandler, name: &str) -> Option<Timestamp> {
+    let (listing, _) = h
+        .ports()
+        .studio
+        .apps
+        .iter()
+        .find(|(l, _)| l.app_name == name)?;
+    h.ports().state.app(listing)?.warning.map(|w| w.at)
 }
 
 /// The events published so far (taken: the next call sees only later ones).
@@ -352,7 +487,7 @@ pub(crate) fn stoppable(names: &[&str]) -> FakeStudio {
     let mut s = FakeStudio::default();
     for app in names {
         s.ana_gpu(app, Some(120));
-        s.tag(&format!("arn:app/{app}"), WARNING_TAG, &ago(31).to_string());
+        s.warn(app, ago(31));
     }
     s
 }

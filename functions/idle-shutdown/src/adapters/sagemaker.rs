@@ -93,6 +93,7 @@ fn app_listing(domain_id: &str, a: &aws_sdk_sagemaker::types::AppDetails) -> Opt
             .resource_spec()
             .and_then(|r| r.instance_type())
             .map(|t| t.as_str().to_string()),
+        created: timestamp(a.creation_time()),
     })
 }
 
@@ -403,6 +404,7 @@ mod tests {
             app_name: "default".into(),
             status: "InService".into(),
             instance_type: None,
+            created: None,
         }
     }
 
