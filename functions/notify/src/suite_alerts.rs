@@ -367,7 +367,8 @@ fn app_stopped(d: &AppStopped, ctx: &AlertContext) -> Draft {
 }
 
 fn idle_sweep_completed(d: &IdleSweepCompleted) -> Draft {
-    let trouble = d.failed > 0 || d.not_reached > 0;
+    let behind = d.apps_behind > 0;
+    let trouble = d.failed > 0 || d.not_reached > 0 || behind;
     let mut subject = format!(
         "{}Idle sweep: {} stopped, {} warned",
         if d.dry_run { "[dry run] " } else { "" },
@@ -416,6 +417,15 @@ fn idle_sweep_completed(d: &IdleSweepCompleted) -> Draft {
     if d.not_reached > 0 {
         b.fact("Not reached", d.not_reached.to_string());
     }
+    if behind {
+        b.fact(
+            "Falling behind",
+            format!(
+                "{} app(s) not examined for {} sweeps or more",
+                d.apps_behind, d.apps_not_examined_for_sweeps
+            ),
+        );
+    }
     if !d.skipped.is_empty() {
         let skipped: Vec<String> = d
             .skipped
@@ -433,8 +443,16 @@ fn idle_sweep_completed(d: &IdleSweepCompleted) -> Draft {
             "Check idle-shutdown's logs for the apps that failed: the next sweep tries them again.",
         );
     }
-    if d.not_reached > 0 {
-        b.step("The sweep ran out of time before reaching every app: the next sweep continues.");
+    if behind {
+        b.step(
+            "The sweep cannot keep up: some apps went unexamined for two sweeps or more. Raise \
+             STUDIO_OPS_IDLE_SAGEMAKER_CALLS_PER_SECOND (if the account's SageMaker quota allows) or lengthen the \
+             schedule interval; see docs/idle-shutdown.md.",
+        );
+    } else if d.not_reached > 0 {
+        b.step(
+            "The sweep ran out of time before reaching every app: the next sweep starts with them.",
+        );
     }
     if !trouble {
         b.step("No action needed.");
@@ -644,7 +662,7 @@ fn metrics_table(metrics: &BTreeMap<String, f64>) -> Option<MetricTable> {
 /// A sweep that warned, stopped, failed and missed nothing: worth a log line, not an e-mail every 15 minutes.
 pub fn is_quiet_sweep(event: &SuiteEvent) -> bool {
     matches!(event, SuiteEvent::IdleSweepCompleted(d)
-        if d.warned == 0 && d.stopped == 0 && d.failed == 0 && d.not_reached == 0)
+        if d.warned == 0 && d.stopped == 0 && d.failed == 0 && d.not_reached == 0 && d.apps_behind == 0)
 }
 
 /// The identity of a suite event for deduplication: detail-type plus a hash of the detail in canonical form
@@ -729,6 +747,13 @@ mod tests {
             ..Default::default()
         });
         assert!(!is_quiet_sweep(&busy));
+        let behind = SuiteEvent::IdleSweepCompleted(IdleSweepCompleted {
+            scanned: 10,
+            apps_behind: 3,
+            apps_not_examined_for_sweeps: 2,
+            ..Default::default()
+        });
+        assert!(!is_quiet_sweep(&behind));
     }
 
     #[test]
@@ -737,6 +762,42 @@ mod tests {
         assert_eq!(clock("soon"), None);
         assert_eq!(minutes(75), "75 min");
         assert_eq!(minutes(150), "150 min (2h30)");
+    }
+
+    #[test]
+    fn a_sweep_that_cannot_keep_up_says_so_and_what_to_raise() {
+        let d = IdleSweepCompleted {
+            scanned: 20_000,
+            examined: 9_000,
+            not_reached: 11_000,
+            apps_behind: 1_200,
+            apps_not_examined_for_sweeps: 3,
+            ..Default::default()
+        };
+        let a = idle_sweep_completed(&d);
+        assert_eq!(a.severity, Severity::Warning);
+        let behind = a
+            .body
+            .facts
+            .iter()
+            .find(|f| f.label == "Falling behind")
+            .unwrap();
+        assert_eq!(
+            behind.value,
+            "1200 app(s) not examined for 3 sweeps or more"
+        );
+        assert!(
+            a.body.next_steps[0].contains("STUDIO_OPS_IDLE_SAGEMAKER_CALLS_PER_SECOND"),
+            "{:?}",
+            a.body.next_steps
+        );
+        // Only cut short: the next sweep continues, nothing to raise yet.
+        let cut = idle_sweep_completed(&IdleSweepCompleted {
+            not_reached: 5,
+            ..Default::default()
+        });
+        assert!(!cut.body.facts.iter().any(|f| f.label == "Falling behind"));
+        assert!(cut.body.next_steps[0].contains("next sweep starts with them"));
     }
 
     #[test]
