@@ -14,6 +14,7 @@ Usage: idle_sweep.py DOMAIN_ID   (endpoint from AWS_ENDPOINT_URL_SAGEMAKER). Pri
 import datetime
 import fnmatch
 import json
+import resource
 import sys
 import time
 
@@ -114,7 +115,11 @@ def main():
                 warned.append(key)
         except Exception as e:  # noqa: BLE001 - a sample keeps going and reports
             failed.append({"app": key, "error": str(e)})
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({
+        # The whole process: interpreter start, imports and the sweep (what a Lambda invocation would run).
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_bytes": usage.ru_maxrss * 1024,
         "wall_s": time.monotonic() - started,
         "listed": len(apps),
         "stopped": sorted(stopped),

@@ -10,7 +10,7 @@ use idle_shutdown::ports::SweepState;
 use idle_shutdown::state::{
     AppState as SweepAppState, SAVE_BATCH, StateChange, Warning, state_key,
 };
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use studio_ops_shared::AwsCallError;
 
 use crate::sim::admin::AppState;
@@ -101,6 +101,29 @@ pub async fn clear(world: &World, domain_id: &str) -> Result<(), AwsCallError> {
         .map(|key| StateChange::Delete { key })
         .collect();
     changes.push(StateChange::Unreached(BTreeMap::new()));
+    for chunk in changes.chunks(SAVE_BATCH) {
+        store.save(domain_id, chunk).await?;
+    }
+    Ok(())
+}
+
+/// Moves a domain's sweep state `by` into the past, as if that much time had passed since the sweeps that wrote it
+/// (the demo's way of letting a grace period pass without waiting): warnings and the readings' idle evidence move;
+/// creation times stay, since they must match the simulator's apps.
+pub async fn shift(world: &World, domain_id: &str, by: SignedDuration) -> Result<(), AwsCallError> {
+    let store = store(world);
+    let state = store.load(domain_id).await?;
+    let changes: Vec<StateChange> = state
+        .apps
+        .into_iter()
+        .map(|(key, mut app)| {
+            app.evidence_at = app.evidence_at.map(|e| e - by.as_secs());
+            if let Some(w) = app.warning.as_mut() {
+                w.at = w.at.checked_sub(by).unwrap_or(w.at);
+            }
+            StateChange::Put { key, state: app }
+        })
+        .collect();
     for chunk in changes.chunks(SAVE_BATCH) {
         store.save(domain_id, chunk).await?;
     }

@@ -3,6 +3,8 @@
 //! statistics, the machine description and the JSON/Markdown report they end up in.
 
 pub mod cold;
+pub mod cost;
+pub mod org;
 pub mod package;
 pub mod proxy;
 pub mod report;

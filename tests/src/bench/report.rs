@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::cost::CostFigures;
+use super::org::OrgSweep;
 use super::package::PackageSize;
 use super::scale::{ReconcileResult, SweepComparison};
 use super::warm::WarmResult;
@@ -52,12 +54,34 @@ pub struct Results {
     pub cold: Vec<ColdResult>,
     pub warm: Vec<WarmResult>,
     pub sweep: Option<SweepComparison>,
+    /// Issue 14: 20,000 apps over five domains, sweeps cut short by their deadline.
+    pub org_sweep: Option<OrgSweep>,
+    /// The Python peers of the 2,000-app sweep (the concurrent one in steady state).
+    pub peer_concurrent: Option<PeerFigures>,
+    pub peer_sequential: Option<PeerFigures>,
+    /// What a sweep costs on Lambda, per implementation.
+    pub cost: Option<CostFigures>,
     pub reconcile: Vec<ReconcileResult>,
     pub targets: Vec<TargetCheck>,
     pub notes: Vec<String>,
     /// Stages that could not run, with the reason.
     pub errors: Vec<String>,
 }
+
+/// One Python peer's figures at 2,000 apps.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PeerFigures {
+    pub implementation: String,
+    /// Median wall time.
+    pub wall_s: f64,
+    pub wall: Summary,
+    pub requests_per_app: f64,
+    pub cpu_s: f64,
+    pub peak_rss_bytes: u64,
+}
+
+/// Issue 14's baseline: the 2,000-app sweep's median wall time before the sweep state (issue 13's closing note).
+pub const SWEEP_WALL_BEFORE_S: f64 = 19.4;
 
 fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
@@ -104,6 +128,51 @@ impl Results {
             });
         }
         if let Some(s) = &self.sweep {
+            let r = &s.rust;
+            t.push(TargetCheck {
+                target: "idle sweep, steady state: ≤ 1.6 SageMaker requests per app".into(),
+                measured: format!("{:.2}", r.requests_per_app_median),
+                met: !r.runs.is_empty() && r.requests_per_app_median <= 1.6,
+            });
+            t.push(TargetCheck {
+                target: "idle sweep, steady state: ≤ 0.5 ListTags per app".into(),
+                measured: format!("{:.2}", r.list_tags_per_app_median),
+                met: !r.runs.is_empty() && r.list_tags_per_app_median <= 0.5,
+            });
+            t.push(TargetCheck {
+                target: format!(
+                    "idle sweep, steady state: wall ≤ 0.7 × {SWEEP_WALL_BEFORE_S} s (median)"
+                ),
+                measured: format!("{:.2} s", r.wall_s.median),
+                met: !r.runs.is_empty() && r.wall_s.median <= 0.7 * SWEEP_WALL_BEFORE_S,
+            });
+            t.push(TargetCheck {
+                target:
+                    "idle sweep: within the request budget derived from the seed (every run, Rust)"
+                        .into(),
+                measured: format!(
+                    "{} + {} runs over",
+                    s.rust_first.runs_over_budget, r.runs_over_budget
+                ),
+                met: s.rust_first.runs_over_budget == 0 && r.runs_over_budget == 0,
+            });
+            t.push(TargetCheck {
+                target: "idle sweep: peak RSS ≤ 24 MB at 2,000 apps".into(),
+                measured: mb(r.peak_rss_max_bytes.max(s.rust_first.peak_rss_max_bytes)),
+                met: r.peak_rss_max_bytes > 0
+                    && r.peak_rss_max_bytes.max(s.rust_first.peak_rss_max_bytes)
+                        <= 24 * 1024 * 1024,
+            });
+            t.push(TargetCheck {
+                target: "idle sweep: no slower than the concurrent boto3 peer (steady state)"
+                    .into(),
+                measured: format!(
+                    "{:.2} s vs {:.2} s",
+                    r.wall_s.median, s.python_concurrent.wall_s.median
+                ),
+                met: !s.python_concurrent.runs.is_empty()
+                    && r.wall_s.median <= s.python_concurrent.wall_s.median,
+            });
             t.push(TargetCheck {
                 target: "idle sweep: throughput ≥ 90 % of the rate floor".into(),
                 measured: format!("{:.0} %", s.rust.floor_share_median * 100.0),
@@ -116,6 +185,40 @@ impl Results {
                     s.rust.throttles_surfaced_max, s.rust.apps_missed_max
                 ),
                 met: s.rust.throttles_surfaced_max == 0 && s.rust.apps_missed_max == 0,
+            });
+        }
+        if let Some(c) = &self.cost {
+            t.push(TargetCheck {
+                target: "Lambda cost: ≥ 5× fewer billed GB-s per sweep than the concurrent peer"
+                    .into(),
+                measured: format!(
+                    "{:.3} vs {:.3} GB-s ({:.1}×)",
+                    c.rust_gb_s_per_sweep, c.python_gb_s_per_sweep, c.ratio
+                ),
+                met: c.ratio >= 5.0,
+            });
+        }
+        if let Some(o) = &self.org_sweep {
+            t.push(TargetCheck {
+                target: "organisation workload: every app examined, none twice before all once"
+                    .into(),
+                measured: format!(
+                    "{} sweeps, {} never examined, {} twice",
+                    o.sweeps_needed, o.never_examined, o.examined_twice_before_all
+                ),
+                met: o.sweeps_needed > 0
+                    && o.never_examined == 0
+                    && o.examined_twice_before_all == 0,
+            });
+            t.push(TargetCheck {
+                target: "organisation workload: ≤ 1.6 requests and ≤ 0.5 ListTags per app".into(),
+                measured: format!("{:.2} and {:.2}", o.requests_per_app, o.list_tags_per_app),
+                met: o.requests_per_app <= 1.6 && o.list_tags_per_app <= 0.5,
+            });
+            t.push(TargetCheck {
+                target: "organisation workload: peak RSS ≤ 64 MB".into(),
+                measured: mb(o.peak_rss_bytes),
+                met: o.peak_rss_bytes > 0 && o.peak_rss_bytes <= 64 * 1024 * 1024,
             });
         }
         self.targets = t;
@@ -220,6 +323,12 @@ impl Results {
         if let Some(s) = &self.sweep {
             md.push_str(&s.markdown());
         }
+        if let Some(c) = &self.cost {
+            md.push_str(&c.markdown());
+        }
+        if let Some(o) = &self.org_sweep {
+            md.push_str(&o.markdown());
+        }
         if !self.reconcile.is_empty() {
             let _ = writeln!(md, "## Reconcile at scale (provision-users)\n");
             let _ = writeln!(
@@ -246,7 +355,7 @@ impl Results {
             md.push('\n');
         }
         if !self.targets.is_empty() {
-            let _ = writeln!(md, "## Targets (issue 8)\n");
+            let _ = writeln!(md, "## Targets (issues 8 and 14)\n");
             let _ = writeln!(md, "| target | measured | met |");
             let _ = writeln!(md, "|---|---|---|");
             for t in &self.targets {

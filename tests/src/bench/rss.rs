@@ -25,6 +25,23 @@ pub fn children_running(exe: &Path) -> Vec<u32> {
     pids
 }
 
+/// CPU seconds (user + system) a process has used so far (`/proc/<pid>/stat`, fields 14 and 15, in clock ticks of
+/// 1/100 s, Linux's `USER_HZ` on every platform it supports).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_cpu_seconds(&stat)
+}
+
+fn parse_cpu_seconds(stat: &str) -> Option<f64> {
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after the last `)`.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
 /// A `kB` field of `/proc/<pid>/status` (`VmHWM`, `VmRSS`), in bytes.
 pub fn status_bytes(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -51,6 +68,14 @@ mod tests {
         assert_eq!(parse_status_field(status, "VmHWM"), Some(9876 * 1024));
         assert_eq!(parse_status_field(status, "VmRSS"), Some(9000 * 1024));
         assert_eq!(parse_status_field(status, "VmSwap"), None);
+    }
+
+    #[test]
+    fn reads_cpu_ticks_after_the_command_name() {
+        // A name with spaces and a parenthesis; utime 250 and stime 50 ticks.
+        let stat = "4242 (boot strap (x)) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 5 1000 200";
+        assert_eq!(parse_cpu_seconds(stat), Some(3.0));
+        assert_eq!(parse_cpu_seconds("garbage"), None);
     }
 
     #[test]

@@ -198,17 +198,43 @@ pub fn rate_floor_seconds(stats: &Stats, scale: &SweepScale) -> f64 {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SweepRun {
     pub wall_s: f64,
+    /// Apps in the world (all listed).
+    pub apps: usize,
+    /// SageMaker requests by operation, as the simulator counted them.
     pub calls: BTreeMap<String, u64>,
+    /// DynamoDB requests by operation (the sweep state; the Rust function's idempotency claims too).
+    pub dynamodb: BTreeMap<String, u64>,
     pub throttled: u64,
     pub faults: u64,
     pub rate_floor_s: f64,
-    /// Apps the sweep should have stopped (by the shared decision) but did not, plus apps it never looked at.
+    /// Apps the sweep should have stopped or warned (by the shared decision) but did not, plus apps it failed on or
+    /// did not reach.
     pub apps_missed: usize,
     /// Failures the sweep reported that came from throttling (retries exhausted).
     pub throttles_surfaced: u64,
     pub stopped: usize,
     pub warned: usize,
+    /// CPU seconds of the sweep (the Rust function: its process during the invocation; Python: the whole process).
+    pub cpu_s: f64,
+    /// Peak resident set of the process so far.
+    pub peak_rss_bytes: u64,
+    /// Operations above the request budget derived from the seed (`request_budget`), as `op: made > allowed`.
+    pub over_budget: Vec<String>,
     pub outcome: String,
+}
+
+impl SweepRun {
+    pub fn requests(&self) -> u64 {
+        self.calls.values().sum()
+    }
+
+    pub fn requests_per_app(&self) -> f64 {
+        self.requests() as f64 / self.apps.max(1) as f64
+    }
+
+    pub fn list_tags_per_app(&self) -> f64 {
+        self.calls.get("ListTags").copied().unwrap_or(0) as f64 / self.apps.max(1) as f64
+    }
 }
 
 /// The runs of one implementation.
@@ -221,43 +247,61 @@ pub struct SweepSeries {
     pub throttles_seen_median: f64,
     pub throttles_surfaced_max: u64,
     pub apps_missed_max: usize,
+    pub requests_per_app_median: f64,
+    pub list_tags_per_app_median: f64,
+    pub cpu_s_median: f64,
+    pub peak_rss_max_bytes: u64,
+    /// Runs with an operation above the request budget.
+    pub runs_over_budget: usize,
 }
 
 impl SweepSeries {
     pub fn new(implementation: &str, runs: Vec<SweepRun>) -> Self {
+        let median = |f: &dyn Fn(&SweepRun) -> f64| {
+            let v: Vec<f64> = runs.iter().map(f).collect();
+            Summary::of(&v).median
+        };
         let walls: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
-        let shares: Vec<f64> = runs
-            .iter()
-            .map(|r| {
+        Self {
+            implementation: implementation.to_string(),
+            wall_s: Summary::of(&walls),
+            floor_share_median: median(&|r| {
                 if r.wall_s > 0.0 {
                     r.rate_floor_s / r.wall_s
                 } else {
                     0.0
                 }
-            })
-            .collect();
-        let throttles: Vec<f64> = runs.iter().map(|r| r.throttled as f64).collect();
-        Self {
-            implementation: implementation.to_string(),
-            wall_s: Summary::of(&walls),
-            floor_share_median: Summary::of(&shares).median,
-            throttles_seen_median: Summary::of(&throttles).median,
+            }),
+            throttles_seen_median: median(&|r| r.throttled as f64),
             throttles_surfaced_max: runs.iter().map(|r| r.throttles_surfaced).max().unwrap_or(0),
             apps_missed_max: runs.iter().map(|r| r.apps_missed).max().unwrap_or(0),
+            requests_per_app_median: median(&SweepRun::requests_per_app),
+            list_tags_per_app_median: median(&SweepRun::list_tags_per_app),
+            cpu_s_median: median(&|r| r.cpu_s),
+            peak_rss_max_bytes: runs.iter().map(|r| r.peak_rss_bytes).max().unwrap_or(0),
+            runs_over_budget: runs.iter().filter(|r| !r.over_budget.is_empty()).count(),
             runs,
         }
     }
 }
 
-/// The Rust sweep against the Python peer on the same seeded world and knobs.
+/// The Rust sweep against the Python peers on the same seeded world and knobs.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SweepComparison {
     pub scale: Option<SweepScale>,
+    /// The first sweep on an empty state table (it also migrates the old warning tags).
+    pub rust_first: SweepSeries,
+    /// The steady state: the third of three consecutive sweeps, the clock advanced between them.
     pub rust: SweepSeries,
+    /// The sequential boto3 peer (its one kind of sweep: tags, no state table).
     pub python: SweepSeries,
-    /// Python median wall time / Rust median wall time.
+    /// The concurrent boto3 peer with the Rust function's plan, steady state as for Rust.
+    pub python_concurrent: SweepSeries,
+    /// Sequential Python / Rust's first sweep, wall time medians.
     pub ratio_median: f64,
-    /// Whether both stopped exactly the same apps.
+    /// Concurrent Python / Rust, steady state, wall time medians.
+    pub ratio_concurrent_median: f64,
+    /// Whether the first sweeps of all three stopped and warned exactly the same apps.
     pub same_decisions: bool,
 }
 
@@ -268,26 +312,34 @@ impl SweepComparison {
         if let Some(s) = &self.scale {
             let _ = writeln!(
                 md,
-                "{} user profiles, {} spaces, {} apps (mixed types, states, activity); {} ms per call; {} requests/s per operation (burst {}). Each run starts from the same seed. Rate floor: the busiest operation's admitted calls (throttled answers take no token) beyond the burst, at the per-operation rate; share of floor = floor / wall time.\n",
+                "{} user profiles, {} spaces, {} apps (mixed types, states, activity; old warning tags on some idle apps, exemptions on apps, spaces and profiles); {} ms per call; {} requests/s per operation (burst {}). Each run starts from the same seed and an empty sweep-state table. *First*: the first sweep (it migrates the old warning tags). *Steady*: the third of three consecutive sweeps, the sweep state moved 15 and then 16 minutes into the past between them (the demo's way of letting time pass), so the third stops what the first warned. Rate floor: the busiest operation's admitted calls (throttled answers take no token) beyond the burst, at the per-operation rate; share of floor = floor / wall time. Budget: the request budget derived from the seed (`request_budget`), per operation.\n",
                 s.user_profiles, s.spaces, s.apps, s.latency_ms, s.rate_per_operation, s.burst
             );
         }
         let _ = writeln!(
             md,
-            "| implementation | runs | wall median | min–max | rate floor | share of floor | throttles seen (median) | surfaced | apps missed | stopped | warned | API calls per operation (last run) |"
+            "| implementation | runs | wall median | min–max | rate floor | share of floor | requests / app | ListTags / app | CPU | peak RSS | throttles seen (median) | surfaced | apps missed | over budget | stopped | warned | SageMaker requests (last run) | DynamoDB requests (last run) |"
         );
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|");
-        for s in [&self.rust, &self.python] {
+        let _ = writeln!(
+            md,
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        for s in [
+            &self.rust_first,
+            &self.rust,
+            &self.python,
+            &self.python_concurrent,
+        ] {
             let last = s.runs.last().cloned().unwrap_or_default();
-            let calls = last
-                .calls
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = |m: &BTreeMap<String, u64>| {
+                m.iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             let _ = writeln!(
                 md,
-                "| {} | {} | {:.2} s | {:.2}–{:.2} s | {:.2} s | {:.0} % | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {:.2} s | {:.2}–{:.2} s | {:.2} s | {:.0} % | {:.2} | {:.2} | {:.2} s | {:.1} MB | {} | {} | {} | {} | {} | {} | {} | {} |",
                 s.implementation,
                 s.wall_s.runs,
                 s.wall_s.median,
@@ -295,18 +347,33 @@ impl SweepComparison {
                 s.wall_s.max,
                 last.rate_floor_s,
                 s.floor_share_median * 100.0,
+                s.requests_per_app_median,
+                s.list_tags_per_app_median,
+                s.cpu_s_median,
+                s.peak_rss_max_bytes as f64 / (1024.0 * 1024.0),
                 s.throttles_seen_median,
                 s.throttles_surfaced_max,
                 s.apps_missed_max,
+                if last.over_budget.is_empty() {
+                    format!("{} runs", s.runs_over_budget)
+                } else {
+                    format!(
+                        "{} runs: {}",
+                        s.runs_over_budget,
+                        last.over_budget.join(", ")
+                    )
+                },
                 last.stopped,
                 last.warned,
-                calls
+                list(&last.calls),
+                list(&last.dynamodb)
             );
         }
         let _ = writeln!(
             md,
-            "\nPython / Rust wall time (medians): **{:.1}×**; same apps stopped by both: {}.\n",
+            "\nSequential Python / Rust's first sweep, wall time medians: **{:.1}×**. Concurrent Python / Rust, steady state: **{:.2}×**. Same apps stopped and warned by all three on the first sweep: {}.\n",
             self.ratio_median,
+            self.ratio_concurrent_median,
             if self.same_decisions { "yes" } else { "**no**" }
         );
         md
@@ -397,6 +464,28 @@ fn candidates(req: &SeedRequest, now: Timestamp) -> impl Iterator<Item = Candida
 /// The keys of the seed's idle candidates at `now` (`user/<profile>/<type>/<name>` or `space/...`).
 pub fn idle_candidates(req: &SeedRequest, now: Timestamp) -> std::collections::BTreeSet<String> {
     candidates(req, now).map(|c| c.key).collect()
+}
+
+/// The InService billable apps of a seed, as `domain/user|space/<name>/<type>/<app>` (lower-cased).
+pub fn billable_keys(req: &SeedRequest) -> Vec<String> {
+    req.apps
+        .iter()
+        .filter(|a| billable_in_service(a))
+        .map(|a| {
+            let owner = match (&a.space_name, &a.user_profile_name) {
+                (Some(s), _) => format!("space/{s}"),
+                (None, Some(u)) => format!("user/{u}"),
+                (None, None) => "?".to_string(),
+            };
+            format!(
+                "{}/{owner}/{}/{}",
+                a.domain_id,
+                a.app_type,
+                a.app_name.as_deref().unwrap_or("default")
+            )
+            .to_lowercase()
+        })
+        .collect()
 }
 
 /// An app a sweep must describe: InService and billable (not the free JupyterServer on its system instance).
@@ -685,7 +774,237 @@ pub const SWEEP_FUNCTION_ENV: &[(&str, &str)] = &[
     ("STUDIO_OPS_IDLE_CONCURRENCY", "32"),
 ];
 
-/// Runs the idle sweep at scale with both implementations.
+/// Minutes the sweep state is moved into the past between the sweeps of a steady-state run: the first warns, the
+/// second finds those warnings in their grace period, the third (31 minutes after the first) stops them.
+const STEADY_STEPS_MIN: [i64; 2] = [15, 16];
+
+/// The seed as the world stands before the steady-state sweep: what the first sweep stopped is gone, its warnings
+/// (shown as warning tags 31 minutes old, which is what the function's state holds) are due, the old tags were
+/// migrated. `request_budget` and `expected_actions` read it like any seed.
+fn steady_seed(seed: &SeedRequest, first: &Expected, now: Timestamp) -> SeedRequest {
+    let mut steady = seed.clone();
+    for a in &mut steady.apps {
+        let key = app_key(
+            a.user_profile_name.as_deref(),
+            a.space_name.as_deref(),
+            &a.app_type,
+            a.app_name.as_deref().unwrap_or("default"),
+        );
+        a.tags.remove(WARNING_TAG);
+        if first.stop.contains(&key) {
+            a.status = Some("Deleted".into());
+        } else if first.warn.contains(&key) {
+            a.tags.insert(
+                WARNING_TAG.to_string(),
+                (now - SignedDuration::from_mins(31)).to_string(),
+            );
+        }
+    }
+    steady
+}
+
+/// The request budget of the steady-state sweep: as the seed derives it, with no migration left to do.
+fn steady_budget(steady: &SeedRequest, now: Timestamp) -> BTreeMap<String, u64> {
+    let mut budget = request_budget(steady, now, LIST_APPS_PAGE);
+    budget.insert("DeleteTags".into(), 0);
+    budget
+}
+
+/// The requests the simulator admitted, by operation: a throttled answer is the SDK retrying the same request (the
+/// plan asked once), so the budget counts what got through.
+fn admitted(stats: &Stats) -> BTreeMap<String, u64> {
+    stats
+        .calls
+        .iter()
+        .map(|(op, n)| (op.clone(), n.saturating_sub(stats.throttled_of(op))))
+        .collect()
+}
+
+/// The `MaxResults` both implementations ask `ListApps` for.
+const LIST_APPS_PAGE: u64 = 100;
+
+/// What one hosted Rust sweep is measured with.
+struct RustSweep<'a> {
+    world: &'a crate::world::World,
+    host: &'a crate::runtime_api::FunctionHost,
+    binary: &'a std::path::Path,
+    moto_proxy: &'a super::proxy::TimingProxy,
+    scale: &'a SweepScale,
+}
+
+impl RustSweep<'_> {
+    /// One invocation; `expected` is what the seed `before` says it must do, `budget` what it may ask.
+    async fn run(
+        &self,
+        before: &SeedRequest,
+        expected: &Expected,
+        budget: &BTreeMap<String, u64>,
+    ) -> Result<SweepRun, super::BenchError> {
+        let admin = self.world.sim().admin();
+        admin.reset_stats().await?;
+        let pid = super::rss::children_running(self.binary).first().copied();
+        let cpu_before = pid.and_then(super::rss::cpu_seconds).unwrap_or(0.0);
+        let ddb_before = self.moto_proxy.calls().len();
+        let started_at = Timestamp::now();
+        let started = std::time::Instant::now();
+        let inv = self.host.invoke(serde_json::json!({})).await?;
+        let wall = started.elapsed().as_secs_f64();
+        let cpu_after = pid.and_then(super::rss::cpu_seconds).unwrap_or(0.0);
+        let rss = pid
+            .and_then(|p| super::rss::status_bytes(p, "VmHWM"))
+            .unwrap_or(0);
+        let dynamodb = super::org::dynamodb_requests(&self.moto_proxy.calls()[ddb_before..]);
+        let stats = admin.stats().await?;
+        let state = admin.state().await?;
+        let observed = observed_actions(
+            before,
+            &state,
+            recorded_since(self.world, &state, started_at).await?,
+        );
+        // The sweep's typed answer; an error (or an already-running answer) counts as an empty report.
+        let report = inv
+            .outcome
+            .response()
+            .and_then(|answer| idle_shutdown::handler::Outcome::deserialize(answer).ok())
+            .and_then(|outcome| outcome.report().cloned())
+            .unwrap_or_default();
+        Ok(SweepRun {
+            wall_s: wall,
+            apps: before.apps.len(),
+            rate_floor_s: rate_floor_seconds(&stats, self.scale),
+            over_budget: over_budget(&admitted(&stats), budget),
+            calls: stats.calls.clone(),
+            dynamodb,
+            throttled: stats.total_throttled(),
+            faults: stats.faults_injected,
+            apps_missed: missed(expected, &observed)
+                + (report.not_reached + report.failed) as usize,
+            throttles_surfaced: report
+                .apps
+                .iter()
+                .filter(|a| a.outcome == "failed" && a.reason.contains("Throttl"))
+                .count() as u64,
+            stopped: observed.stop.len(),
+            warned: observed.warn.len(),
+            cpu_s: cpu_after - cpu_before,
+            peak_rss_bytes: rss,
+            outcome: match &inv.outcome {
+                crate::runtime_api::Outcome::Response(_) => format!(
+                    "ok: scanned {}, examined {}, warned {}, stopped {}, failed {}, not reached {}",
+                    report.scanned,
+                    report.examined,
+                    report.warned,
+                    report.stopped,
+                    report.failed,
+                    report.not_reached
+                ),
+                other => format!("{other:?}"),
+            },
+        })
+    }
+}
+
+/// One run of a Python peer (`script` with `args`), measured like the Rust sweep.
+#[allow(clippy::too_many_arguments)]
+async fn python_sweep(
+    world: &crate::world::World,
+    script: &str,
+    args: &[String],
+    before: &SeedRequest,
+    expected: &Expected,
+    budget: &BTreeMap<String, u64>,
+    scale: &SweepScale,
+    state_table: bool,
+) -> Result<SweepRun, super::BenchError> {
+    use super::BenchError;
+    let admin = world.sim().admin();
+    admin.reset_stats().await?;
+    let started_at = Timestamp::now();
+    let started = std::time::Instant::now();
+    let output = tokio::process::Command::new(super::venv_python())
+        .arg(super::peer_script(script))
+        .args(args)
+        .env_clear()
+        .envs(crate::world::aws_env(world.moto().url(), world.sim().url()))
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .await
+        .map_err(BenchError::io("run a Python sweep"))?;
+    let wall = started.elapsed().as_secs_f64();
+    if !output.status.success() {
+        return Err(BenchError::Failed(format!(
+            "the Python sweep {script} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    let stats = admin.stats().await?;
+    let state = admin.state().await?;
+    let observed = if state_table {
+        observed_actions(
+            before,
+            &state,
+            recorded_since(world, &state, started_at).await?,
+        )
+    } else {
+        observed_actions(before, &state, tagged_since_seed(before))
+    };
+    let failures = answer
+        .get("failed")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let dynamodb = answer
+        .get("dynamodb_requests")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    Ok(SweepRun {
+        wall_s: wall,
+        apps: before.apps.len(),
+        rate_floor_s: rate_floor_seconds(&stats, scale),
+        over_budget: over_budget(&admitted(&stats), budget),
+        calls: stats.calls.clone(),
+        dynamodb,
+        throttled: stats.total_throttled(),
+        faults: stats.faults_injected,
+        apps_missed: missed(expected, &observed) + failures.len(),
+        throttles_surfaced: failures
+            .iter()
+            .filter(|f| f.to_string().contains("Throttl"))
+            .count() as u64,
+        stopped: observed.stop.len(),
+        warned: observed.warn.len(),
+        cpu_s: answer
+            .get("cpu_s")
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0),
+        peak_rss_bytes: answer
+            .get("peak_rss_bytes")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0),
+        outcome: format!("ok: {} failed", failures.len()),
+    })
+}
+
+fn print_run(label: &str, n: usize, run: &SweepRun) {
+    println!(
+        "  {label} {}: {:.2} s (floor {:.2} s), {} requests ({:.2}/app, ListTags {:.2}/app), {} throttled, missed {}, CPU {:.2} s, RSS {:.1} MB, over budget {:?}; {}",
+        n + 1,
+        run.wall_s,
+        run.rate_floor_s,
+        run.requests(),
+        run.requests_per_app(),
+        run.list_tags_per_app(),
+        run.throttled,
+        run.apps_missed,
+        run.cpu_s,
+        run.peak_rss_bytes as f64 / (1024.0 * 1024.0),
+        run.over_budget,
+        run.outcome
+    );
+}
+
+/// Runs the idle sweep at scale with the three implementations.
 pub async fn run_sweeps(
     results: &mut super::report::Results,
     runs: usize,
@@ -698,17 +1017,14 @@ pub async fn run_sweeps(
     let world =
         crate::world::World::start(super::world_config(crate::world::WorldConfig::default()))
             .await?;
-    let admin = world.sim().admin();
     let domain = world.names.domain_id.clone();
     let logs = out.join("logs");
     std::fs::create_dir_all(&logs).map_err(BenchError::io("create the log folder"))?;
 
-    let mut env = super::warm::function_env(
-        &world,
-        "idle-shutdown",
-        world.moto().url(),
-        world.sim().url(),
-    )?;
+    // The function's moto traffic (its state table, claims and events) through a proxy that counts it.
+    let moto_proxy = super::proxy::TimingProxy::start(world.moto().url()).await?;
+    let mut env =
+        super::warm::function_env(&world, "idle-shutdown", moto_proxy.url(), world.sim().url())?;
     env.insert("STUDIO_OPS_DOMAIN_IDS".into(), domain.clone());
     for (k, v) in SWEEP_FUNCTION_ENV {
         env.insert((*k).into(), (*v).into());
@@ -723,149 +1039,194 @@ pub async fn run_sweeps(
         &logs,
     )
     .await?;
+    let rust = RustSweep {
+        world: &world,
+        host: &host,
+        binary: &binary,
+        moto_proxy: &moto_proxy,
+        scale: &scale,
+    };
+    let shift = |mins: i64| {
+        let world = &world;
+        let domain = domain.clone();
+        async move {
+            crate::sweep_state::shift(world, &domain, SignedDuration::from_mins(mins))
+                .await
+                .map_err(|e| BenchError::Failed(format!("move the sweep state: {e}")))
+        }
+    };
 
-    let mut rust_runs = Vec::new();
-    let mut rust_observed = Vec::new();
+    let (mut rust_first, mut rust_steady, mut first_observed) = (Vec::new(), Vec::new(), None);
     for n in 0..runs {
         world.empty_queues().await?;
         let (seed, now) = reseed(&world, &domain, &scale).await?;
-        let started = std::time::Instant::now();
-        let inv = host.invoke(serde_json::json!({})).await?;
-        let wall = started.elapsed().as_secs_f64();
-        let stats = admin.stats().await?;
-        let state = admin.state().await?;
-        let observed = observed_actions(&seed, &state, recorded_since(&world, &state, now).await?);
         let expected = expected_actions(&seed, now);
-        // The sweep's typed answer; an error (or an already-running answer) counts as an empty report.
-        let report = inv
-            .outcome
-            .response()
-            .and_then(|answer| idle_shutdown::handler::Outcome::deserialize(answer).ok())
-            .and_then(|outcome| outcome.report().cloned())
-            .unwrap_or_default();
-        let surfaced = report
-            .apps
-            .iter()
-            .filter(|a| a.outcome == "failed" && a.reason.contains("Throttl"))
-            .count() as u64;
-        let run = SweepRun {
-            wall_s: wall,
-            rate_floor_s: rate_floor_seconds(&stats, &scale),
-            calls: stats.calls.clone(),
-            throttled: stats.total_throttled(),
-            faults: stats.faults_injected,
-            apps_missed: missed(&expected, &observed)
-                + (report.not_reached + report.failed) as usize,
-            throttles_surfaced: surfaced,
-            stopped: observed.stop.len(),
-            warned: observed.warn.len(),
-            outcome: match &inv.outcome {
-                crate::runtime_api::Outcome::Response(_) => format!(
-                    "ok: scanned {}, warned {}, stopped {}, failed {}, not reached {}",
-                    report.scanned,
-                    report.warned,
-                    report.stopped,
-                    report.failed,
-                    report.not_reached
-                ),
-                other => format!("{other:?}"),
-            },
-        };
-        println!(
-            "  rust sweep {}: {:.2} s (floor {:.2} s), {} calls, {} throttled, missed {}, {}",
-            n + 1,
-            run.wall_s,
-            run.rate_floor_s,
-            stats.total_calls(),
-            run.throttled,
-            run.apps_missed,
-            run.outcome
-        );
-        rust_runs.push(run);
-        rust_observed.push(observed);
+        let first = rust
+            .run(
+                &seed,
+                &expected,
+                &request_budget(&seed, now, LIST_APPS_PAGE),
+            )
+            .await?;
+        print_run("rust first sweep", n, &first);
+        let steady = steady_seed(&seed, &expected, now);
+        let steady_expected = expected_actions(&steady, now);
+        let budget = steady_budget(&steady, now);
+        first_observed.get_or_insert((first.stopped, first.warned));
+        rust_first.push(first);
+        shift(STEADY_STEPS_MIN[0]).await?;
+        let second = rust.run(&steady, &Expected::default(), &budget).await?;
+        print_run("rust second sweep", n, &second);
+        shift(STEADY_STEPS_MIN[1]).await?;
+        let third = rust.run(&steady, &steady_expected, &budget).await?;
+        print_run("rust steady sweep", n, &third);
+        rust_steady.push(third);
     }
     host.stop().await;
 
-    let python = super::venv_python();
-    let script = super::peer_script("idle_sweep.py");
-    let mut py_runs = Vec::new();
-    let mut py_observed = Vec::new();
+    let args = |extra: &[&str]| -> Vec<String> {
+        std::iter::once(domain.clone())
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect()
+    };
+    let concurrency = SWEEP_FUNCTION_ENV
+        .iter()
+        .find(|(k, _)| *k == "STUDIO_OPS_IDLE_CONCURRENCY")
+        .map_or("32", |(_, v)| *v);
+    let (rate, burst) = (
+        scale.rate_per_operation.to_string(),
+        scale.burst.to_string(),
+    );
+    let mut same = true;
+    let mut py_concurrent = Vec::new();
+    for n in 0..runs {
+        world.empty_queues().await?;
+        let (seed, now) = reseed(&world, &domain, &scale).await?;
+        let expected = expected_actions(&seed, now);
+        let peer_args = args(&[&world.names.idle_state_table, concurrency, &rate, &burst]);
+        let first = python_sweep(
+            &world,
+            "idle_sweep_concurrent.py",
+            &peer_args,
+            &seed,
+            &expected,
+            &request_budget(&seed, now, LIST_APPS_PAGE),
+            &scale,
+            true,
+        )
+        .await?;
+        print_run("python concurrent first sweep", n, &first);
+        same &= first.apps_missed == 0 && first_observed == Some((first.stopped, first.warned));
+        let steady = steady_seed(&seed, &expected, now);
+        let steady_expected = expected_actions(&steady, now);
+        let budget = steady_budget(&steady, now);
+        shift(STEADY_STEPS_MIN[0]).await?;
+        let second = python_sweep(
+            &world,
+            "idle_sweep_concurrent.py",
+            &peer_args,
+            &steady,
+            &Expected::default(),
+            &budget,
+            &scale,
+            true,
+        )
+        .await?;
+        print_run("python concurrent second sweep", n, &second);
+        shift(STEADY_STEPS_MIN[1]).await?;
+        let third = python_sweep(
+            &world,
+            "idle_sweep_concurrent.py",
+            &peer_args,
+            &steady,
+            &steady_expected,
+            &budget,
+            &scale,
+            true,
+        )
+        .await?;
+        print_run("python concurrent steady sweep", n, &third);
+        py_concurrent.push(third);
+    }
+
+    let mut py_sequential = Vec::new();
     for n in 0..python_runs {
         world.empty_queues().await?;
         let (seed, now) = reseed(&world, &domain, &scale).await?;
-        let started = std::time::Instant::now();
-        let output = tokio::process::Command::new(&python)
-            .arg(&script)
-            .arg(&domain)
-            .env_clear()
-            .envs(crate::world::aws_env(world.moto().url(), world.sim().url()))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .output()
-            .await
-            .map_err(BenchError::io("run the Python sweep"))?;
-        let wall = started.elapsed().as_secs_f64();
-        if !output.status.success() {
-            return Err(BenchError::Failed(format!(
-                "the Python sweep failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            )));
-        }
-        let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
-        let stats = admin.stats().await?;
-        let state = admin.state().await?;
-        let observed = observed_actions(&seed, &state, tagged_since_seed(&seed));
         let expected = expected_actions(&seed, now);
-        let failures = answer
-            .get("failed")
-            .and_then(serde_json::Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let run = SweepRun {
-            wall_s: wall,
-            rate_floor_s: rate_floor_seconds(&stats, &scale),
-            calls: stats.calls.clone(),
-            throttled: stats.total_throttled(),
-            faults: stats.faults_injected,
-            apps_missed: missed(&expected, &observed) + failures.len(),
-            throttles_surfaced: failures
-                .iter()
-                .filter(|f| f.to_string().contains("Throttl"))
-                .count() as u64,
-            stopped: observed.stop.len(),
-            warned: observed.warn.len(),
-            outcome: format!("ok: {} failed", failures.len()),
-        };
-        println!(
-            "  python sweep {}: {:.2} s (floor {:.2} s), {} calls, {} throttled, missed {}",
-            n + 1,
-            run.wall_s,
-            run.rate_floor_s,
-            stats.total_calls(),
-            run.throttled,
-            run.apps_missed
-        );
-        py_runs.push(run);
-        py_observed.push(observed);
+        let run = python_sweep(
+            &world,
+            "idle_sweep.py",
+            &args(&[]),
+            &seed,
+            &expected,
+            &request_budget(&seed, now, LIST_APPS_PAGE),
+            &scale,
+            false,
+        )
+        .await?;
+        print_run("python sequential sweep", n, &run);
+        same &= run.apps_missed == 0 && first_observed == Some((run.stopped, run.warned));
+        py_sequential.push(run);
     }
     world.stop().await;
 
-    let same = match (rust_observed.first(), py_observed.first()) {
-        (Some(r), Some(p)) => r == p,
-        _ => false,
+    let rust_first = SweepSeries::new(
+        "Rust idle-shutdown, first sweep (release bootstrap)",
+        rust_first,
+    );
+    let rust = SweepSeries::new(
+        "Rust idle-shutdown, steady state (release bootstrap)",
+        rust_steady,
+    );
+    let python = SweepSeries::new("Python boto3, sequential (tags)", py_sequential);
+    let python_concurrent = SweepSeries::new(
+        "Python boto3, concurrent (the Rust plan), steady state",
+        py_concurrent,
+    );
+    let ratio = |a: &SweepSeries, b: &SweepSeries| {
+        if b.wall_s.median > 0.0 {
+            a.wall_s.median / b.wall_s.median
+        } else {
+            0.0
+        }
     };
-    let rust = SweepSeries::new("Rust idle-shutdown (release bootstrap)", rust_runs);
-    let python = SweepSeries::new("Python boto3, sequential", py_runs);
-    let ratio = if rust.wall_s.median > 0.0 {
-        python.wall_s.median / rust.wall_s.median
-    } else {
-        0.0
+    let peer = |s: &SweepSeries| super::report::PeerFigures {
+        implementation: s.implementation.clone(),
+        wall_s: s.wall_s.median,
+        wall: s.wall_s.clone(),
+        requests_per_app: s.requests_per_app_median,
+        cpu_s: s.cpu_s_median,
+        peak_rss_bytes: s.peak_rss_max_bytes,
     };
+    results.peer_concurrent = Some(peer(&python_concurrent));
+    results.peer_sequential = (!python.runs.is_empty()).then(|| peer(&python));
+    let sizing = |s: &SweepSeries| {
+        super::cost::size(
+            &s.implementation,
+            s.wall_s.median,
+            s.cpu_s_median,
+            s.peak_rss_max_bytes,
+        )
+    };
+    let mut others = vec![sizing(&rust_first)];
+    if !python.runs.is_empty() {
+        others.push(sizing(&python));
+    }
+    results.cost = Some(super::cost::CostFigures::new(
+        sizing(&rust),
+        sizing(&python_concurrent),
+        others,
+    ));
     results.sweep = Some(SweepComparison {
         scale: Some(scale),
+        ratio_median: ratio(&python, &rust_first),
+        ratio_concurrent_median: ratio(&python_concurrent, &rust),
+        same_decisions: same,
+        rust_first,
         rust,
         python,
-        ratio_median: ratio,
-        same_decisions: same,
+        python_concurrent,
     });
     results.notes.push(format!(
         "Idle sweep settings: the template's environment plus {}.",

@@ -2,7 +2,7 @@
 //! peak RSS) and the sweep and reconcile at scale in the local world, then writes `target/bench/results.json` and
 //! `target/bench/results.md`. Run through `scripts/bench.sh`, which builds the release binaries first.
 //!
-//! Options: `--only size,cold,warm,sweep,reconcile`, `--cold-runs N` (default 30), `--warm N` (200),
+//! Options: `--only size,cold,warm,sweep,org,reconcile` (`org`: the organisation workload of issue 14, 20,000 apps), `--cold-runs N` (default 30), `--warm N` (200),
 //! `--sweep-runs N` (3), `--python-sweep-runs N` (1: a sequential sweep takes minutes; 0 skips it),
 //! `--reconcile-runs N` (2), `--out DIR` (target/bench), `--env K=V` (extra function environment, for experiments).
 
@@ -33,7 +33,7 @@ struct Options {
     out: PathBuf,
 }
 
-const STAGES: &[&str] = &["size", "cold", "warm", "sweep", "reconcile"];
+const STAGES: &[&str] = &["size", "cold", "warm", "sweep", "org", "reconcile"];
 
 fn options() -> Result<Options, String> {
     let mut o = Options {
@@ -390,6 +390,14 @@ async fn run(opts: &Options, results: &mut Results) -> Result<(), BenchError> {
         .await
         {
             results.errors.push(format!("idle sweep: {e}"));
+        }
+    }
+    if wants("org") {
+        println!("idle sweep, organisation workload…");
+        if let Err(e) =
+            studio_ops_tests::bench::org::run_org(results, &opts.extra_env, &opts.out).await
+        {
+            results.errors.push(format!("organisation workload: {e}"));
         }
     }
     if wants("reconcile") {
