@@ -52,6 +52,22 @@ struct ProfileFacts {
     idle: IdleSettings,
 }
 
+/// A domain's apps for the sweep: those the last sweeps did not reach (with the number of sweeps each has waited),
+/// then the rest.
+struct DomainListing<'a> {
+    first: Vec<(u32, AppListing)>,
+    rest: BoxStream<'a, AppListing>,
+}
+
+impl DomainListing<'_> {
+    fn empty() -> Self {
+        Self {
+            first: Vec::new(),
+            rest: futures::stream::empty().boxed(),
+        }
+    }
+}
+
 /// A shared space's description and tags, fetched once per sweep.
 #[derive(Debug, Clone)]
 struct SpaceFacts {
@@ -400,11 +416,30 @@ where
         failed: &'a Mutex<Vec<DomainFailure>>,
     ) -> BoxStream<'a, AppListing> {
         let mut seen = HashSet::new();
-        futures::stream::iter(domains)
-            .then(move |domain| self.domain_listing(domain, request, run, failed))
-            .flatten()
-            .filter(move |app| std::future::ready(seen.insert(app.key())))
-            .boxed()
+        futures::stream::once(async move {
+            // Every domain at once: their states are read and, where the last sweep left apps, listed in full
+            // together. Those apps go first, whatever their domain, the longest-waiting first; then the rest of
+            // every domain, interleaved, so that no domain waits behind another for the deadline to come.
+            let listings = futures::future::join_all(
+                domains
+                    .iter()
+                    .map(|domain| self.domain_listing(domain, request, run, failed)),
+            )
+            .await;
+            let mut first = Vec::new();
+            let mut rest = Vec::new();
+            for listing in listings {
+                first.extend(listing.first);
+                rest.push(listing.rest);
+            }
+            // Stable: equal waits keep their domain's order.
+            first.sort_by_key(|(waited, _)| std::cmp::Reverse(*waited));
+            futures::stream::iter(first.into_iter().map(|(_, app)| app))
+                .chain(futures::stream::select_all(rest))
+        })
+        .flatten()
+        .filter(move |app| std::future::ready(seen.insert(app.key())))
+        .boxed()
     }
 
     /// One domain's apps: as their pages arrive when the last sweep reached every app; otherwise all of them first,
@@ -415,7 +450,7 @@ where
         request: &'a RunRequest,
         run: &'a Run,
         failed: &'a Mutex<Vec<DomainFailure>>,
-    ) -> BoxStream<'a, AppListing> {
+    ) -> DomainListing<'a> {
         let fail = move |error: String| {
             lock(failed).push(DomainFailure {
                 domain_id: domain.to_string(),
@@ -424,14 +459,14 @@ where
         };
         if run.remaining().is_none() {
             fail("not reached before the Lambda deadline".into());
-            return futures::stream::empty().boxed();
+            return DomainListing::empty();
         }
         let state = match self.ports.state.load(domain).await {
             Ok(state) => Arc::new(state),
             Err(e) => {
                 tracing::warn!(domain_id = %domain, error = %e, "cannot read the domain's sweep state; its apps are not swept");
                 fail(format!("cannot read the sweep state: {e}"));
-                return futures::stream::empty().boxed();
+                return DomainListing::empty();
             }
         };
         lock(&run.states).insert(domain.to_string(), state.clone());
@@ -442,7 +477,7 @@ where
                 Err(e) => {
                     tracing::warn!(domain_id = %domain, error = %e, "cannot list the domain's spaces; its apps are not swept");
                     fail(e.to_string());
-                    return futures::stream::empty().boxed();
+                    return DomainListing::empty();
                 }
             },
         };
@@ -479,11 +514,25 @@ where
             })
             .flatten();
         if state.unreached.is_empty() {
-            return apps.boxed();
+            return DomainListing {
+                first: Vec::new(),
+                rest: apps.boxed(),
+            };
         }
         // The last sweep left apps unreached: they go first, so every app is examined at least every other sweep.
         let all: Vec<AppListing> = apps.collect().await;
-        futures::stream::iter(examination_order(all, &state.unreached)).boxed()
+        let mut first = Vec::new();
+        let mut rest = Vec::new();
+        for app in examination_order(all, &state.unreached) {
+            match state.unreached.get(&key_hash(&state_key(&app))) {
+                Some(waited) => first.push((*waited, app)),
+                None => rest.push(app),
+            }
+        }
+        DomainListing {
+            first,
+            rest: futures::stream::iter(rest).boxed(),
+        }
     }
 
     /// Reads, decides and acts on one app. Reading may be cut off by the deadline; acting, once begun, finishes.
@@ -811,7 +860,7 @@ fn all_domains_failed(report: &SweepReport) -> Result<(), HandlerError> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BTreeSet};
     use std::time::Duration;
 
     use jiff::{SignedDuration, Timestamp};
@@ -1111,6 +1160,54 @@ mod tests {
         // Two of four a sweep is half: no app waits two sweeps.
         assert_eq!(report.apps_not_examined_for_sweeps, 1);
         assert_eq!(report.apps_behind, 0);
+    }
+
+    #[tokio::test]
+    async fn no_domain_waits_behind_another_for_the_deadline() {
+        let mut s = FakeStudio::default();
+        for (name, domain) in [
+            ("a-1", "d-one"),
+            ("a-2", "d-one"),
+            ("b-1", "d-two"),
+            ("b-2", "d-two"),
+        ] {
+            s.ana_gpu(name, Some(90));
+            s.warn(name, ago(5));
+            s.move_to(name, domain);
+        }
+        s.describe_delay = Some(Duration::from_millis(1_000));
+        let h = handler(
+            s,
+            &[
+                ("STUDIO_OPS_DOMAIN_IDS", "d-one,d-two"),
+                ("STUDIO_OPS_IDLE_CONCURRENCY", "1"),
+                ("STUDIO_OPS_IDLE_DEADLINE_MARGIN_SECONDS", "5"),
+            ],
+        );
+        let described = || -> Vec<String> {
+            let calls = std::mem::take(&mut *h.ports().studio.calls.lock().unwrap());
+            calls
+                .into_iter()
+                .filter_map(|c| c.strip_prefix("DescribeApp ").map(str::to_string))
+                .collect()
+        };
+        // Two readings fit before the cutoff: half of the apps of the two domains together.
+        let report = h
+            .sweep(&RunRequest::default(), now(), deadline_in(7_500, 900))
+            .await
+            .unwrap();
+        assert_eq!((report.examined, report.not_reached), (2, 2), "{report:#?}");
+        let first: BTreeSet<String> = described()[..2].iter().cloned().collect();
+        // The next sweep takes the two left over first, whichever domain they are in (with the domains in turn,
+        // the first domain's apps would be read again and the second's never).
+        let report = h
+            .sweep(&RunRequest::default(), now(), deadline_in(7_500, 900))
+            .await
+            .unwrap();
+        let second: BTreeSet<String> = described()[..2].iter().cloned().collect();
+        assert!(first.is_disjoint(&second), "{first:?} then {second:?}");
+        assert_eq!(first.len() + second.len(), 4);
+        assert_eq!(report.apps_behind, 0, "{report:#?}");
     }
 
     #[tokio::test]

@@ -205,6 +205,8 @@ pub async fn run_org(
         crate::world::World::start(super::world_config(crate::world::WorldConfig::default()))
             .await?;
     let admin = world.sim().admin();
+    // The seed brings its own domains (the world's first one among them).
+    admin.reset().await?;
     let domains: Vec<String> = (1..=DOMAINS)
         .map(|i| format!("d-studioops{i:04}"))
         .collect();

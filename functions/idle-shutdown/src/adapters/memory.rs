@@ -109,6 +109,13 @@ impl FakeStudio {
         self.apps.push((listing, description));
     }
 
+    /// Moves app `name` to another domain.
+    pub(crate) fn move_to(&mut self, name: &str, domain_id: &str) {
+        for (l, _) in self.apps.iter_mut().filter(|(l, _)| l.app_name == name) {
+            l.domain_id = domain_id.into();
+        }
+    }
+
     /// A warning sent at `at` for app `name`, as the sweep state will hold it.
     pub(crate) fn warn(&mut self, name: &str, at: Timestamp) {
         let listing = self
@@ -164,7 +171,14 @@ impl ListApps for FakeStudio {
         domain_id: &'a str,
     ) -> impl futures::Stream<Item = Result<Vec<AppListing>, AwsCallError>> + Send + 'a {
         self.log(format!("ListApps {domain_id}"));
-        let all: Vec<AppListing> = self.apps.iter().map(|(l, _)| l.clone()).collect();
+        let all: Vec<AppListing> = self
+            .apps
+            .iter()
+            // The apps of the default domain `d-test` are listed in whichever domain is asked for; an app moved to
+            // another domain (`move_to`) only in that one.
+            .filter(|(l, _)| l.domain_id == domain_id || l.domain_id == "d-test")
+            .map(|(l, _)| l.clone())
+            .collect();
         let (first, second) = all.split_at(all.len() / 2);
         let second = if self.fail_second_page {
             Err(AwsCallError::service(
