@@ -146,12 +146,7 @@ impl FakeStudio {
     }
 
     pub(crate) fn calls_of(&self, op: &str) -> usize {
-        self.calls
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|c| c.starts_with(op))
-            .count()
+        count_calls(&self.calls, op)
     }
 
     pub(crate) fn log(&self, call: String) {
@@ -330,12 +325,7 @@ impl MemoryState {
     }
 
     pub(crate) fn calls_of(&self, op: &str) -> usize {
-        self.calls
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|c| c.starts_with(op))
-            .count()
+        count_calls(&self.calls, op)
     }
 }
 
@@ -514,4 +504,15 @@ pub(crate) fn fixture(name: &str) -> serde_json::Value {
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// How many logged calls start with `op` (`"DescribeApp"`, or `"DescribeApp gpu"` for one app): both fakes log
+/// their calls the same way.
+fn count_calls(calls: &Mutex<Vec<String>>, op: &str) -> usize {
+    calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.starts_with(op))
+        .count()
 }
