@@ -24,6 +24,11 @@ impl Unit {
 pub const NAMESPACE: &str = "StudioOps";
 /// The one dimension that tells the functions apart (its value is the function's binary name).
 pub const FUNCTION_DIMENSION: &str = "Function";
+/// The heartbeat of a scheduled function: 1 when a scheduled run completed its work, 0 when it ran and could not.
+/// The template's heartbeat alarms fire when its sum stays below 1 for two of the schedule's periods — missing
+/// data counts as breaching, so a schedule that stopped, a function that cannot start and a run that always fails
+/// all sound the same alarm.
+pub const RUN_COMPLETED: &str = "RunCompleted";
 
 /// Collects metrics of one invocation under one namespace and dimension set.
 #[derive(Debug, Clone)]

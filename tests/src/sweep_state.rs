@@ -1,10 +1,10 @@
 //! idle-shutdown's sweep state in the local world's table, read and written through the function's own adapter
-//! (`DynamoSweepState`) so that the tests, the demo and the bench agree with the function on keys and items: the
+//! (`DynamoTables`) so that the tests, the demo and the bench agree with the function on keys and items: the
 //! key of a simulator app, the warnings a sweep left, a warning planted or backdated, a domain's state cleared.
 
 use std::collections::BTreeMap;
 
-use idle_shutdown::adapters::dynamodb::DynamoSweepState;
+use idle_shutdown::adapters::dynamodb::DynamoTables;
 use idle_shutdown::decision::{AppListing, AppOwner};
 use idle_shutdown::ports::SweepState;
 use idle_shutdown::state::{
@@ -17,10 +17,11 @@ use crate::sim::admin::AppState;
 use crate::world::World;
 
 /// The sweep-state table of `world`, through the function's adapter.
-pub fn store(world: &World) -> DynamoSweepState {
-    DynamoSweepState::new(
+pub fn store(world: &World) -> DynamoTables {
+    DynamoTables::new(
         aws_sdk_dynamodb::Client::new(world.moto_sdk()),
         &world.names.idle_state_table,
+        &world.names.spend_table,
     )
 }
 

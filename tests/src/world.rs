@@ -26,6 +26,8 @@ pub struct Names {
     pub idempotency_table: String,
     /// idle-shutdown's sweep state (per-app warnings and readings, per-domain unreached apps).
     pub idle_state_table: String,
+    /// idle-shutdown's spend ledger.
+    pub spend_table: String,
     pub topic_arn: String,
     pub inbox_queue_url: String,
     pub data_bucket: String,
@@ -149,6 +151,7 @@ impl World {
             event_bus: "studio-ops".into(),
             idempotency_table: "studio-ops-idempotency".into(),
             idle_state_table: "studio-ops-idle-state".into(),
+            spend_table: "studio-ops-spend".into(),
             topic_arn: String::new(),
             inbox_queue_url: String::new(),
             data_bucket: format!("studio-ops-data-{}", sim::ACCOUNT_ID),
@@ -190,6 +193,7 @@ impl World {
             ),
             ("IdempotencyTable", world_names.idempotency_table.clone()),
             ("IdleStateTable", world_names.idle_state_table.clone()),
+            ("SpendTable", world_names.spend_table.clone()),
             ("StudioDomain.DomainId", world_names.domain_id.clone()),
             ("TeamTopic", world_names.topic_arn.clone()),
             ("TeamTopic.TopicArn", world_names.topic_arn.clone()),
@@ -728,16 +732,19 @@ async fn create_base(sdk: &SdkConfig, names: &Names) -> Result<(String, String),
             .build()
             .map_err(|e| aws_err("AttributeDefinition", e))
     };
-    ddb.create_table()
-        .table_name(&names.idle_state_table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(string("pk")?)
-        .attribute_definitions(string("sk")?)
-        .key_schema(key("pk", KeyType::Hash)?)
-        .key_schema(key("sk", KeyType::Range)?)
-        .send()
-        .await
-        .map_err(|e| aws_err("CreateTable", e))?;
+    // idle-shutdown's sweep state and spend ledger: the same key schema.
+    for table in [&names.idle_state_table, &names.spend_table] {
+        ddb.create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(string("pk")?)
+            .attribute_definitions(string("sk")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .send()
+            .await
+            .map_err(|e| aws_err("CreateTable", e))?;
+    }
     let sns = aws_sdk_sns::Client::new(sdk);
     let topic_arn = sns
         .create_topic()

@@ -115,6 +115,7 @@ fn deployment_names(
         ("IdempotencyTable", table),
         // The local world's name (`world::Names::idle_state_table`).
         ("IdleStateTable", "studio-ops-idle-state"),
+        ("SpendTable", "studio-ops-spend"),
         ("TeamTopic", topic),
         ("TrainingJobRole", "studio-ops-training"),
         ("WorkspaceKey", KEY_ID),

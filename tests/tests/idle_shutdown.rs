@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
-use idle_shutdown::adapters::dynamodb::DynamoSweepState;
+use idle_shutdown::adapters::dynamodb::DynamoTables;
 use idle_shutdown::adapters::sagemaker::SageMakerStudio;
 use idle_shutdown::config::Config;
 use idle_shutdown::decision::{KEEP_ALIVE_TAG, WARNING_TAG};
@@ -40,7 +40,7 @@ use studio_ops_tests::sweep_state;
 use studio_ops_tests::world::{World, WorldConfig, fixture};
 
 type IdleShutdown =
-    Handler<SageMakerStudio, EventBridgePublisher, DynamoIdempotencyStore, DynamoSweepState>;
+    Handler<SageMakerStudio, EventBridgePublisher, DynamoIdempotencyStore, DynamoTables>;
 
 /// One local world with a queue that receives every suite event from moto's bus.
 struct Local {
@@ -114,6 +114,10 @@ impl Local {
                 "STUDIO_OPS_IDLE_STATE_TABLE",
                 self.world.names.idle_state_table.as_str(),
             ),
+            (
+                "STUDIO_OPS_SPEND_TABLE",
+                self.world.names.spend_table.as_str(),
+            ),
             ("STUDIO_OPS_IDLE_SAGEMAKER_CALLS_PER_SECOND", "100"),
             ("STUDIO_OPS_IDLE_SAGEMAKER_CALLS_BURST", "100"),
         ]
@@ -145,7 +149,7 @@ impl Local {
     }
 
     /// The sweep-state table, through the function's own adapter.
-    fn state_store(&self) -> DynamoSweepState {
+    fn state_store(&self) -> DynamoTables {
         sweep_state::store(&self.world)
     }
 
@@ -997,6 +1001,45 @@ async fn a_sweep_stays_within_its_request_budget() {
         );
     }
     assert_eq!((second.warned, second.stopped), (0, 0), "{second:#?}");
+
+    // The spend meter: every running billable app listed is metered by every sweep, examined or not, with at most
+    // one conditional put each (the first sweep may close an earlier month of older apps too); the ledger answers
+    // the month's report, and its per-account lines add up to its total.
+    let billable = budget["DescribeApp"];
+    assert_eq!(u64::from(first.metered), billable, "{first:#?}");
+    assert_eq!(
+        u64::from(second.metered),
+        billable - first.stopped as u64,
+        "{second:#?}"
+    );
+    assert!(
+        u64::from(second.ledger_writes) <= u64::from(second.metered)
+            && second.ledger_writes_failed == 0,
+        "{second:#?}"
+    );
+    let Outcome::Spend(spend) = h
+        .handle(json!({"report": "spend"}), context(60))
+        .await
+        .unwrap()
+    else {
+        panic!("not a spend report")
+    };
+    assert!(
+        spend.total.hours > 0.0 && spend.total.usd > 0.0,
+        "{spend:#?}"
+    );
+    let lines: f64 = spend
+        .users
+        .iter()
+        .chain(&spend.spaces)
+        .map(|l| l.spend.total.usd)
+        .sum();
+    assert!(
+        (lines - spend.total.usd).abs() < 0.01 * spend.users.len().max(1) as f64,
+        "{lines} vs {spend:#?}"
+    );
+    assert_eq!(spend.domains.len(), 1);
+    assert!(spend.failed_domains.is_empty());
     local.world.stop().await;
 }
 

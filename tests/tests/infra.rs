@@ -813,3 +813,151 @@ fn the_instance_storage_families_of_iam_and_of_train_on_push_are_the_same() {
         );
     }
 }
+
+/// The seconds between two runs of a schedule expression's usual forms: `rate(N unit)`, and a `cron` that runs once
+/// a day (fixed minute and hour, every day).
+fn schedule_period(expression: &str) -> Option<u64> {
+    if let Some(rate) = expression
+        .strip_prefix("rate(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        let (n, unit) = rate.split_once(' ')?;
+        let n: u64 = n.parse().ok()?;
+        let unit_seconds = match unit.trim_end_matches('s') {
+            "minute" => 60,
+            "hour" => 3600,
+            "day" => 86_400,
+            _ => return None,
+        };
+        return Some(n * unit_seconds);
+    }
+    let cron = expression.strip_prefix("cron(")?.strip_suffix(')')?;
+    let fields: Vec<&str> = cron.split_whitespace().collect();
+    let fixed = |f: &str| f.chars().all(|c| c.is_ascii_digit());
+    match fields.as_slice() {
+        [minute, hour, "*", "*", "?", "*"] if fixed(minute) && fixed(hour) => Some(86_400),
+        _ => None,
+    }
+}
+
+/// A number in the template, or a `!Ref` to a Number parameter: its (default, maximum).
+fn number_or_parameter(doc: &Yaml, value: Option<&Yaml>) -> (u64, u64, Option<String>) {
+    match value {
+        Some(Yaml::Number(n)) => {
+            let n = n.as_u64().unwrap();
+            (n, n, None)
+        }
+        Some(Yaml::Tagged(t)) if t.tag.to_string().trim_start_matches('!') == "Ref" => {
+            let name = t.value.as_str().unwrap().to_string();
+            let param = get(doc, "Parameters").and_then(|p| get(p, &name)).unwrap();
+            let n = |field: &str| {
+                get(param, field)
+                    .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+                    .unwrap_or_else(|| panic!("parameter {name} has no numeric {field}"))
+            };
+            (n("Default"), n("MaxValue"), Some(name))
+        }
+        other => panic!("expected a number or a !Ref to a parameter, found {other:?}"),
+    }
+}
+
+#[test]
+fn every_scheduled_function_has_a_heartbeat_alarm_that_a_silent_schedule_fires() {
+    use studio_ops_shared::metrics::{FUNCTION_DIMENSION, NAMESPACE, RUN_COMPLETED};
+    let text = template_text();
+    let doc = document(&text);
+    let template = parsed_template();
+    let alarms: Vec<(String, &Yaml)> = entries(get(&doc, "Resources"))
+        .into_iter()
+        .filter(|(_, r)| get(r, "Type").and_then(Yaml::as_str) == Some("AWS::CloudWatch::Alarm"))
+        .filter_map(|(id, r)| Some((id, get(r, "Properties")?)))
+        .filter(|(_, p)| get(p, "MetricName").and_then(Yaml::as_str) == Some(RUN_COMPLETED))
+        .collect();
+    let mut covered = BTreeSet::new();
+    for schedule in &template.schedules {
+        let function = template
+            .functions
+            .iter()
+            .find(|f| f.logical_id == schedule.function || f.name == schedule.function)
+            .unwrap_or_else(|| panic!("schedule of unknown function {}", schedule.function));
+        let dimension = |p: &Yaml| {
+            get(p, "Dimensions")
+                .and_then(Yaml::as_sequence)
+                .map(|dims| {
+                    dims.iter()
+                        .filter_map(|d| {
+                            Some((
+                                get(d, "Name")?.as_str()?.to_string(),
+                                get(d, "Value")?.as_str()?.to_string(),
+                            ))
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
+        let wanted = vec![(FUNCTION_DIMENSION.to_string(), function.name.clone())];
+        let Some((id, alarm)) = alarms.iter().find(|(_, p)| dimension(p) == wanted) else {
+            panic!(
+                "{} runs on a schedule ({}) but no alarm watches its {RUN_COMPLETED} metric",
+                function.name, schedule.expression
+            )
+        };
+        let field = |name: &str| get(alarm, name).and_then(Yaml::as_str).unwrap_or("");
+        assert_eq!(field("Namespace"), NAMESPACE, "{id}");
+        assert_eq!(
+            field("TreatMissingData"),
+            "breaching",
+            "{id}: a silent schedule must fire it"
+        );
+        assert_eq!(field("ComparisonOperator"), "LessThanThreshold", "{id}");
+        assert_eq!(field("Statistic"), "Sum", "{id}");
+        assert_eq!(
+            get(alarm, "Threshold").and_then(Yaml::as_u64),
+            Some(1),
+            "{id}"
+        );
+        let evaluations = get(alarm, "EvaluationPeriods")
+            .and_then(Yaml::as_u64)
+            .unwrap();
+        assert_eq!(
+            evaluations, 2,
+            "{id}: two periods, so that one late run is not an alarm"
+        );
+        let (default, max, param) = number_or_parameter(&doc, get(alarm, "Period"));
+        assert!(
+            default % 60 == 0 && max % 60 == 0,
+            "{id}: CloudWatch periods are multiples of 60 s"
+        );
+        assert!(
+            max * evaluations <= 7 * 86_400,
+            "{id}: Period x EvaluationPeriods may reach {} s; CloudWatch allows 7 days",
+            max * evaluations
+        );
+        // The schedule's default and the alarm's default period agree (both are parameters an admin changes together).
+        let period = schedule_period(&schedule.expression).unwrap_or_else(|| {
+            panic!(
+                "{id}: cannot tell the period of {:?}; teach schedule_period",
+                schedule.expression
+            )
+        });
+        assert_eq!(
+            default, period,
+            "{id}: period {default} s ({param:?}) but {} runs every {period} s",
+            function.name
+        );
+        covered.insert(function.name.clone());
+    }
+    assert!(
+        covered.contains("idle-shutdown") && covered.contains("provision-users"),
+        "{covered:?}"
+    );
+}
+
+#[test]
+fn schedule_periods_are_read_or_refused() {
+    assert_eq!(schedule_period("rate(15 minutes)"), Some(900));
+    assert_eq!(schedule_period("rate(1 hour)"), Some(3600));
+    assert_eq!(schedule_period("cron(0 5 * * ? *)"), Some(86_400));
+    assert_eq!(schedule_period("cron(0 5 ? * MON *)"), None);
+    assert_eq!(schedule_period("rate(2 fortnights)"), None);
+}

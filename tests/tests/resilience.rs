@@ -78,6 +78,9 @@ fn shared_parsers() -> Vec<(&'static str, Parser)> {
                 .err()
         }),
         ("run request", |v| RunRequest::from_invocation(v).err()),
+        ("idle-shutdown invocation", |v| {
+            idle_shutdown::trigger::Trigger::parse(v).err()
+        }),
         ("suite event", |v| SuiteEvent::from_envelope(v).err()),
         ("CodeCommit push", |v| {
             parse_envelope::<RepositoryStateChange>("push", v).err()
@@ -334,6 +337,7 @@ fn deployed_manifest_policy() -> train_on_push::manifest::Policy {
         "SuiteEventBus",
         "IdempotencyTable",
         "IdleStateTable",
+        "SpendTable",
         "TeamTopic",
         "DataBucket",
     ] {

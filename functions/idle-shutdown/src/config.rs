@@ -45,6 +45,8 @@ pub const CALLS_BURST: &str = "STUDIO_OPS_IDLE_SAGEMAKER_CALLS_BURST";
 pub const DEADLINE_MARGIN_SECONDS: &str = "STUDIO_OPS_IDLE_DEADLINE_MARGIN_SECONDS";
 /// The DynamoDB table of the sweep state (the template's `IdleStateTable`).
 pub const STATE_TABLE: &str = "STUDIO_OPS_IDLE_STATE_TABLE";
+/// The DynamoDB table of the spend ledger (the template's `SpendTable`).
+pub const SPEND_TABLE: &str = "STUDIO_OPS_SPEND_TABLE";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -57,6 +59,7 @@ pub struct Config {
     pub rate_limit: RateLimit,
     pub deadline_margin: Duration,
     pub state_table: String,
+    pub spend_table: String,
 }
 
 fn malformed(var: &str, expected: &str, found: impl Into<String>) -> ConfigError {
@@ -168,6 +171,10 @@ impl Config {
                 STATE_TABLE,
                 "the name of the DynamoDB sweep-state table (the template's IdleStateTable)",
             )?,
+            spend_table: env.string(
+                SPEND_TABLE,
+                "the name of the DynamoDB spend-ledger table (the template's SpendTable)",
+            )?,
         })
     }
 }
@@ -186,6 +193,7 @@ mod tests {
             ("STUDIO_OPS_EVENT_BUS", "studio-ops"),
             ("STUDIO_OPS_IDEMPOTENCY_TABLE", "idem"),
             ("STUDIO_OPS_IDLE_STATE_TABLE", "idle-state"),
+            ("STUDIO_OPS_SPEND_TABLE", "spend"),
         ])
     }
 

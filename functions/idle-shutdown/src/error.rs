@@ -28,6 +28,9 @@ pub enum HandlerError {
     /// The sweep ran (see the logged report), but its events could not be published.
     #[error("sweep events not published: {0}")]
     Publish(#[from] PublishError),
+    /// No domain's spend ledger could be read for a spend report.
+    #[error("{0}")]
+    Ledger(String),
     /// The outcome could not be written as JSON (a bug: every field of it is plain data).
     #[error("cannot write the sweep's answer: {0}")]
     Answer(#[source] serde_json::Error),
@@ -41,7 +44,7 @@ impl Failure for HandlerError {
             | HandlerError::Request(_)
             | HandlerError::Answer(_) => ErrorClass::NonRetryable,
             HandlerError::ListDomains(e) => e.class(),
-            HandlerError::NoDomainListed(_) => ErrorClass::Retryable,
+            HandlerError::NoDomainListed(_) | HandlerError::Ledger(_) => ErrorClass::Retryable,
             HandlerError::Publish(e) => e.class(),
             HandlerError::Lease(e) => e.class(),
         }

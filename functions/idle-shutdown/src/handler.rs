@@ -18,8 +18,9 @@ use studio_ops_shared::publisher::PublishEvents;
 
 use crate::config::Config;
 use crate::error::HandlerError;
+use crate::ledger::SpendReport;
 pub use crate::ports::Ports;
-use crate::ports::{Studio, SweepState};
+use crate::ports::{SpendLedger, Studio, SweepState};
 use crate::prices::PriceTable;
 use crate::report::{FUNCTION_NAME, SweepReport};
 use crate::sweep::Sweeper;
@@ -31,6 +32,8 @@ use crate::trigger::Trigger;
 pub enum Outcome {
     /// The sweep ran; its report (the counts, the notable apps, the domains that could not be listed).
     Swept(SweepReport),
+    /// The spend report asked for (`{"report": "spend"}`): read from the ledger, nothing changed.
+    Spend(SpendReport),
     /// Another sweep holds the lease; this one did nothing. Not an error: nothing to retry, the next scheduled sweep
     /// comes soon.
     AlreadyRunning { reason: String },
@@ -41,7 +44,7 @@ impl Outcome {
     pub fn report(&self) -> Option<&SweepReport> {
         match self {
             Outcome::Swept(report) => Some(report),
-            Outcome::AlreadyRunning { .. } => None,
+            Outcome::AlreadyRunning { .. } | Outcome::Spend(_) => None,
         }
     }
 
@@ -66,7 +69,7 @@ where
     S: Studio,
     P: PublishEvents,
     I: IdempotencyStore,
-    D: SweepState,
+    D: SweepState + SpendLedger,
 {
     pub fn new(config: Config, prices: PriceTable, ports: Ports<S, P, I, D>) -> Self {
         Self {
@@ -87,6 +90,12 @@ where
         let request = trigger.request();
         let now = Timestamp::now();
         let deadline = Deadline::from_context(&context);
+        if let Trigger::SpendReport(spend) = &trigger {
+            tracing::info!(event_id = event_id(&event), month = ?spend.month, domain = ?spend.domain_id, "spend report requested");
+            return Ok(Outcome::Spend(
+                self.sweeper().spend_report(spend, now).await?,
+            ));
+        }
         tracing::info!(event_id = event_id(&event), dry_run = request.dry_run, domain = ?request.domain_id, user = ?request.user_profile_name, "idle sweep requested");
         if request.dry_run {
             return Ok(Outcome::Swept(self.sweep(&request, now, deadline).await?));
@@ -128,12 +137,15 @@ where
         now: Timestamp,
         deadline: Deadline,
     ) -> Result<SweepReport, HandlerError> {
-        let sweeper = Sweeper {
+        self.sweeper().sweep(request, now, deadline).await
+    }
+
+    fn sweeper(&self) -> Sweeper<'_, S, P, I, D> {
+        Sweeper {
             config: &self.config,
             prices: &self.prices,
             ports: &self.ports,
-        };
-        sweeper.sweep(request, now, deadline).await
+        }
     }
 }
 

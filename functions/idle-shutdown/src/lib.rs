@@ -2,8 +2,9 @@
 //!
 //! Path of a sweep: `events/idle-shutdown/*.json` → [`trigger`] (the schedule or a run request) → [`handler`]
 //! (lease, dispatch, typed outcome) → [`sweep`] (list, screen, read, decide with [`decision`]) and [`act`] (warn,
-//! stop), remembering with [`state`] → [`ports`] (the Studio roles, the sweep state) → [`adapters::sagemaker`],
-//! [`adapters::dynamodb`].
+//! stop), remembering with [`state`] and metering every running app into the spend ledger ([`ledger`]) → [`ports`]
+//! (the Studio roles, the sweep state, the ledger) → [`adapters::sagemaker`], [`adapters::dynamodb`]. A spend
+//! report (`{"report": "spend"}`) → [`handler`] → [`spend`] → [`ledger::report`].
 
 pub mod act;
 pub mod adapters;
@@ -11,10 +12,12 @@ pub mod config;
 pub mod decision;
 pub mod error;
 pub mod handler;
+pub mod ledger;
 pub mod policy;
 pub mod ports;
 pub mod prices;
 pub mod report;
+pub mod spend;
 pub mod state;
 pub mod sweep;
 pub mod trigger;

@@ -1,6 +1,6 @@
 //! idle-shutdown: finds idle billable Studio apps, warns their owners, stops them and reports the money saved.
 
-use idle_shutdown::adapters::dynamodb::DynamoSweepState;
+use idle_shutdown::adapters::dynamodb::DynamoTables;
 use idle_shutdown::adapters::sagemaker::SageMakerStudio;
 use idle_shutdown::handler::{Handler, Ports};
 use idle_shutdown::prices::PriceTable;
@@ -25,7 +25,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             aws_sdk_eventbridge::Client::new(&sdk),
             &config.suite.event_bus_name,
         ),
-        state: DynamoSweepState::new(aws_sdk_dynamodb::Client::new(&sdk), &config.state_table),
+        state: DynamoTables::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &config.state_table,
+            &config.spend_table,
+        ),
         idempotency: DynamoIdempotencyStore::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             &config.suite.idempotency_table,

@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use studio_ops_shared::AwsCallError;
 
 use crate::decision::{AppListing, IdleSettings, Tags};
+use crate::ledger::Usage;
 use crate::state::{DomainState, StateChange};
 
 /// The adapters the handler talks through; built once in `main` (or by tests, pointed at the local world).
@@ -22,7 +23,7 @@ pub struct Ports<S, P, I, D> {
     pub publisher: P,
     /// The idempotency table (warning claims and the sweep lease).
     pub idempotency: I,
-    /// The sweep state table (warnings, readings, unreached apps).
+    /// The function's tables: the sweep state (warnings, readings, unreached apps) and the spend ledger.
     pub state: D,
 }
 
@@ -141,6 +142,18 @@ pub trait SweepState: Send + Sync {
         domain_id: &str,
         changes: &[StateChange],
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}
+
+/// The spend ledger (`ledger.rs`).
+pub trait SpendLedger: Send + Sync {
+    /// A domain's records of a month (`2026-12`): one query, read page by page.
+    fn month(
+        &self,
+        domain_id: &str,
+        month: &str,
+    ) -> impl Future<Output = Result<Vec<Usage>, AwsCallError>> + Send;
+    /// Writes a record unless the ledger holds a later reading of it (`ledger::supersedes`); `false` then.
+    fn record(&self, usage: &Usage) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
 }
 
 /// Everything a sweep asks of Studio: the four roles together, as one adapter usually provides them.

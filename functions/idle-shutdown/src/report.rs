@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use studio_ops_shared::events::suite::IdleSweepCompleted;
-use studio_ops_shared::metrics::{MetricSet, Unit};
+use studio_ops_shared::metrics::{MetricSet, RUN_COMPLETED, Unit};
 
 use crate::decision::AppListing;
 use crate::prices::round_usd;
@@ -131,6 +131,18 @@ pub struct SweepReport {
     pub estimated_hourly_savings_usd: f64,
     /// Instance types of warned or stopped apps that the price table does not know.
     pub unpriced_instance_types: BTreeSet<String>,
+    /// Running billable apps whose run time this sweep metered into the spend ledger (`ledger.rs`).
+    #[serde(default)]
+    pub metered: u32,
+    /// Ledger records written (an app's current month; its earlier months once, when first seen in a month).
+    #[serde(default)]
+    pub ledger_writes: u32,
+    /// Ledger records not written (the next sweep writes them: the records are absolute, nothing is lost).
+    #[serde(default)]
+    pub ledger_writes_failed: u32,
+    /// What the metered apps cost this month so far, in the domains swept (priced hours only).
+    #[serde(default)]
+    pub month_to_date_usd: f64,
     pub apps: Vec<AppLine>,
     /// Notable apps left out of `apps` to keep the answer small (see [`MAX_LINES`]); they are counted above.
     #[serde(default)]
@@ -288,6 +300,14 @@ impl SweepReport {
     /// The EMF metrics of a live sweep (dry runs emit none, so dashboards show only real stops).
     pub fn metrics(&self) -> MetricSet {
         let mut m = MetricSet::for_function(FUNCTION_NAME);
+        // Completed: at least one domain was swept (the answer is an error otherwise).
+        let failed: BTreeSet<&str> = self
+            .failed_domains
+            .iter()
+            .map(|f| f.domain_id.as_str())
+            .collect();
+        let completed = self.domains.is_empty() || failed.len() < self.domains.len();
+        m.put(RUN_COMPLETED, f64::from(u8::from(completed)), Unit::Count);
         m.put("AppsScanned", f64::from(self.scanned), Unit::Count);
         m.put("AppsWarned", f64::from(self.warned), Unit::Count);
         m.put("AppsStopped", f64::from(self.stopped), Unit::Count);
@@ -299,6 +319,13 @@ impl SweepReport {
         m.put(
             "StateWritesFailed",
             f64::from(self.state_writes_failed),
+            Unit::Count,
+        );
+        m.put("AppsMetered", f64::from(self.metered), Unit::Count);
+        m.put("LedgerWrites", f64::from(self.ledger_writes), Unit::Count);
+        m.put(
+            "LedgerWritesFailed",
+            f64::from(self.ledger_writes_failed),
             Unit::Count,
         );
         m.put(
@@ -419,6 +446,21 @@ mod tests {
         assert_eq!(emf["AppsStopped"], 3.0);
         assert_eq!(emf["EstimatedHourlySavingsUSD"], 2.1464);
         assert_eq!(emf["Function"], "idle-shutdown");
+        assert_eq!(emf[RUN_COMPLETED], 1.0);
+        // A sweep whose every domain failed did not complete: the heartbeat alarm counts it as missing.
+        let mut failed = SweepReport::new(
+            false,
+            jiff::Timestamp::UNIX_EPOCH,
+            vec!["d-1".into()],
+            vec![],
+        );
+        for error in ["listing", "state"] {
+            failed.failed_domains.push(DomainFailure {
+                domain_id: "d-1".into(),
+                error: error.into(),
+            });
+        }
+        assert_eq!(failed.metrics().to_emf(0)[RUN_COMPLETED], 0.0);
     }
 
     #[test]

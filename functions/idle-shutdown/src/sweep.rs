@@ -3,11 +3,12 @@
 //! bounded concurrency (DescribeApp; the app's tags and the owner's facts only where a warning or a stop is in view,
 //! each profile and domain read once per sweep), decided by the decision table and acted on (`act`). Apps the last
 //! sweep did not reach go first. A second pass at half the concurrency takes apps whose reading was throttled.
-//! State changes are written in batches as they come; the apps not reached are recorded per domain. Finally the
-//! report, its metrics and the `Idle Sweep Completed` summary. No new work starts past the cutoff before the Lambda
+//! State changes are written in batches as they come; the apps not reached are recorded per domain. Every running
+//! billable app listed, examined or not, is metered into the spend ledger (`ledger.rs`). Finally the report, its
+//! metrics and the `Idle Sweep Completed` summary. No new work starts past the cutoff before the Lambda
 //! deadline: what is left is reported as not reached. Every app ends in the report; none is left half-done.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,8 +31,9 @@ use crate::decision::{
     OwnerFacts, Tags, WARNING_TAG, builtin_idle_minutes, decide, screen, short,
 };
 use crate::error::HandlerError;
-use crate::ports::{AppDescription, Ports, SpaceDescription, Studio, SweepState};
-use crate::prices::PriceTable;
+use crate::ledger::{self, Usage, account_of, meterable, month_of, to_record};
+use crate::ports::{AppDescription, Ports, SpaceDescription, SpendLedger, Studio, SweepState};
+use crate::prices::{PriceTable, round_usd};
 use crate::report::{AppOutcome, AppResult, DomainFailure, SweepReport};
 use crate::state::{
     AppState, DomainState, SAVE_BATCH, StateChange, examination_order, key_hash, next_unreached,
@@ -75,6 +77,9 @@ struct SpaceFacts {
     tags: Tags,
 }
 
+/// A domain's spend records of the month, by key.
+type MonthRecords = HashMap<String, Usage>;
+
 /// The state of one sweep.
 pub(crate) struct Run {
     /// The time decisions are made at.
@@ -98,6 +103,10 @@ pub(crate) struct Run {
     pending: Mutex<HashMap<String, Vec<StateChange>>>,
     /// State changes that could not be written.
     state_writes_failed: AtomicU32,
+    /// Each domain's spend records of the month as the sweep found them, by key (`None`: they could not be read).
+    ledgers: Mutex<HashMap<String, Option<Arc<MonthRecords>>>>,
+    /// Each domain's running billable apps as listed: what the meter writes.
+    to_meter: Mutex<HashMap<String, Vec<AppListing>>>,
 }
 
 /// The once-per-sweep cell of `key` in `cells`.
@@ -125,6 +134,8 @@ impl Run {
             listed: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             state_writes_failed: AtomicU32::new(0),
+            ledgers: Mutex::new(HashMap::new()),
+            to_meter: Mutex::new(HashMap::new()),
         }
     }
 
@@ -203,7 +214,7 @@ where
     S: Studio,
     P: PublishEvents,
     I: IdempotencyStore,
-    D: SweepState,
+    D: SweepState + SpendLedger,
 {
     /// One sweep, deciding at `now`, starting no new work after the deadline's cutoff.
     pub(crate) async fn sweep(
@@ -225,6 +236,7 @@ where
         self.first_pass(&domains, request, &run, &failed_domains, &mut tally)
             .await;
         self.second_pass(&run, &mut tally).await;
+        self.meter(&run, &mut tally).await;
         tally.report.failed_domains = failed_domains
             .into_inner()
             .unwrap_or_else(|p| p.into_inner());
@@ -329,6 +341,93 @@ where
         tally.report.state_writes_failed = run.state_writes_failed.load(Ordering::SeqCst);
     }
 
+    /// Meters every running billable app listed into the spend ledger: its records at `now` that move the ledger
+    /// forward, oldest month first (a month is closed before the next is written), apps in parallel. Writes start
+    /// until shortly before the Lambda deadline; what is left, the next sweep writes (records are absolute: nothing
+    /// is lost, nothing counted twice). A dry run computes and writes nothing.
+    async fn meter(&self, run: &Run, tally: &mut Tally) {
+        let month = month_of(run.now);
+        let by_domain: Vec<(String, Vec<AppListing>)> = lock(&run.to_meter).drain().collect();
+        let mut writes: Vec<Vec<Usage>> = Vec::new();
+        let mut month_to_date = 0.0;
+        for (domain, apps) in by_domain {
+            let held = lock(&run.ledgers).get(&domain).cloned().flatten();
+            // A private space's apps are billed to its owner: one ListSpaces per domain that has space apps.
+            let owners = if apps.iter().any(|a| matches!(a.owner, AppOwner::Space(_))) {
+                match self.ports.studio.list_space_owners(&domain).await {
+                    Ok(owners) => Some(owners),
+                    Err(e) => {
+                        tracing::warn!(domain_id = %domain, error = %e, "cannot list the domain's spaces; its space apps are metered by the next sweep");
+                        None
+                    }
+                }
+            } else {
+                Some(BTreeMap::new())
+            };
+            let mut current: HashMap<String, Usage> = held.as_deref().cloned().unwrap_or_default();
+            let no_spaces = BTreeMap::new();
+            for app in apps {
+                let owners = match (&owners, &app.owner) {
+                    (Some(owners), _) => owners,
+                    (None, AppOwner::UserProfile(_)) => &no_spaces,
+                    (None, AppOwner::Space(_)) => {
+                        tally.report.ledger_writes_failed += 1;
+                        continue;
+                    }
+                };
+                let price = app
+                    .instance_type
+                    .as_deref()
+                    .and_then(|t| self.prices.hourly(t));
+                let records = ledger::meter(&app, account_of(&app, owners), price, run.now);
+                let Some(key) = records.last().map(|r| r.key.clone()) else {
+                    continue;
+                };
+                tally.report.metered += 1;
+                let todo = to_record(records, held.as_ref().and_then(|h| h.get(&key)), run.now);
+                if let Some(now_month) = todo.iter().find(|u| u.month == month) {
+                    current.insert(key, now_month.clone());
+                }
+                if !todo.is_empty() {
+                    writes.push(todo);
+                }
+            }
+            if held.is_some() {
+                month_to_date += current.values().filter_map(Usage::usd).sum::<f64>();
+            }
+        }
+        tally.report.month_to_date_usd = round_usd(month_to_date);
+        if run.dry_run {
+            return;
+        }
+        let stop_at = run.deadline.stop_at(Duration::from_secs(5));
+        let mut written = futures::stream::iter(writes)
+            .map(|records| async move {
+                let (mut sent, mut failed) = (0u32, 0u32);
+                for (i, record) in records.iter().enumerate() {
+                    if Timestamp::now() >= stop_at {
+                        failed += (records.len() - i) as u32;
+                        break;
+                    }
+                    match self.ports.state.record(record).await {
+                        // `false`: another sweep had recorded a later reading; a write all the same.
+                        Ok(_) => sent += 1,
+                        Err(e) => {
+                            tracing::warn!(key = %record.key, month = %record.month, error = %e, "spend record not written; the next sweep writes it");
+                            failed += (records.len() - i) as u32;
+                            break;
+                        }
+                    }
+                }
+                (sent, failed)
+            })
+            .buffer_unordered(self.config.concurrency);
+        while let Some((sent, failed)) = written.next().await {
+            tally.report.ledger_writes += sent;
+            tally.report.ledger_writes_failed += failed;
+        }
+    }
+
     /// Queues a state change; a full batch is written at once.
     pub(crate) async fn remember(&self, run: &Run, domain: &str, change: StateChange) {
         if run.dry_run {
@@ -377,7 +476,7 @@ where
     }
 
     /// The domains this sweep covers: the request's (within the configured scope), the configured ones, or all.
-    async fn domains(&self, request: &RunRequest) -> Result<Vec<String>, HandlerError> {
+    pub(crate) async fn domains(&self, request: &RunRequest) -> Result<Vec<String>, HandlerError> {
         let configured = &self.config.domain_ids;
         if let Some(user) = &request.user_profile_name
             && user.trim().is_empty()
@@ -461,7 +560,26 @@ where
             fail("not reached before the Lambda deadline".into());
             return DomainListing::empty();
         }
-        let state = match self.ports.state.load(domain).await {
+        let month = month_of(run.now);
+        let (state, spend) = tokio::join!(
+            self.ports.state.load(domain),
+            self.ports.state.month(domain, &month)
+        );
+        let spend = match spend {
+            Ok(records) => Some(Arc::new(
+                records
+                    .into_iter()
+                    .map(|u| (u.key.clone(), u))
+                    .collect::<HashMap<_, _>>(),
+            )),
+            Err(e) => {
+                // Metering still writes (a record only moves forward); the month's totals leave the domain out.
+                tracing::warn!(domain_id = %domain, error = %e, "cannot read the domain's spend ledger");
+                None
+            }
+        };
+        lock(&run.ledgers).insert(domain.to_string(), spend);
+        let state = match state {
             Ok(state) => Arc::new(state),
             Err(e) => {
                 tracing::warn!(domain_id = %domain, error = %e, "cannot read the domain's sweep state; its apps are not swept");
@@ -502,6 +620,10 @@ where
                             .entry(domain.to_string())
                             .or_default()
                             .extend(apps.iter().map(|a| key_hash(&state_key(a))));
+                        lock(&run.to_meter)
+                            .entry(domain.to_string())
+                            .or_default()
+                            .extend(apps.iter().filter(|a| meterable(a)).cloned());
                         Some(futures::stream::iter(apps))
                     }
                     Err(e) => {
@@ -939,8 +1061,9 @@ mod tests {
         // Tags are read only for the apps a warning or a stop is in view for; none is written.
         assert_eq!(studio.calls_of("ListTags arn:app/"), 2);
         assert_eq!(studio.calls_of("AddTags"), 0);
-        // One query of the state, one batch write of what changed.
-        assert_eq!(h.ports().state.calls_of("Query"), 1);
+        // One query of the state and one of the month's spend, one batch write of what changed.
+        assert_eq!(h.ports().state.calls_of("Query"), 2);
+        assert_eq!(h.ports().state.calls_of("Query spend"), 1);
         assert_eq!(h.ports().state.calls_of("BatchWriteItem"), 1);
         // Screened apps are never described; every described app exactly once.
         assert_eq!(studio.calls_of("DescribeApp"), 3);

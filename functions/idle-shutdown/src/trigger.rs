@@ -1,11 +1,29 @@
-//! What starts a sweep: the schedule (a classic EventBridge `Scheduled Event`) or a run request (EventBridge
-//! Scheduler's `Input`, or a hand-written `{"dryRun": true, ...}` from `aws lambda invoke` / `cargo lambda invoke`).
-//! The request type itself is shared with provision-users (`studio_ops_shared::events::schedule`); this module
-//! reads an invocation into the one [`Trigger`] the handler dispatches on.
+//! What starts idle-shutdown: the schedule (a classic EventBridge `Scheduled Event`), a run request (EventBridge
+//! Scheduler's `Input`, or a hand-written `{"dryRun": true, ...}` from `aws lambda invoke` / `cargo lambda invoke`),
+//! or a question to the spend ledger (`{"report": "spend", "month": "2026-12"}`). The run request type itself is
+//! shared with provision-users (`studio_ops_shared::events::schedule`); this module reads an invocation into the one
+//! [`Trigger`] the handler dispatches on.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use studio_ops_shared::events::schedule::{self, RunRequest};
-use studio_ops_shared::events::{EventError, detail_type};
+use studio_ops_shared::events::{EventError, detail_type, from_value};
+
+use crate::ledger::parse_month;
+
+/// `{"report": "spend", "month": "2026-12", "domainId": "d-..."}`: the month's spend per user, space and domain.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SpendRequest {
+    /// Only `spend` so far.
+    pub report: String,
+    /// `2026-12`; absent: the current month.
+    #[serde(default)]
+    pub month: Option<String>,
+    /// Limit the report to one Studio domain.
+    #[serde(default)]
+    pub domain_id: Option<String>,
+}
 
 /// One invocation of idle-shutdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +32,8 @@ pub enum Trigger {
     Scheduled,
     /// A run request, with its optional limits (dry run, one domain, one user).
     Request(RunRequest),
+    /// The spend report of a month: reads the ledger, changes nothing.
+    SpendReport(SpendRequest),
 }
 
 impl Trigger {
@@ -23,14 +43,39 @@ impl Trigger {
         if event.is_null() || detail_type(event) == Some(schedule::DETAIL_TYPE) {
             return Ok(Self::Scheduled);
         }
+        if event.get("report").is_some() {
+            let request: SpendRequest = from_value("spend report request", event)?;
+            if request.report != "spend" {
+                return Err(EventError::new(
+                    "spend report request",
+                    "report",
+                    format!("the only report is \"spend\", found {:?}", request.report),
+                ));
+            }
+            if let Some(month) = &request.month
+                && parse_month(month).is_none()
+            {
+                return Err(EventError::new(
+                    "spend report request",
+                    "month",
+                    format!("expected a month such as \"2026-12\", found {month:?}"),
+                ));
+            }
+            return Ok(Self::SpendReport(request));
+        }
         RunRequest::from_invocation(event).map(Self::Request)
     }
 
-    /// The sweep this trigger asks for.
+    /// The sweep this trigger asks for (a spend report sweeps nothing: a dry run of its domain, for the scope check).
     pub fn request(&self) -> RunRequest {
         match self {
             Self::Scheduled => RunRequest::default(),
             Self::Request(request) => request.clone(),
+            Self::SpendReport(spend) => RunRequest {
+                dry_run: true,
+                domain_id: spend.domain_id.clone(),
+                user_profile_name: None,
+            },
         }
     }
 }
@@ -65,5 +110,24 @@ mod tests {
         assert_eq!(Trigger::parse(&Value::Null).unwrap(), Trigger::Scheduled);
         let err = Trigger::parse(&json!({"dryrun": true})).unwrap_err();
         assert!(err.reason.contains("dryrun"), "{}", err.reason);
+    }
+
+    #[test]
+    fn a_spend_report_request_is_read_strictly() {
+        let Trigger::SpendReport(r) = Trigger::parse(&fixture("spend-report.json")).unwrap() else {
+            panic!("not a spend report")
+        };
+        assert_eq!(r.month.as_deref(), Some("2026-12"));
+        assert!(Trigger::parse(&json!({"report": "spend"})).is_ok());
+        for (bad, path) in [
+            (json!({"report": "costs"}), "report"),
+            (json!({"report": "spend", "month": "2026-13"}), "month"),
+            (json!({"report": "spend", "month": "December"}), "month"),
+        ] {
+            let err = Trigger::parse(&bad).unwrap_err();
+            assert_eq!(err.path, path, "{bad}: {}", err.reason);
+        }
+        let err = Trigger::parse(&json!({"report": "spend", "dryRun": true})).unwrap_err();
+        assert!(err.reason.contains("dryRun"), "{}", err.reason);
     }
 }

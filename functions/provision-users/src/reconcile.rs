@@ -14,7 +14,7 @@ use serde_json::Value;
 use studio_ops_shared::events::suite::{
     ProvisioningBlocked, ProvisioningFailed, SuiteEvent, UserDeprovisioned, UserProvisioned,
 };
-use studio_ops_shared::metrics::{MetricSet, Unit};
+use studio_ops_shared::metrics::{MetricSet, RUN_COMPLETED, Unit};
 use studio_ops_shared::publisher::{PublishError, PublishEvents};
 use studio_ops_shared::{AwsCallError, Deadline, ErrorClass, Failure};
 use tokio::time::Instant;
@@ -121,8 +121,11 @@ impl Reconciliation {
         metrics.put("ManagedProfiles", managed, Unit::Count);
         let Ended::Applied { report, took, .. } = &self.ended else {
             metrics.put("ReconcileBlocked", 1.0, Unit::Count);
+            // Blocked by the brake: profiles no longer follow the group until an admin looks, so no heartbeat.
+            metrics.put(RUN_COMPLETED, 0.0, Unit::Count);
             return Some(metrics);
         };
+        metrics.put(RUN_COMPLETED, 1.0, Unit::Count);
         let left = report.retry_later.len() + report.not_reached.len();
         metrics.put(
             "ProfilesCreated",
@@ -1060,6 +1063,29 @@ fn log_plan(observation: &Observation, plan: &Plan, verdict: &Verdict) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_applied_reconcile_beats_the_heart_and_a_blocked_one_does_not() {
+        let applied = Reconciliation {
+            members: 3,
+            ended: Ended::Applied {
+                plan: Plan::default(),
+                report: Report::default(),
+                published: Ok(()),
+                took: Duration::from_millis(5),
+            },
+        };
+        let emf = applied.metrics().unwrap().to_emf(0);
+        assert_eq!(emf[RUN_COMPLETED], 1.0);
+        let blocked = Reconciliation {
+            members: 3,
+            ended: Ended::Blocked {
+                plan: Plan::default(),
+                reason: "brake".into(),
+            },
+        };
+        assert_eq!(blocked.metrics().unwrap().to_emf(0)[RUN_COMPLETED], 0.0);
+    }
 
     fn p(subject: &str) -> Problem {
         problem(subject, "create profile", "ValidationException: bad role")

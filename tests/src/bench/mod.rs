@@ -191,6 +191,7 @@ pub fn placeholder_values() -> std::collections::HashMap<String, String> {
         "SuiteEventBus.Arn",
         "IdempotencyTable",
         "IdleStateTable",
+        "SpendTable",
         "TeamTopic",
         "TeamTopic.TopicArn",
         "DataBucket",

@@ -559,8 +559,8 @@ pub fn expected_actions(req: &SeedRequest, now: Timestamp) -> Expected {
 /// The most SageMaker requests of each operation a sweep of the seeded world may make (issue 14's budget): the
 /// `ListApps` pages, one `DescribeApp` per InService billable app, one `ListTags` per idle candidate, the owner
 /// facts (description and tags) at most once per candidate owner, one `DeleteApp` per stop, the domain's idle
-/// settings once, and a `DeleteTags` per candidate still carrying the old warning tag (the migration). No other
-/// operation: no `AddTags`.
+/// settings once, a `DeleteTags` per candidate still carrying the old warning tag (the migration), and the spaces'
+/// listing of each domain with running space apps (the spend meter's owners). No other operation: no `AddTags`.
 pub fn request_budget(req: &SeedRequest, now: Timestamp, page_size: u64) -> BTreeMap<String, u64> {
     let mut listed: BTreeMap<&str, u64> = BTreeMap::new();
     for a in &req.apps {
@@ -598,6 +598,20 @@ pub fn request_budget(req: &SeedRequest, now: Timestamp, page_size: u64) -> BTre
         }
     }
     let owners = (owner_spaces.len() + owner_profiles.len()) as u64;
+    // The meter bills a private space's apps to its owner: one ListSpaces listing per domain with running space apps.
+    let mut spaces_per_domain: BTreeMap<&str, u64> = BTreeMap::new();
+    for s in &req.spaces {
+        *spaces_per_domain.entry(s.domain_id.as_str()).or_default() += 1;
+    }
+    let list_spaces: u64 = req
+        .apps
+        .iter()
+        .filter(|a| a.space_name.is_some() && billable_in_service(a))
+        .map(|a| a.domain_id.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|d| spaces_per_domain.get(d).copied().unwrap_or(0) / page_size.max(1) + 1)
+        .sum();
     let budget = [
         (
             "ListApps",
@@ -611,6 +625,7 @@ pub fn request_budget(req: &SeedRequest, now: Timestamp, page_size: u64) -> BTre
         ("DescribeSpace", owner_spaces.len() as u64),
         ("DescribeUserProfile", owner_profiles.len() as u64),
         ("DescribeDomain", listed.len() as u64),
+        ("ListSpaces", list_spaces),
         ("DeleteApp", expected_actions(req, now).stop.len() as u64),
         ("DeleteTags", legacy),
     ];

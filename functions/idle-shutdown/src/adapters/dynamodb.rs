@@ -6,6 +6,13 @@
 //! App item: `created` (N, seconds), `evidenceAt` (N, seconds, optional), `warnedAt` (S, RFC 3339, optional),
 //! `episode` (S, optional), `expiration` (N). Domain record: `unreached` (S, `state::encode_unreached`), `sweptAt`
 //! (S), `expiration` (N).
+//!
+//! The spend ledger in its table (`SpendTable`, `ledger.rs`): partition key `pk` = `<domain>#<month>`, sort key `sk`
+//! = the incarnation's [`crate::ledger::usage_key`]. A record is written whole with a conditional put that only a
+//! later reading passes (`ledger::supersedes`): no transaction and no read are needed, and a lost race is an answer,
+//! not an error. Attributes: `kind`, `account` (`user/ana`, `space/team-lab`), `space`, `appType`, `appName`,
+//! `instanceType`, `created`, `until`, `seconds` (N), `days` (M: `2026-12-05` → N seconds), `usdPerHour` and `usd`
+//! (N, absent when unpriced), `expiration` (N: [`LEDGER_RETENTION`] after the month).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -15,7 +22,8 @@ use jiff::{SignedDuration, Timestamp};
 use studio_ops_shared::error::AwsCall;
 use studio_ops_shared::{AwsCallError, ErrorClass};
 
-use crate::ports::SweepState;
+use crate::ledger::{Account, Usage, month_bounds, parse_month};
+use crate::ports::{SpendLedger, SweepState};
 use crate::state::{
     AppState, DOMAIN_RECORD, DomainState, SAVE_BATCH, StateChange, Warning, decode_unreached,
     encode_unreached,
@@ -26,17 +34,156 @@ use crate::state::{
 pub const TTL: SignedDuration = SignedDuration::from_hours(30 * 24);
 /// Unprocessed items of a batch write are sent again this many times (with growing pauses) before giving up.
 const UNPROCESSED_RETRIES: u32 = 5;
+/// How long a month's spend records are kept after the month: a year and a month, for a year-on-year comparison.
+pub const LEDGER_RETENTION: SignedDuration = SignedDuration::from_hours(400 * 24);
 
-pub struct DynamoSweepState {
+/// idle-shutdown's two tables: the sweep state and the spend ledger.
+pub struct DynamoTables {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    spend_table: String,
 }
 
-impl DynamoSweepState {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+impl DynamoTables {
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        state_table: impl Into<String>,
+        spend_table: impl Into<String>,
+    ) -> Self {
         Self {
             client,
-            table: table.into(),
+            table: state_table.into(),
+            spend_table: spend_table.into(),
+        }
+    }
+}
+
+/// The partition of a domain's month in the spend table.
+pub fn ledger_partition(domain_id: &str, month: &str) -> String {
+    format!("{domain_id}#{month}")
+}
+
+fn usage_item(usage: &Usage) -> HashMap<String, AttributeValue> {
+    let expires = parse_month(&usage.month)
+        .map(|m| month_bounds(m).1 + LEDGER_RETENTION.as_secs())
+        .unwrap_or(usage.until + LEDGER_RETENTION.as_secs());
+    let mut item = HashMap::from([
+        (
+            "pk".to_string(),
+            s(ledger_partition(&usage.domain_id, &usage.month)),
+        ),
+        ("sk".to_string(), s(&usage.key)),
+        ("kind".to_string(), s(&usage.kind)),
+        ("account".to_string(), s(usage.account.key())),
+        ("appType".to_string(), s(&usage.app_type)),
+        ("appName".to_string(), s(&usage.app_name)),
+        ("instanceType".to_string(), s(&usage.instance_type)),
+        ("created".to_string(), n(usage.created)),
+        ("until".to_string(), n(usage.until)),
+        ("seconds".to_string(), n(usage.seconds)),
+        (
+            "days".to_string(),
+            AttributeValue::M(
+                usage
+                    .days
+                    .iter()
+                    .map(|(d, secs)| (d.clone(), n(*secs)))
+                    .collect(),
+            ),
+        ),
+        ("expiration".to_string(), n(expires)),
+    ]);
+    if let Some(space) = &usage.space {
+        item.insert("space".into(), s(space));
+    }
+    if let Some(price) = usage.usd_per_hour {
+        item.insert("usdPerHour".into(), AttributeValue::N(price.to_string()));
+        if let Some(usd) = usage.usd() {
+            item.insert("usd".into(), AttributeValue::N(format!("{usd:.6}")));
+        }
+    }
+    item
+}
+
+/// A ledger item as written by [`usage_item`]; `None` for one that does not read (reported, never guessed).
+fn usage_of(domain_id: &str, month: &str, item: &HashMap<String, AttributeValue>) -> Option<Usage> {
+    let days = match item.get("days")? {
+        AttributeValue::M(m) => m
+            .iter()
+            .map(|(d, v)| Some((d.clone(), v.as_n().ok()?.parse().ok()?)))
+            .collect::<Option<BTreeMap<String, i64>>>()?,
+        _ => return None,
+    };
+    let usd_per_hour = match item.get("usdPerHour") {
+        None => None,
+        Some(v) => Some(v.as_n().ok()?.parse::<f64>().ok()?),
+    };
+    Some(Usage {
+        domain_id: domain_id.to_string(),
+        month: month.to_string(),
+        key: string(item, "sk")?.to_string(),
+        kind: string(item, "kind")?.to_string(),
+        account: Account::from_key(string(item, "account")?)?,
+        space: string(item, "space").map(str::to_string),
+        app_type: string(item, "appType")?.to_string(),
+        app_name: string(item, "appName")?.to_string(),
+        instance_type: string(item, "instanceType")?.to_string(),
+        created: number(item, "created")?,
+        until: number(item, "until")?,
+        seconds: number(item, "seconds")?,
+        days,
+        usd_per_hour,
+    })
+}
+
+impl SpendLedger for DynamoTables {
+    async fn month(&self, domain_id: &str, month: &str) -> Result<Vec<Usage>, AwsCallError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.spend_table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(ledger_partition(domain_id, month)))
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.call("Query")?;
+            for item in page.items() {
+                match usage_of(domain_id, month, item) {
+                    Some(u) => out.push(u),
+                    None => tracing::warn!(
+                        domain_id,
+                        month,
+                        sk = ?string(item, "sk"),
+                        "a spend record does not read; left out of the totals"
+                    ),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn record(&self, usage: &Usage) -> Result<bool, AwsCallError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.spend_table)
+            .set_item(Some(usage_item(usage)))
+            .condition_expression("attribute_not_exists(#until) OR #until < :until")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":until", n(usage.until))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false) // the ledger already holds a later reading
+            }
+            Err(e) => Err(AwsCallError::from_sdk("PutItem", &e)),
         }
     }
 }
@@ -156,7 +303,7 @@ fn write_request(
     })
 }
 
-impl SweepState for DynamoSweepState {
+impl SweepState for DynamoTables {
     async fn load(&self, domain_id: &str) -> Result<DomainState, AwsCallError> {
         let mut pages = self
             .client
@@ -243,6 +390,39 @@ impl SweepState for DynamoSweepState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spend_record_reads_back_as_written() {
+        let usage = Usage {
+            domain_id: "d-test".into(),
+            month: "2026-12".into(),
+            key: "app#space/team/jupyterlab/default#1796076000".into(),
+            kind: crate::ledger::KIND_STUDIO_APP.into(),
+            account: Account::Space("team".into()),
+            space: Some("team".into()),
+            app_type: "JupyterLab".into(),
+            app_name: "default".into(),
+            instance_type: "ml.g5.xlarge".into(),
+            created: 1_796_076_000,
+            until: 1_796_083_200,
+            seconds: 7200,
+            days: BTreeMap::from([("2026-12-01".into(), 7200)]),
+            usd_per_hour: Some(1.41),
+        };
+        let item = usage_item(&usage);
+        assert_eq!(string(&item, "pk"), Some("d-test#2026-12"));
+        assert_eq!(usage_of("d-test", "2026-12", &item), Some(usage.clone()));
+        let unpriced = Usage {
+            usd_per_hour: None,
+            ..usage
+        };
+        let item = usage_item(&unpriced);
+        assert!(!item.contains_key("usd"));
+        assert_eq!(usage_of("d-test", "2026-12", &item), Some(unpriced));
+        let mut broken = item.clone();
+        broken.insert("account".into(), s("group/x"));
+        assert_eq!(usage_of("d-test", "2026-12", &broken), None);
+    }
 
     #[test]
     fn an_app_item_reads_back_as_written() {

@@ -19,9 +19,10 @@ use studio_ops_shared::idempotency::MemoryIdempotencyStore;
 use crate::config::Config;
 use crate::decision::{AppListing, AppOwner, IdleSettings, Tags};
 use crate::handler::Handler;
+use crate::ledger::{Usage, supersedes};
 use crate::ports::{
     AppDescription, DeleteOutcome, ListApps, Ports, ProfileDescription, ReadOwners,
-    SpaceDescription, StopApps, SweepState, Tagging,
+    SpaceDescription, SpendLedger, StopApps, SweepState, Tagging,
 };
 use crate::prices::PriceTable;
 use crate::report::SweepReport;
@@ -298,6 +299,10 @@ pub(crate) struct MemoryState {
     pub(crate) calls: Mutex<Vec<String>>,
     pub(crate) fail_load: AtomicBool,
     pub(crate) fail_save: AtomicBool,
+    /// The spend ledger: (month, domain, key) → record, replaced only under `ledger::supersedes`, as the DynamoDB
+    /// adapter's conditional put does.
+    pub(crate) ledger: Mutex<BTreeMap<(String, String, String), Usage>>,
+    pub(crate) fail_ledger: AtomicBool,
 }
 
 impl MemoryState {
@@ -384,6 +389,62 @@ impl SweepState for MemoryState {
     }
 }
 
+impl MemoryState {
+    /// Every record of the ledger.
+    pub(crate) fn records(&self) -> Vec<Usage> {
+        self.ledger.lock().unwrap().values().cloned().collect()
+    }
+}
+
+impl SpendLedger for MemoryState {
+    async fn month(&self, domain_id: &str, month: &str) -> Result<Vec<Usage>, AwsCallError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("Query spend {domain_id} {month}"));
+        if self.fail_ledger.load(Ordering::SeqCst) {
+            return Err(AwsCallError::service(
+                "Query",
+                "InternalServerError",
+                "try again",
+            ));
+        }
+        Ok(self
+            .ledger
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((m, d, _), _)| m == month && d == domain_id)
+            .map(|(_, u)| u.clone())
+            .collect())
+    }
+
+    async fn record(&self, usage: &Usage) -> Result<bool, AwsCallError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("PutItem spend {}", usage.key));
+        if self.fail_ledger.load(Ordering::SeqCst) {
+            return Err(AwsCallError::service(
+                "PutItem",
+                "InternalServerError",
+                "try again",
+            ));
+        }
+        let mut ledger = self.ledger.lock().unwrap();
+        let key = (
+            usage.month.clone(),
+            usage.domain_id.clone(),
+            usage.key.clone(),
+        );
+        if !supersedes(usage, ledger.get(&key)) {
+            return Ok(false);
+        }
+        ledger.insert(key, usage.clone());
+        Ok(true)
+    }
+}
+
 /// Fails every publish that carries an `App Idle Warning` while `fail_warnings` is set, and every publish made
 /// only of `App Stopped` notices while `fail_stop_notices` is set.
 #[derive(Default)]
@@ -425,6 +486,7 @@ pub(crate) fn config(extra: &[(&'static str, &'static str)]) -> Config {
         ("STUDIO_OPS_EVENT_BUS", "studio-ops"),
         ("STUDIO_OPS_IDEMPOTENCY_TABLE", "idem"),
         ("STUDIO_OPS_IDLE_STATE_TABLE", "idle-state"),
+        ("STUDIO_OPS_SPEND_TABLE", "spend"),
     ]);
     vars.extend(extra.iter().copied());
     Config::from_env(&Env::new(&vars)).expect("test configuration")
