@@ -130,3 +130,35 @@ pub async fn shift(world: &World, domain_id: &str, by: SignedDuration) -> Result
     }
     Ok(())
 }
+
+/// Backdates a budget notice of this month in the spend ledger (the demo's way of letting the grace period pass).
+pub async fn backdate_notice(
+    world: &World,
+    domain_id: &str,
+    account: &idle_shutdown::ledger::Account,
+    notice: idle_shutdown::budget::Notice,
+    at: Timestamp,
+) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use idle_shutdown::adapters::dynamodb::{budget_key, ledger_partition};
+    let month = idle_shutdown::ledger::month_of(Timestamp::now());
+    aws_sdk_dynamodb::Client::new(world.moto_sdk())
+        .update_item()
+        .table_name(&world.names.spend_table)
+        .key("pk", AttributeValue::S(ledger_partition(domain_id, &month)))
+        .key("sk", AttributeValue::S(budget_key(account)))
+        .update_expression("SET #notice = :at")
+        .expression_attribute_names("#notice", notice.attribute())
+        .expression_attribute_values(
+            ":at",
+            AttributeValue::S(
+                Timestamp::from_second(at.as_second())
+                    .unwrap_or(at)
+                    .to_string(),
+            ),
+        )
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| format!("UpdateItem: {e:?}"))
+}

@@ -71,6 +71,17 @@ impl WorldConfig {
             ..Self::default()
         }
     }
+
+    /// The team's day (`make demo`, the IAM replay): every function, with the demo's budgets
+    /// (`demo::month::DEMO_BUDGETS`).
+    pub fn team_day() -> Self {
+        let mut cfg = Self::all_functions();
+        cfg.values.insert(
+            "Budgets".to_string(),
+            crate::demo::month::DEMO_BUDGETS.to_string(),
+        );
+        cfg
+    }
 }
 
 /// The private subnets the stack's network would give (comma-joined, as its output).

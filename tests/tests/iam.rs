@@ -158,7 +158,7 @@ impl Replay {
 async fn replay() -> Replay {
     let mut world = World::start(WorldConfig {
         record_requests: true,
-        ..WorldConfig::all_functions()
+        ..WorldConfig::team_day()
     })
     .await
     .unwrap();
@@ -166,6 +166,7 @@ async fn replay() -> Replay {
         demo::provision::run(&mut world).await.unwrap(),
         demo::train::run(&world).await.unwrap(),
         demo::idle::run(&world).await.unwrap(),
+        demo::month::run(&world).await.unwrap(),
     ] {
         assert!(chapter.ok, "the demo chapter failed: {:#?}", chapter.lines);
     }

@@ -424,8 +424,8 @@ async fn every_alert_reaches_the_right_subscribers_once() {
     let team = drain(&world, &world.team).await;
     let kinds: Vec<&str> = team.iter().map(Received::event_type).collect();
     let unique: BTreeSet<&str> = kinds.iter().copied().collect();
-    assert_eq!(kinds.len(), 14, "{kinds:?}");
-    assert_eq!(unique.len(), 14, "{kinds:?}");
+    assert_eq!(kinds.len(), 15, "{kinds:?}");
+    assert_eq!(unique.len(), 15, "{kinds:?}");
     for m in &team {
         let subject = m.subject.as_deref().unwrap();
         assert!(
@@ -488,6 +488,7 @@ async fn every_alert_reaches_the_right_subscribers_once() {
         BTreeSet::from([
             "app-idle-warning",
             "app-stopped",
+            "budget-alert",
             "model-package-approved",
             "model-package-pending",
             "model-package-rejected",

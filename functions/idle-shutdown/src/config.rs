@@ -7,6 +7,7 @@ use std::time::Duration;
 use jiff::SignedDuration;
 use studio_ops_shared::config::{ConfigError, Env, SuiteConfig};
 
+use crate::budget::Budgets;
 use crate::policy::{
     BILLABLE_APP_TYPES, DEFAULT_EXEMPT_TAG, ExemptTag, LimitRule, Policy, default_rules,
     validate_rules,
@@ -47,6 +48,11 @@ pub const DEADLINE_MARGIN_SECONDS: &str = "STUDIO_OPS_IDLE_DEADLINE_MARGIN_SECON
 pub const STATE_TABLE: &str = "STUDIO_OPS_IDLE_STATE_TABLE";
 /// The DynamoDB table of the spend ledger (the template's `SpendTable`).
 pub const SPEND_TABLE: &str = "STUDIO_OPS_SPEND_TABLE";
+/// JSON of the monthly budgets (`budget::Budgets`): `{"mode": "enforce", "userMonthlyUsd": 300, "users": {...},
+/// "spaces": {...}, "extensions": {"user/ana": "2026-12-24T00:00:00Z"}, "warnAtPercent": 80}`; empty: off.
+pub const BUDGETS: &str = "STUDIO_OPS_BUDGETS";
+/// provision-users' group settings (group id → settings); their `monthlyBudgetUsd` is the group's budget.
+pub const BUDGET_GROUP_SETTINGS: &str = "STUDIO_OPS_BUDGET_GROUP_SETTINGS";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -60,6 +66,7 @@ pub struct Config {
     pub deadline_margin: Duration,
     pub state_table: String,
     pub spend_table: String,
+    pub budgets: Budgets,
 }
 
 fn malformed(var: &str, expected: &str, found: impl Into<String>) -> ConfigError {
@@ -175,7 +182,47 @@ impl Config {
                 SPEND_TABLE,
                 "the name of the DynamoDB spend-ledger table (the template's SpendTable)",
             )?,
+            budgets: budgets(env)?,
         })
+    }
+}
+
+fn budgets(env: &Env<'_>) -> Result<Budgets, ConfigError> {
+    let mut budgets: Budgets = env.json_or(
+        BUDGETS,
+        "a JSON object of budgets such as {\"mode\": \"enforce\", \"userMonthlyUsd\": 300}",
+        Budgets::default(),
+    )?;
+    let groups: BTreeMap<String, serde_json::Value> = env.json_or(
+        BUDGET_GROUP_SETTINGS,
+        "provision-users' group settings: a JSON object from group id to settings",
+        BTreeMap::new(),
+    )?;
+    for (group, settings) in groups {
+        match settings.get("monthlyBudgetUsd") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(v) => match v.as_f64() {
+                Some(usd) => {
+                    budgets.groups.insert(group, usd);
+                }
+                None => {
+                    return Err(malformed(
+                        BUDGET_GROUP_SETTINGS,
+                        "monthlyBudgetUsd as a number of USD",
+                        format!("{group}: {v}"),
+                    ));
+                }
+            },
+        }
+    }
+    let budgets = budgets.normalized();
+    match budgets.problem() {
+        Some(problem) => Err(malformed(
+            BUDGETS,
+            &problem,
+            env.optional(BUDGETS).unwrap_or_default(),
+        )),
+        None => Ok(budgets),
     }
 }
 
@@ -279,6 +326,45 @@ mod tests {
         assert!(e.contains(DRY_RUN), "{e}");
         let e = error(&[(CALLS_PER_SECOND, "0")]);
         assert!(e.contains(CALLS_PER_SECOND), "{e}");
+    }
+
+    #[test]
+    fn budgets_are_read_with_the_group_settings_and_refused_when_wrong() {
+        let vars = with(&[
+            (
+                BUDGETS,
+                r#"{"mode":"dry-run","userMonthlyUsd":300,"users":{"Ana":500}}"#,
+            ),
+            (
+                BUDGET_GROUP_SETTINGS,
+                r#"{"g-1":{"name":"gpu","monthlyBudgetUsd":1000},"g-2":{"name":"cpu"}}"#,
+            ),
+        ]);
+        let c = Config::from_env(&Env::new(&vars)).unwrap();
+        assert_eq!(c.budgets.mode, crate::budget::Mode::DryRun);
+        assert_eq!(c.budgets.users.get("ana"), Some(&500.0));
+        assert_eq!(
+            c.budgets.groups,
+            BTreeMap::from([("g-1".to_string(), 1000.0)])
+        );
+        assert!(
+            !Config::from_env(&Env::new(&base()))
+                .unwrap()
+                .budgets
+                .enabled()
+        );
+        let e = error(&[(BUDGETS, r#"{"mode":"enforce","userMonthlyUsd":-1}"#)]);
+        assert!(e.contains(BUDGETS) && e.contains("userMonthlyUsd"), "{e}");
+        let e = error(&[(BUDGETS, r#"{"mode":"enforce","budget":1}"#)]);
+        assert!(e.contains(BUDGETS) && e.contains("unknown field"), "{e}");
+        let e = error(&[(
+            BUDGET_GROUP_SETTINGS,
+            r#"{"g-1":{"monthlyBudgetUsd":"lots"}}"#,
+        )]);
+        assert!(
+            e.contains(BUDGET_GROUP_SETTINGS) && e.contains("g-1"),
+            "{e}"
+        );
     }
 
     #[test]

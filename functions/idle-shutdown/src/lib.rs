@@ -8,8 +8,10 @@
 
 pub mod act;
 pub mod adapters;
+pub mod budget;
 pub mod config;
 pub mod decision;
+pub mod enforce;
 pub mod error;
 pub mod handler;
 pub mod ledger;

@@ -11,8 +11,9 @@ use futures::Stream;
 use jiff::Timestamp;
 use studio_ops_shared::AwsCallError;
 
+use crate::budget::{Notice, Notices};
 use crate::decision::{AppListing, IdleSettings, Tags};
-use crate::ledger::Usage;
+use crate::ledger::{Account, Usage};
 use crate::state::{DomainState, StateChange};
 
 /// The adapters the handler talks through; built once in `main` (or by tests, pointed at the local world).
@@ -144,16 +145,43 @@ pub trait SweepState: Send + Sync {
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }
 
-/// The spend ledger (`ledger.rs`).
+/// A domain's month in the spend ledger: the usage records and the budget notices sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MonthLedger {
+    pub usages: Vec<Usage>,
+    /// By account key (`user/ana`).
+    pub notices: BTreeMap<String, Notices>,
+}
+
+/// The spend ledger (`ledger.rs`) and the budget notices of each month (`budget.rs`).
 pub trait SpendLedger: Send + Sync {
-    /// A domain's records of a month (`2026-12`): one query, read page by page.
+    /// A domain's month (`2026-12`): one query, read page by page.
     fn month(
         &self,
         domain_id: &str,
         month: &str,
-    ) -> impl Future<Output = Result<Vec<Usage>, AwsCallError>> + Send;
+    ) -> impl Future<Output = Result<MonthLedger, AwsCallError>> + Send;
     /// Writes a record unless the ledger holds a later reading of it (`ledger::supersedes`); `false` then.
     fn record(&self, usage: &Usage) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+    /// Records that `notice` goes to `account` this month, unless it already went: `false` then (a conditional
+    /// write: two sweeps cannot both send it).
+    fn claim_notice(
+        &self,
+        domain_id: &str,
+        month: &str,
+        account: &Account,
+        notice: Notice,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+    /// Takes back a claim made `at` whose notice could not be published, so that the next sweep sends it.
+    fn release_notice(
+        &self,
+        domain_id: &str,
+        month: &str,
+        account: &Account,
+        notice: Notice,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }
 
 /// Everything a sweep asks of Studio: the four roles together, as one adapter usually provides them.

@@ -99,6 +99,29 @@ pub struct AppLine {
     pub hourly_cost_usd: Option<f64>,
 }
 
+/// One account's standing against its budget, and what the sweep did about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetLine {
+    pub domain_id: String,
+    /// `user/ana` or `space/team-lab`.
+    pub account: String,
+    pub budget_usd: f64,
+    pub spent_usd: f64,
+    pub projected_usd: f64,
+    pub percent: f64,
+    /// `approaching-notice`, `exceeded-notice`, `grace`, `stopped`, `extended`, `notice-sent-before`, `failed`;
+    /// `would-...` in a dry run or in the budgets' dry-run mode.
+    pub step: String,
+    /// Until when (the grace period's or the extension's end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// Apps stopped (or that would be) for the budget.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<String>,
+    pub reason: String,
+}
+
 /// The answer of one invocation.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -143,6 +166,15 @@ pub struct SweepReport {
     /// What the metered apps cost this month so far, in the domains swept (priced hours only).
     #[serde(default)]
     pub month_to_date_usd: f64,
+    /// The accounts at or past their budget's notice threshold, with what was done (budgets on).
+    #[serde(default)]
+    pub budgets: Vec<BudgetLine>,
+    /// Budget notices sent (approaching, exceeded).
+    #[serde(default)]
+    pub budget_notices: u32,
+    /// Apps stopped because their owner's (or space's) budget was spent.
+    #[serde(default)]
+    pub stopped_for_budget: u32,
     pub apps: Vec<AppLine>,
     /// Notable apps left out of `apps` to keep the answer small (see [`MAX_LINES`]); they are counted above.
     #[serde(default)]
@@ -322,6 +354,18 @@ impl SweepReport {
             Unit::Count,
         );
         m.put("AppsMetered", f64::from(self.metered), Unit::Count);
+        m.put(
+            "AccountsOverBudget",
+            self.budgets.iter().filter(|b| b.percent >= 100.0).count() as f64,
+            Unit::Count,
+        );
+        m.put("BudgetNotices", f64::from(self.budget_notices), Unit::Count);
+        m.put(
+            "AppsStoppedForBudget",
+            f64::from(self.stopped_for_budget),
+            Unit::Count,
+        );
+        m.put("MonthToDateUSD", self.month_to_date_usd, Unit::None);
         m.put("LedgerWrites", f64::from(self.ledger_writes), Unit::Count);
         m.put(
             "LedgerWritesFailed",

@@ -43,7 +43,7 @@ where
         let mut failed = Vec::new();
         for (domain, records) in domains.iter().zip(months) {
             match records {
-                Ok(records) => usages.extend(records),
+                Ok(records) => usages.extend(records.usages),
                 Err(e) => {
                     tracing::warn!(domain_id = %domain, error = %e, "cannot read the domain's spend ledger");
                     failed.push(domain.clone());

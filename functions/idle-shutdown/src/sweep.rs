@@ -25,13 +25,14 @@ use studio_ops_shared::{AwsCallError, Deadline, ErrorClass};
 use tokio::sync::OnceCell;
 
 use crate::act::After;
+use crate::budget::Notices;
 use crate::config::Config;
 use crate::decision::{
     Action, AppFacts, AppListing, AppOwner, BUILTIN_IDLE_APP_TYPES, Decision, IdleSettings,
     OwnerFacts, Tags, WARNING_TAG, builtin_idle_minutes, decide, screen, short,
 };
 use crate::error::HandlerError;
-use crate::ledger::{self, Usage, account_of, meterable, month_of, to_record};
+use crate::ledger::{self, Account, Usage, account_of, meterable, month_of, to_record};
 use crate::ports::{AppDescription, Ports, SpaceDescription, SpendLedger, Studio, SweepState};
 use crate::prices::{PriceTable, round_usd};
 use crate::report::{AppOutcome, AppResult, DomainFailure, SweepReport};
@@ -49,8 +50,8 @@ pub(crate) struct Sweeper<'a, S, P, I, D> {
 
 /// A user profile's tags and built-in idle settings, fetched once per sweep.
 #[derive(Debug, Clone)]
-struct ProfileFacts {
-    tags: Tags,
+pub(crate) struct ProfileFacts {
+    pub(crate) tags: Tags,
     idle: IdleSettings,
 }
 
@@ -77,8 +78,21 @@ struct SpaceFacts {
     tags: Tags,
 }
 
-/// A domain's spend records of the month, by key.
-type MonthRecords = HashMap<String, Usage>;
+/// A domain's month in the ledger as the sweep found it: the records by key, the budget notices by account key.
+#[derive(Debug, Default)]
+pub(crate) struct MonthRecords {
+    pub(crate) records: HashMap<String, Usage>,
+    pub(crate) notices: BTreeMap<String, Notices>,
+}
+
+/// What a domain's budgets are checked on after metering: the month's records as they now stand and the running
+/// billable apps with their accounts and prices.
+pub(crate) struct DomainSpend {
+    pub(crate) domain: String,
+    pub(crate) records: HashMap<String, Usage>,
+    pub(crate) notices: BTreeMap<String, Notices>,
+    pub(crate) running: Vec<(AppListing, Account, Option<f64>)>,
+}
 
 /// The state of one sweep.
 pub(crate) struct Run {
@@ -178,8 +192,8 @@ pub(crate) struct Decided {
 
 /// Every app's result folded into the report as it arrives (nothing per app is kept but what the report lists),
 /// the apps to read again, the stop notices still to publish and the apps not reached per domain.
-struct Tally {
-    report: SweepReport,
+pub(crate) struct Tally {
+    pub(crate) report: SweepReport,
     retry: Vec<AppListing>,
     stopped: Vec<AppStopped>,
     not_reached: HashMap<String, Vec<u64>>,
@@ -236,7 +250,8 @@ where
         self.first_pass(&domains, request, &run, &failed_domains, &mut tally)
             .await;
         self.second_pass(&run, &mut tally).await;
-        self.meter(&run, &mut tally).await;
+        let spends = self.meter(&run, &mut tally).await;
+        self.keep_budgets(&run, &mut tally, spends).await;
         tally.report.failed_domains = failed_domains
             .into_inner()
             .unwrap_or_else(|p| p.into_inner());
@@ -345,11 +360,12 @@ where
     /// forward, oldest month first (a month is closed before the next is written), apps in parallel. Writes start
     /// until shortly before the Lambda deadline; what is left, the next sweep writes (records are absolute: nothing
     /// is lost, nothing counted twice). A dry run computes and writes nothing.
-    async fn meter(&self, run: &Run, tally: &mut Tally) {
+    async fn meter(&self, run: &Run, tally: &mut Tally) -> Vec<DomainSpend> {
         let month = month_of(run.now);
         let by_domain: Vec<(String, Vec<AppListing>)> = lock(&run.to_meter).drain().collect();
         let mut writes: Vec<Vec<Usage>> = Vec::new();
         let mut month_to_date = 0.0;
+        let mut spends = Vec::new();
         for (domain, apps) in by_domain {
             let held = lock(&run.ledgers).get(&domain).cloned().flatten();
             // A private space's apps are billed to its owner: one ListSpaces per domain that has space apps.
@@ -364,7 +380,11 @@ where
             } else {
                 Some(BTreeMap::new())
             };
-            let mut current: HashMap<String, Usage> = held.as_deref().cloned().unwrap_or_default();
+            let mut current: HashMap<String, Usage> = held
+                .as_deref()
+                .map(|h| h.records.clone())
+                .unwrap_or_default();
+            let mut running = Vec::new();
             let no_spaces = BTreeMap::new();
             for app in apps {
                 let owners = match (&owners, &app.owner) {
@@ -379,12 +399,18 @@ where
                     .instance_type
                     .as_deref()
                     .and_then(|t| self.prices.hourly(t));
-                let records = ledger::meter(&app, account_of(&app, owners), price, run.now);
+                let account = account_of(&app, owners);
+                let records = ledger::meter(&app, account.clone(), price, run.now);
                 let Some(key) = records.last().map(|r| r.key.clone()) else {
                     continue;
                 };
                 tally.report.metered += 1;
-                let todo = to_record(records, held.as_ref().and_then(|h| h.get(&key)), run.now);
+                let todo = to_record(
+                    records,
+                    held.as_ref().and_then(|h| h.records.get(&key)),
+                    run.now,
+                );
+                running.push((app, account, price));
                 if let Some(now_month) = todo.iter().find(|u| u.month == month) {
                     current.insert(key, now_month.clone());
                 }
@@ -392,13 +418,20 @@ where
                     writes.push(todo);
                 }
             }
-            if held.is_some() {
+            if let Some(held) = held {
                 month_to_date += current.values().filter_map(Usage::usd).sum::<f64>();
+                // Budgets need the month as a whole: not checked for a domain whose ledger could not be read.
+                spends.push(DomainSpend {
+                    domain: domain.clone(),
+                    records: current,
+                    notices: held.notices.clone(),
+                    running,
+                });
             }
         }
         tally.report.month_to_date_usd = round_usd(month_to_date);
         if run.dry_run {
-            return;
+            return spends;
         }
         let stop_at = run.deadline.stop_at(Duration::from_secs(5));
         let mut written = futures::stream::iter(writes)
@@ -426,6 +459,7 @@ where
             tally.report.ledger_writes += sent;
             tally.report.ledger_writes_failed += failed;
         }
+        spends
     }
 
     /// Queues a state change; a full batch is written at once.
@@ -566,12 +600,14 @@ where
             self.ports.state.month(domain, &month)
         );
         let spend = match spend {
-            Ok(records) => Some(Arc::new(
-                records
+            Ok(month) => Some(Arc::new(MonthRecords {
+                records: month
+                    .usages
                     .into_iter()
                     .map(|u| (u.key.clone(), u))
-                    .collect::<HashMap<_, _>>(),
-            )),
+                    .collect(),
+                notices: month.notices,
+            })),
             Err(e) => {
                 // Metering still writes (a record only moves forward); the month's totals leave the domain out.
                 tracing::warn!(domain_id = %domain, error = %e, "cannot read the domain's spend ledger");
@@ -899,7 +935,7 @@ where
             .cloned()
     }
 
-    async fn profile(
+    pub(crate) async fn profile(
         &self,
         domain: &str,
         user: &str,

@@ -29,10 +29,11 @@ pub enum EventType {
     TrainingRejected,
     TrainingFailed,
     ModelRegistered,
+    BudgetAlert,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 16] = [
         EventType::ModelPackagePending,
         EventType::ModelPackageApproved,
         EventType::ModelPackageRejected,
@@ -48,6 +49,7 @@ impl EventType {
         EventType::TrainingRejected,
         EventType::TrainingFailed,
         EventType::ModelRegistered,
+        EventType::BudgetAlert,
     ];
 
     pub fn slug(self) -> &'static str {
@@ -67,6 +69,7 @@ impl EventType {
             EventType::TrainingRejected => "training-rejected",
             EventType::TrainingFailed => "training-failed",
             EventType::ModelRegistered => "model-registered",
+            EventType::BudgetAlert => "budget-alert",
         }
     }
 
@@ -88,6 +91,7 @@ impl EventType {
             SuiteEvent::TrainingRejected(_) => EventType::TrainingRejected,
             SuiteEvent::TrainingFailed(_) => EventType::TrainingFailed,
             SuiteEvent::ModelRegistered(_) => EventType::ModelRegistered,
+            SuiteEvent::BudgetAlert(_) => EventType::BudgetAlert,
         }
     }
 

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use studio_ops_shared::events::suite::{
-    AppIdleWarning, AppStopped, IdleSweepCompleted, ModelRegistered, ProvisioningBlocked,
-    ProvisioningFailed, SuiteEvent, TrainingFailed, TrainingRejected, TrainingStarted,
-    UserDeprovisioned, UserProvisioned,
+    AppIdleWarning, AppStopped, BudgetAlert, IdleSweepCompleted, ModelRegistered,
+    ProvisioningBlocked, ProvisioningFailed, SuiteEvent, TrainingFailed, TrainingRejected,
+    TrainingStarted, UserDeprovisioned, UserProvisioned,
 };
 use studio_ops_shared::events::time::LenientTime;
 
@@ -35,6 +35,7 @@ pub fn alert(event: &SuiteEvent, ctx: &AlertContext) -> Alert {
         SuiteEvent::TrainingRejected(d) => training_rejected(d, ctx),
         SuiteEvent::TrainingFailed(d) => training_failed(d, ctx),
         SuiteEvent::ModelRegistered(d) => model_registered(d, ctx),
+        SuiteEvent::BudgetAlert(d) => budget_alert(d, ctx),
     };
     Alert {
         event_type: EventType::of_suite(event),
@@ -358,6 +359,103 @@ fn app_stopped(d: &AppStopped, ctx: &AlertContext) -> Draft {
     b.fact("Domain", &d.domain_id);
     b.step("Your files are kept: start the app again from Studio when you need it.");
     b.step("For a long unattended job, tag the app, its space or your profile with studio-ops:keep-alive-until = an ISO-8601 time.");
+    b.link("Studio", studio_link(ctx, Some(&d.domain_id)));
+    a.route(
+        ctx.domain(Some(&d.domain_id)),
+        None,
+        d.user_profile_name.as_deref(),
+    )
+}
+
+fn budget_alert(d: &BudgetAlert, ctx: &AlertContext) -> Draft {
+    let whose = match (&d.space_name, &d.user_profile_name) {
+        (Some(space), _) => format!("The shared space {}'s", shown(space)),
+        (None, _) => "Your".to_string(),
+    };
+    let spent = format!(
+        "{} of {} ({:.0}%)",
+        dollars(d.spent_usd),
+        dollars(d.budget_usd),
+        if d.budget_usd > 0.0 {
+            100.0 * d.spent_usd / d.budget_usd
+        } else {
+            0.0
+        }
+    );
+    let (severity, subject, summary) = match d.level.as_str() {
+        "approaching" => (
+            Severity::Info,
+            format!("{whose} Studio spend for {} is at {spent}", d.month),
+            format!(
+                "{whose} Studio apps have cost {spent} of this month's budget. At the current rate the month ends at {}; at the budget the running apps are stopped.",
+                dollars(d.projected_usd)
+            ),
+        ),
+        "exceeded" => {
+            let when = d
+                .stops_at
+                .as_deref()
+                .map(|t| clock(t).unwrap_or_else(|| shown(t)))
+                .unwrap_or_else(|| "the next sweep".into());
+            (
+                Severity::Warning,
+                format!(
+                    "{whose} Studio budget for {} is spent: apps stop at {}",
+                    d.month,
+                    subject_name(&when)
+                ),
+                format!(
+                    "{whose} Studio apps have cost {spent}: the monthly budget is spent. The running apps stop at {when}, and apps started later this month are stopped by the next sweep, unless an admin raises the budget or grants an extension."
+                ),
+            )
+        }
+        _ => (
+            Severity::Warning,
+            format!(
+                "{whose} Studio apps were stopped: the budget for {} is spent",
+                d.month
+            ),
+            format!(
+                "{} app{} stopped for the budget ({spent}). Apps started again this month are stopped by the next sweep until an admin raises the budget or grants an extension.",
+                d.stopped_apps.len(),
+                if d.stopped_apps.len() == 1 {
+                    " was"
+                } else {
+                    "s were"
+                }
+            ),
+        ),
+    };
+    let mut a = Draft::new(severity, subject, summary);
+    let b = &mut a.body;
+    b.fact_opt("Studio profile", d.user_profile_name.as_deref());
+    b.fact_opt("Shared space", d.space_name.as_deref());
+    b.fact("Month", &d.month);
+    b.fact("Budget", dollars(d.budget_usd));
+    b.fact("Spent", dollars(d.spent_usd));
+    b.fact("Projected", dollars(d.projected_usd));
+    if d.hourly_cost_usd > 0.0 {
+        b.fact(
+            "Running apps cost",
+            format!("{} per hour", dollars(d.hourly_cost_usd)),
+        );
+    }
+    b.fact_opt("Stops at", d.stops_at.as_deref());
+    if !d.stopped_apps.is_empty() {
+        b.fact("Stopped", d.stopped_apps.join(", "));
+    }
+    b.fact("Why", &d.reason);
+    b.fact("Domain", &d.domain_id);
+    match d.level.as_str() {
+        "approaching" => {
+            b.step("Stop the apps you are not using (File > Shut Down in JupyterLab) and pick smaller instances where you can.");
+            b.step("If the work needs more this month, ask an admin to raise your budget before it is reached.");
+        }
+        _ => {
+            b.step("Save your work now: running kernels and unsaved state end when the apps stop; files in your home directory are kept.");
+            b.step("An admin can raise the budget or grant a time-boxed extension (docs/cost.md); the next sweep then leaves the apps running.");
+        }
+    }
     b.link("Studio", studio_link(ctx, Some(&d.domain_id)));
     a.route(
         ctx.domain(Some(&d.domain_id)),
@@ -709,6 +807,52 @@ fn write_canonical(value: &Value, out: &mut String) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn each_budget_level_says_what_happened_and_whom_it_concerns() {
+        let base = BudgetAlert {
+            domain_id: "d-1".into(),
+            level: "approaching".into(),
+            user_profile_name: Some("ana".into()),
+            space_name: None,
+            month: "2026-12".into(),
+            budget_usd: 100.0,
+            spent_usd: 85.0,
+            projected_usd: 130.0,
+            hourly_cost_usd: 1.41,
+            stops_at: None,
+            stopped_apps: vec![],
+            reason: "spent $85.00 of the $100.00 monthly budget (85%)".into(),
+        };
+        let ctx = AlertContext::default();
+        let a = budget_alert(&base, &ctx);
+        assert_eq!(a.severity, Severity::Info);
+        assert!(
+            a.subject.contains("at $85.00 of $100.00 (85%)"),
+            "{}",
+            a.subject
+        );
+        let enforced = BudgetAlert {
+            level: "enforced".into(),
+            spent_usd: 101.0,
+            stopped_apps: vec!["JupyterLab default".into(), "KernelGateway k".into()],
+            ..base.clone()
+        };
+        let a = budget_alert(&enforced, &ctx);
+        assert_eq!(a.severity, Severity::Warning);
+        assert!(
+            a.summary.starts_with("2 apps were stopped"),
+            "{}",
+            a.summary
+        );
+        let space = BudgetAlert {
+            user_profile_name: None,
+            space_name: Some("team-lab".into()),
+            ..base
+        };
+        let a = budget_alert(&space, &ctx);
+        assert!(a.subject.contains("team-lab"), "{}", a.subject);
+    }
 
     #[test]
     fn dedup_key_ignores_key_order_but_not_values() {

@@ -129,7 +129,7 @@ fn check(path: &Path, want: &str) -> Option<String> {
 #[test]
 fn every_alert_kind_matches_its_golden_file() {
     let messages = rendered();
-    assert_eq!(messages.len(), 14, "3 model-package kinds + 11 suite kinds");
+    assert_eq!(messages.len(), 15, "3 model-package kinds + 12 suite kinds");
     let mut problems = Vec::new();
     for (kind, m) in &messages {
         let path = crate_dir().join("tests/golden").join(format!("{kind}.txt"));
@@ -143,7 +143,7 @@ fn every_alert_kind_matches_its_golden_file() {
 }
 
 /// The order the docs show the kinds in: the registry first, then the suite's story of a day.
-const DOC_ORDER: [&str; 14] = [
+const DOC_ORDER: [&str; 15] = [
     "model-package-pending",
     "model-package-approved",
     "model-package-rejected",
@@ -154,6 +154,7 @@ const DOC_ORDER: [&str; 14] = [
     "app-idle-warning",
     "app-stopped",
     "idle-sweep-completed",
+    "budget-alert",
     "user-provisioned",
     "user-deprovisioned",
     "provisioning-blocked",
@@ -247,6 +248,7 @@ fn attribute_sets_per_kind() {
         ("user-deprovisioned", ("info", &["domain", "user"][..])),
         ("provisioning-blocked", ("error", &["domain"][..])),
         ("provisioning-failed", ("error", &["domain", "user"][..])),
+        ("budget-alert", ("warning", &["domain", "user"][..])),
     ]);
     let messages = rendered();
     assert_eq!(messages.len(), want.len());

@@ -77,6 +77,7 @@ impl Config {
             default_instance_type: env.optional(DEFAULT_INSTANCE_TYPE),
             idle_timeout_minutes: optional_minutes(env)?,
             private_space: Some(private_space),
+            monthly_budget_usd: None,
         };
         let overrides: BTreeMap<String, SettingsOverride> = env.json_or(
             GROUP_SETTINGS,

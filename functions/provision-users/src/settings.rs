@@ -30,6 +30,9 @@ pub struct SettingsOverride {
     pub idle_timeout_minutes: Option<u32>,
     #[serde(default)]
     pub private_space: Option<bool>,
+    /// The group's monthly Studio budget in USD: read by idle-shutdown (docs/cost.md), not by provision-users.
+    #[serde(default)]
+    pub monthly_budget_usd: Option<f64>,
 }
 
 /// The `UserSettings` a profile is created with. Absent members are left to the domain's defaults.

@@ -218,6 +218,39 @@ pub struct ModelRegistered {
     pub repository: Option<String>,
 }
 
+/// A user's (or a shared space's) spend against its monthly budget (idle-shutdown, docs/cost.md): `approaching`
+/// (the warning threshold crossed), `exceeded` (the budget reached: the running apps stop at `stopsAt` unless an
+/// admin raises the budget or grants an extension), `enforced` (apps stopped for the budget).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetAlert {
+    pub domain_id: String,
+    /// `approaching`, `exceeded` or `enforced`.
+    pub level: String,
+    /// The user profile the budget belongs to (absent for a shared space's budget).
+    #[serde(default)]
+    pub user_profile_name: Option<String>,
+    /// The shared space the budget belongs to, if it is a space's.
+    #[serde(default)]
+    pub space_name: Option<String>,
+    /// `2026-12`.
+    pub month: String,
+    pub budget_usd: f64,
+    pub spent_usd: f64,
+    /// Spent so far plus what the running apps cost until the month ends, if they keep running.
+    pub projected_usd: f64,
+    /// What the running apps cost per hour.
+    #[serde(default)]
+    pub hourly_cost_usd: f64,
+    /// `exceeded`: when the running apps are stopped.
+    #[serde(default)]
+    pub stops_at: Option<String>,
+    /// `enforced`: the apps stopped (`JupyterLab default`, ...).
+    #[serde(default)]
+    pub stopped_apps: Vec<String>,
+    pub reason: String,
+}
+
 /// Every fact the suite publishes. Its serde form is the EventBridge envelope's pair: the variant is the
 /// `detail-type`, its fields the `detail` (serde's adjacently tagged representation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -245,6 +278,8 @@ pub enum SuiteEvent {
     TrainingFailed(TrainingFailed),
     #[serde(rename = "Model Registered")]
     ModelRegistered(ModelRegistered),
+    #[serde(rename = "Budget Alert")]
+    BudgetAlert(BudgetAlert),
 }
 
 /// Every detail-type the suite publishes (for the notify rule and its tests); a test checks it against the enum.
@@ -260,6 +295,7 @@ pub const DETAIL_TYPES: &[&str] = &[
     "Training Rejected",
     "Training Failed",
     "Model Registered",
+    "Budget Alert",
 ];
 
 impl SuiteEvent {
@@ -277,6 +313,7 @@ impl SuiteEvent {
             SuiteEvent::TrainingRejected(_) => "Training Rejected",
             SuiteEvent::TrainingFailed(_) => "Training Failed",
             SuiteEvent::ModelRegistered(_) => "Model Registered",
+            SuiteEvent::BudgetAlert(_) => "Budget Alert",
         }
     }
 
@@ -384,6 +421,7 @@ from_detail!(
     TrainingRejected,
     TrainingFailed,
     ModelRegistered,
+    BudgetAlert,
 );
 
 #[cfg(test)]
@@ -409,7 +447,7 @@ mod tests {
         assert_eq!(e.detail_type(), "Training Started");
         let back = SuiteEvent::from_parts(e.detail_type(), &e.detail()).unwrap();
         assert_eq!(back, e);
-        assert_eq!(DETAIL_TYPES.len(), 11);
+        assert_eq!(DETAIL_TYPES.len(), 12);
     }
 
     /// Every suite fixture in events/notify: the serde tag, `detail_type()` and `DETAIL_TYPES` name each event alike.

@@ -9,7 +9,7 @@ use studio_ops_tests::world::{World, WorldConfig, WorldError};
 
 async fn story(report: &mut Report) -> Result<(), WorldError> {
     println!("starting the local AWS world (moto + simulator + four Lambda processes)…");
-    let mut world = World::start(WorldConfig::all_functions()).await?;
+    let mut world = World::start(WorldConfig::team_day()).await?;
     println!(
         "  moto {}  simulator {}  domain {}",
         world.moto().url(),
@@ -21,6 +21,7 @@ async fn story(report: &mut Report) -> Result<(), WorldError> {
         .push(demo::provision::run(&mut world).await?);
     report.chapters.push(demo::train::run(&world).await?);
     report.chapters.push(demo::idle::run(&world).await?);
+    report.chapters.push(demo::month::run(&world).await?);
     for message in world.inbox().await? {
         let body = message
             .get("Body")

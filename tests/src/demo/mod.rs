@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::runtime_api::{Invocation, Outcome};
 
 pub mod idle;
+pub mod month;
 pub mod provision;
 pub mod train;
 

@@ -12,7 +12,9 @@
 //! later reading passes (`ledger::supersedes`): no transaction and no read are needed, and a lost race is an answer,
 //! not an error. Attributes: `kind`, `account` (`user/ana`, `space/team-lab`), `space`, `appType`, `appName`,
 //! `instanceType`, `created`, `until`, `seconds` (N), `days` (M: `2026-12-05` → N seconds), `usdPerHour` and `usd`
-//! (N, absent when unpriced), `expiration` (N: [`LEDGER_RETENTION`] after the month).
+//! (N, absent when unpriced), `expiration` (N: [`LEDGER_RETENTION`] after the month). A budget record
+//! (`sk` = `budget#user/ana`) holds the month's notices sent: `approachingAt`, `exceededAt` (S, RFC 3339), each
+//! set by a conditional update that only the first sweep passes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -22,8 +24,9 @@ use jiff::{SignedDuration, Timestamp};
 use studio_ops_shared::error::AwsCall;
 use studio_ops_shared::{AwsCallError, ErrorClass};
 
+use crate::budget::{Notice, Notices};
 use crate::ledger::{Account, Usage, month_bounds, parse_month};
-use crate::ports::{SpendLedger, SweepState};
+use crate::ports::{MonthLedger, SpendLedger, SweepState};
 use crate::state::{
     AppState, DOMAIN_RECORD, DomainState, SAVE_BATCH, StateChange, Warning, decode_unreached,
     encode_unreached,
@@ -136,8 +139,21 @@ fn usage_of(domain_id: &str, month: &str, item: &HashMap<String, AttributeValue>
     })
 }
 
+/// The sort key of an account's budget record.
+pub fn budget_key(account: &Account) -> String {
+    format!("budget#{}", account.key())
+}
+
+fn notices_of(item: &HashMap<String, AttributeValue>) -> Notices {
+    let at = |name: &str| string(item, name).and_then(|t| t.parse().ok());
+    Notices {
+        approaching_at: at(Notice::Approaching.attribute()),
+        exceeded_at: at(Notice::Exceeded.attribute()),
+    }
+}
+
 impl SpendLedger for DynamoTables {
-    async fn month(&self, domain_id: &str, month: &str) -> Result<Vec<Usage>, AwsCallError> {
+    async fn month(&self, domain_id: &str, month: &str) -> Result<MonthLedger, AwsCallError> {
         let mut pages = self
             .client
             .query()
@@ -146,12 +162,17 @@ impl SpendLedger for DynamoTables {
             .expression_attribute_values(":pk", s(ledger_partition(domain_id, month)))
             .into_paginator()
             .send();
-        let mut out = Vec::new();
+        let mut out = MonthLedger::default();
         while let Some(page) = pages.next().await {
             let page = page.call("Query")?;
             for item in page.items() {
+                if let Some(account) = string(item, "sk").and_then(|sk| sk.strip_prefix("budget#"))
+                {
+                    out.notices.insert(account.to_string(), notices_of(item));
+                    continue;
+                }
                 match usage_of(domain_id, month, item) {
-                    Some(u) => out.push(u),
+                    Some(u) => out.usages.push(u),
                     None => tracing::warn!(
                         domain_id,
                         month,
@@ -186,6 +207,80 @@ impl SpendLedger for DynamoTables {
             Err(e) => Err(AwsCallError::from_sdk("PutItem", &e)),
         }
     }
+
+    async fn claim_notice(
+        &self,
+        domain_id: &str,
+        month: &str,
+        account: &Account,
+        notice: Notice,
+        at: Timestamp,
+    ) -> Result<bool, AwsCallError> {
+        let expires = parse_month(month)
+            .map(|m| month_bounds(m).1 + LEDGER_RETENTION.as_secs())
+            .unwrap_or(at.as_second() + LEDGER_RETENTION.as_secs());
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.spend_table)
+            .key("pk", s(ledger_partition(domain_id, month)))
+            .key("sk", s(budget_key(account)))
+            .update_expression("SET #notice = :at, expiration = :expires")
+            .condition_expression("attribute_not_exists(#notice)")
+            .expression_attribute_names("#notice", notice.attribute())
+            .expression_attribute_values(":at", s(seconds_text(at)))
+            .expression_attribute_values(":expires", n(expires))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false) // another sweep sent it
+            }
+            Err(e) => Err(AwsCallError::from_sdk("UpdateItem", &e)),
+        }
+    }
+
+    async fn release_notice(
+        &self,
+        domain_id: &str,
+        month: &str,
+        account: &Account,
+        notice: Notice,
+        at: Timestamp,
+    ) -> Result<(), AwsCallError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.spend_table)
+            .key("pk", s(ledger_partition(domain_id, month)))
+            .key("sk", s(budget_key(account)))
+            .update_expression("REMOVE #notice")
+            .condition_expression("#notice = :at")
+            .expression_attribute_names("#notice", notice.attribute())
+            .expression_attribute_values(":at", s(seconds_text(at)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Not ours any more: nothing to take back.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(AwsCallError::from_sdk("UpdateItem", &e)),
+        }
+    }
+}
+
+/// A time as the table keeps it: whole seconds, RFC 3339.
+fn seconds_text(at: Timestamp) -> String {
+    at.round(jiff::Unit::Second).unwrap_or(at).to_string()
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {

@@ -16,12 +16,13 @@ use studio_ops_shared::config::Env;
 use studio_ops_shared::events::schedule::RunRequest;
 use studio_ops_shared::idempotency::MemoryIdempotencyStore;
 
+use crate::budget::{Notice, Notices};
 use crate::config::Config;
 use crate::decision::{AppListing, AppOwner, IdleSettings, Tags};
 use crate::handler::Handler;
-use crate::ledger::{Usage, supersedes};
+use crate::ledger::{Account, Usage, supersedes};
 use crate::ports::{
-    AppDescription, DeleteOutcome, ListApps, Ports, ProfileDescription, ReadOwners,
+    AppDescription, DeleteOutcome, ListApps, MonthLedger, Ports, ProfileDescription, ReadOwners,
     SpaceDescription, SpendLedger, StopApps, SweepState, Tagging,
 };
 use crate::prices::PriceTable;
@@ -302,6 +303,8 @@ pub(crate) struct MemoryState {
     /// The spend ledger: (month, domain, key) → record, replaced only under `ledger::supersedes`, as the DynamoDB
     /// adapter's conditional put does.
     pub(crate) ledger: Mutex<BTreeMap<(String, String, String), Usage>>,
+    /// The budget notices: (month, domain, account key) → notices.
+    pub(crate) notices: Mutex<BTreeMap<(String, String, String), Notices>>,
     pub(crate) fail_ledger: AtomicBool,
 }
 
@@ -397,7 +400,7 @@ impl MemoryState {
 }
 
 impl SpendLedger for MemoryState {
-    async fn month(&self, domain_id: &str, month: &str) -> Result<Vec<Usage>, AwsCallError> {
+    async fn month(&self, domain_id: &str, month: &str) -> Result<MonthLedger, AwsCallError> {
         self.calls
             .lock()
             .unwrap()
@@ -409,14 +412,81 @@ impl SpendLedger for MemoryState {
                 "try again",
             ));
         }
-        Ok(self
+        let usages = self
             .ledger
             .lock()
             .unwrap()
             .iter()
             .filter(|((m, d, _), _)| m == month && d == domain_id)
             .map(|(_, u)| u.clone())
-            .collect())
+            .collect();
+        let notices = self
+            .notices
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((m, d, _), _)| m == month && d == domain_id)
+            .map(|((_, _, a), n)| (a.clone(), n.clone()))
+            .collect();
+        Ok(MonthLedger { usages, notices })
+    }
+
+    async fn claim_notice(
+        &self,
+        domain_id: &str,
+        month: &str,
+        account: &Account,
+        notice: Notice,
+        at: Timestamp,
+    ) -> Result<bool, AwsCallError> {
+        self.calls.lock().unwrap().push(format!(
+            "UpdateItem notice {} {}",
+            account.key(),
+            notice.level()
+        ));
+        if self.fail_ledger.load(Ordering::SeqCst) {
+            return Err(AwsCallError::service(
+                "UpdateItem",
+                "InternalServerError",
+                "try again",
+            ));
+        }
+        let mut notices = self.notices.lock().unwrap();
+        let held = notices
+            .entry((month.to_string(), domain_id.to_string(), account.key()))
+            .or_default();
+        let slot = match notice {
+            Notice::Approaching => &mut held.approaching_at,
+            Notice::Exceeded => &mut held.exceeded_at,
+        };
+        if slot.is_some() {
+            return Ok(false);
+        }
+        *slot = Some(at);
+        Ok(true)
+    }
+
+    async fn release_notice(
+        &self,
+        domain_id: &str,
+        month: &str,
+        account: &Account,
+        notice: Notice,
+        at: Timestamp,
+    ) -> Result<(), AwsCallError> {
+        let mut notices = self.notices.lock().unwrap();
+        if let Some(held) =
+            notices.get_mut(&(month.to_string(), domain_id.to_string(), account.key()))
+        {
+            let slot = match notice {
+                Notice::Approaching => &mut held.approaching_at,
+                Notice::Exceeded => &mut held.exceeded_at,
+            };
+            if *slot == Some(at) {
+                *slot = None;
+            }
+        }
+        Ok(())
     }
 
     async fn record(&self, usage: &Usage) -> Result<bool, AwsCallError> {
@@ -451,6 +521,7 @@ impl SpendLedger for MemoryState {
 pub(crate) struct FlakyPublisher {
     pub(crate) fail_warnings: AtomicBool,
     pub(crate) fail_stop_notices: AtomicBool,
+    pub(crate) fail_budget_alerts: AtomicBool,
     /// The number of events of each publish that went through, in order.
     pub(crate) batch_sizes: Mutex<Vec<usize>>,
     pub(crate) inner: RecordingPublisher,
@@ -464,8 +535,12 @@ impl PublishEvents for FlakyPublisher {
         let only_stops = events
             .iter()
             .all(|e| matches!(e, SuiteEvent::AppStopped(_)));
+        let budget = events
+            .iter()
+            .any(|e| matches!(e, SuiteEvent::BudgetAlert(_)));
         if (warning && self.fail_warnings.load(Ordering::SeqCst))
             || (only_stops && self.fail_stop_notices.load(Ordering::SeqCst))
+            || (budget && self.fail_budget_alerts.load(Ordering::SeqCst))
         {
             return Err(PublishError::Call(AwsCallError::other(
                 "PutEvents",

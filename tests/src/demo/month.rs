@@ -1,0 +1,199 @@
+//! The "end of the month" chapter: the spend ledger after the day's apps, a user crossing 80 % and then 100 % of a
+//! small budget (a notice, then a warning with a grace period, then her apps stopped), and the month's spend report.
+//! The world runs with [`DEMO_BUDGETS`] (`WorldConfig::team_day`): Nina has a $1 budget, nobody else has one.
+
+use std::time::Duration;
+
+use idle_shutdown::budget::Notice;
+use idle_shutdown::handler::Outcome as IdleOutcome;
+use idle_shutdown::ledger::Account;
+use idle_shutdown::report::{BudgetLine, SweepReport};
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::Chapter;
+use crate::runtime_api::Outcome;
+use crate::sim::admin::{SeedApp, SeedRequest, SeedUserProfile};
+use crate::world::{World, WorldError};
+
+/// The template's `Budgets` in the demo's world: enforce, Nina's budget $1 (tiny, so that minutes of a GPU cross
+/// it), nobody else's.
+pub const DEMO_BUDGETS: &str = r#"{"mode":"enforce","warnAtPercent":80,"users":{"nina-patel":1}}"#;
+const NINA: &str = "nina-patel";
+
+fn ago(minutes: u64) -> Timestamp {
+    Timestamp::now() - Duration::from_secs(minutes * 60)
+}
+
+fn gpu_app(domain: &str, app_type: &str, created: u64) -> SeedApp {
+    SeedApp {
+        domain_id: domain.to_string(),
+        user_profile_name: Some(NINA.to_string()),
+        app_type: app_type.to_string(),
+        creation_time: Some(ago(created)),
+        last_health_check: Some(ago(1)),
+        last_user_activity: Some(ago(1)),
+        instance_type: Some("ml.g5.xlarge".into()),
+        ..SeedApp::default()
+    }
+}
+
+fn report_of(outcome: &Outcome) -> Option<SweepReport> {
+    let Outcome::Response(answer) = outcome else {
+        return None;
+    };
+    match IdleOutcome::deserialize(answer) {
+        Ok(IdleOutcome::Swept(r)) => Some(r),
+        _ => None,
+    }
+}
+
+fn nina(report: &SweepReport) -> Option<&BudgetLine> {
+    report
+        .budgets
+        .iter()
+        .find(|b| b.account == format!("user/{NINA}"))
+}
+
+async fn sweep(
+    world: &World,
+    chapter: &mut Chapter,
+    label: &str,
+) -> Result<Option<BudgetLine>, WorldError> {
+    let (sweep, after) = world.invoke("idle-shutdown", json!({})).await?;
+    chapter.record(std::slice::from_ref(&sweep));
+    chapter.record(&after);
+    let report = report_of(&sweep.outcome);
+    let line = report.as_ref().and_then(nina).cloned();
+    match (&report, &line) {
+        (Some(r), Some(b)) => chapter.line(format!(
+            "{label}: metered {} apps (${:.2} this month in the domain); nina {} — {}{}",
+            r.metered,
+            r.month_to_date_usd,
+            b.step,
+            b.reason,
+            b.until
+                .as_deref()
+                .map(|u| format!(" (until {u})"))
+                .unwrap_or_default()
+        )),
+        (Some(r), None) => chapter.line(format!(
+            "{label}: metered {} apps; nina not near her budget",
+            r.metered
+        )),
+        (None, _) => chapter.line(format!("{label}: {:?}", sweep.outcome)),
+    }
+    Ok(line)
+}
+
+/// Runs the chapter; the world must host `idle-shutdown` with [`DEMO_BUDGETS`] (and `notify` to hear about it).
+pub async fn run(world: &World) -> Result<Chapter, WorldError> {
+    let mut chapter = Chapter::new("End of the month: what Studio cost, and a budget that is kept");
+    let domain = world.names.domain_id.clone();
+    let admin = world.sim().admin();
+    admin
+        .seed(&SeedRequest {
+            user_profiles: vec![SeedUserProfile {
+                domain_id: domain.clone(),
+                user_profile_name: NINA.into(),
+                ..SeedUserProfile::default()
+            }],
+            apps: vec![gpu_app(&domain, "JupyterLab", 40)],
+            ..SeedRequest::default()
+        })
+        .await?;
+    chapter.line(
+        "nina (budget $1/month) has worked 40 min on a GPU JupyterLab ($1.41/h) and is still at it",
+    );
+
+    let first = sweep(world, &mut chapter, "sweep 1").await?;
+    if first.as_ref().map(|b| b.step.as_str()) != Some("approaching-notice") {
+        chapter.fail(format!(
+            "nina past 80 % should get the approaching notice: {first:?}"
+        ));
+    }
+
+    admin
+        .seed(&SeedRequest {
+            apps: vec![gpu_app(&domain, "KernelGateway", 10)],
+            ..SeedRequest::default()
+        })
+        .await?;
+    chapter.line("she also started a GPU kernel 10 minutes ago");
+    let second = sweep(world, &mut chapter, "sweep 2").await?;
+    if second.as_ref().map(|b| b.step.as_str()) != Some("exceeded-notice") {
+        chapter.fail(format!(
+            "nina past 100 % should be warned her apps stop: {second:?}"
+        ));
+    }
+
+    crate::sweep_state::backdate_notice(
+        world,
+        &domain,
+        &Account::User(NINA.into()),
+        Notice::Exceeded,
+        ago(31),
+    )
+    .await
+    .map_err(WorldError::Other)?;
+    chapter.line(
+        "the 30-minute grace period passes (the notice is backdated), and nobody raised her budget",
+    );
+    let third = sweep(world, &mut chapter, "sweep 3").await?;
+    match &third {
+        Some(b) if b.step == "stopped" && b.apps.len() == 2 => {
+            chapter.line(format!("  stopped for the budget: {}", b.apps.join(", ")))
+        }
+        other => chapter.fail(format!(
+            "nina's two GPU apps should be stopped for the budget: {other:?}"
+        )),
+    }
+    let stopped = admin
+        .state()
+        .await?
+        .apps
+        .iter()
+        .filter(|a| a.user_profile_name.as_deref() == Some(NINA))
+        .filter(|a| a.status == "Deleting" || a.status == "Deleted")
+        .count();
+    if stopped != 2 {
+        chapter.fail(format!("{stopped} of nina's 2 apps are stopping"));
+    }
+
+    let (answer, _) = world
+        .invoke("idle-shutdown", json!({"report": "spend"}))
+        .await?;
+    chapter.record(std::slice::from_ref(&answer));
+    let Outcome::Response(report) = &answer.outcome else {
+        chapter.fail(format!("the spend report failed: {:?}", answer.outcome));
+        return Ok(chapter);
+    };
+    chapter.line(format!(
+        "spend report {}: ${} for {} h ({} h unpriced)",
+        report["month"],
+        report["total"]["usd"],
+        report["total"]["hours"],
+        report["total"]["unpricedHours"]
+    ));
+    for kind in ["users", "spaces"] {
+        for line in report[kind].as_array().into_iter().flatten().take(5) {
+            chapter.line(format!(
+                "  {:<7} {:<24} ${:<8} {} h",
+                kind.trim_end_matches('s'),
+                line["name"].as_str().unwrap_or("?"),
+                line["usd"],
+                line["hours"]
+            ));
+        }
+    }
+    if report["total"]["usd"].as_f64().unwrap_or(0.0) <= 0.0
+        || !report["users"]
+            .as_array()
+            .is_some_and(|u| u.iter().any(|l| l["name"] == NINA))
+    {
+        chapter.fail("the spend report should show the month's dollars and nina's line");
+    }
+    chapter.fact("spendReport", report);
+    Ok(chapter)
+}
