@@ -220,6 +220,9 @@ pub struct SweepRun {
     pub peak_rss_bytes: u64,
     /// Operations above the request budget derived from the seed (`request_budget`), as `op: made > allowed`.
     pub over_budget: Vec<String>,
+    /// Running billable apps the sweep metered into the spend ledger, and the ledger puts it made (Rust only).
+    pub metered: u32,
+    pub ledger_writes: u32,
     pub outcome: String,
 }
 
@@ -235,6 +238,15 @@ impl SweepRun {
     pub fn list_tags_per_app(&self) -> f64 {
         self.calls.get("ListTags").copied().unwrap_or(0) as f64 / self.apps.max(1) as f64
     }
+
+    /// Spend-ledger writes per app in the world (all listed), and per running billable app (the metered ones).
+    pub fn ledger_writes_per_app(&self) -> f64 {
+        f64::from(self.ledger_writes) / self.apps.max(1) as f64
+    }
+
+    pub fn ledger_writes_per_metered_app(&self) -> f64 {
+        f64::from(self.ledger_writes) / f64::from(self.metered.max(1))
+    }
 }
 
 /// The runs of one implementation.
@@ -249,6 +261,8 @@ pub struct SweepSeries {
     pub apps_missed_max: usize,
     pub requests_per_app_median: f64,
     pub list_tags_per_app_median: f64,
+    pub ledger_writes_per_app_median: f64,
+    pub ledger_writes_per_metered_app_median: f64,
     pub cpu_s_median: f64,
     pub peak_rss_max_bytes: u64,
     /// Runs with an operation above the request budget.
@@ -277,6 +291,8 @@ impl SweepSeries {
             apps_missed_max: runs.iter().map(|r| r.apps_missed).max().unwrap_or(0),
             requests_per_app_median: median(&SweepRun::requests_per_app),
             list_tags_per_app_median: median(&SweepRun::list_tags_per_app),
+            ledger_writes_per_app_median: median(&SweepRun::ledger_writes_per_app),
+            ledger_writes_per_metered_app_median: median(&SweepRun::ledger_writes_per_metered_app),
             cpu_s_median: median(&|r| r.cpu_s),
             peak_rss_max_bytes: runs.iter().map(|r| r.peak_rss_bytes).max().unwrap_or(0),
             runs_over_budget: runs.iter().filter(|r| !r.over_budget.is_empty()).count(),
@@ -375,6 +391,14 @@ impl SweepComparison {
             self.ratio_median,
             self.ratio_concurrent_median,
             if self.same_decisions { "yes" } else { "**no**" }
+        );
+        let _ = writeln!(
+            md,
+            "Spend ledger (Rust only; the Python peers do not meter): first sweep {:.2} writes per app ({:.2} per running billable app), steady state {:.2} per app ({:.2} per running billable app); the DynamoDB column above holds them (`PutItem`) with the sweep state's `Query`/`BatchWriteItem` and the lease's claims. docs/cost.md turns them into dollars.\n",
+            self.rust_first.ledger_writes_per_app_median,
+            self.rust_first.ledger_writes_per_metered_app_median,
+            self.rust.ledger_writes_per_app_median,
+            self.rust.ledger_writes_per_metered_app_median,
         );
         md
     }
@@ -901,6 +925,8 @@ impl RustSweep<'_> {
                 .count() as u64,
             stopped: observed.stop.len(),
             warned: observed.warn.len(),
+            metered: report.metered,
+            ledger_writes: report.ledger_writes,
             cpu_s: cpu_after - cpu_before,
             peak_rss_bytes: rss,
             outcome: match &inv.outcome {
@@ -980,6 +1006,9 @@ async fn python_sweep(
         over_budget: over_budget(&admitted(&stats), budget),
         calls: stats.calls.clone(),
         dynamodb,
+        // The Python peers keep no spend ledger.
+        metered: 0,
+        ledger_writes: 0,
         throttled: stats.total_throttled(),
         faults: stats.faults_injected,
         apps_missed: missed(expected, &observed) + failures.len(),
