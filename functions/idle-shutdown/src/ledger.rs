@@ -589,10 +589,20 @@ mod tests {
         store.values().map(|u| u.seconds).sum()
     }
 
+    fn dollars(store: &BTreeMap<(String, String), Usage>) -> f64 {
+        store.values().filter_map(Usage::usd).sum()
+    }
+
+    /// App `i`'s hourly price: different per app, one of them unpriced.
+    fn price_of(i: usize) -> Option<f64> {
+        (i != 3).then(|| 0.05 + 1.7 * i as f64)
+    }
+
     proptest! {
-        /// Apps live `[created, deleted)`; sweeps run at random times, some twice, delivered in any order, and each
-        /// writes what it saw through the conditional rule. The ledger never decreases, never exceeds the true run
-        /// time, and falls short by less than the gap from each app's last sighting to its deletion.
+        /// Apps live `[created, deleted)` at different prices (one unpriced); sweeps run at random times, some twice,
+        /// delivered in any order, and each writes what it saw through the conditional rule. The ledger's seconds and
+        /// dollars never decrease, never exceed the true run time × price, and fall short by at most what ran
+        /// between each app's last sighting and its deletion.
         #[test]
         fn any_interleaving_counts_each_minute_once(
             lives in proptest::collection::vec((0i64..40 * 86_400, 60i64..10 * 86_400), 1..8),
@@ -613,6 +623,7 @@ mod tests {
             }
             let mut store = BTreeMap::new();
             let mut last = 0;
+            let mut last_usd = 0.0;
             for at in &deliveries {
                 let now = Timestamp::from_second(base + at).unwrap();
                 for (i, (created, life)) in lives.iter().enumerate() {
@@ -622,14 +633,16 @@ mod tests {
                         continue; // not listed InService
                     }
                     let a = app(&format!("app-{i}"), &Timestamp::from_second(created).unwrap().to_string());
-                    let records = meter(&a, ana(), Some(1.0), now);
+                    let records = meter(&a, ana(), price_of(i), now);
                     let held = store.get(&(month_of(now), usage_key(&a, created))).cloned();
                     for r in to_record(records, held.as_ref(), now) {
                         apply(&mut store, r);
                     }
                     let total = seconds(&store);
                     prop_assert!(total >= last, "the ledger went down: {last} → {total}");
+                    prop_assert!(dollars(&store) >= last_usd - 1e-9, "the dollars went down");
                     last = total;
+                    last_usd = dollars(&store);
                 }
             }
             for u in store.values() {
@@ -637,14 +650,23 @@ mod tests {
             }
             let latest = base + sweeps.iter().max().copied().unwrap_or(0);
             let (mut seen_time, mut run_time) = (0, 0);
-            for (created, life) in &lives {
+            let (mut seen_usd, mut bound_usd) = (0.0, 0.0);
+            for (i, (created, life)) in lives.iter().enumerate() {
                 let (created, deleted) = (base + created, base + created + life);
                 let last_seen = sweeps.iter().map(|s| base + s).filter(|s| *s > created && *s < deleted).max();
                 if let Some(last_seen) = last_seen {
                     seen_time += last_seen - created;
                     run_time += deleted.min(latest) - created;
+                    let price = price_of(i).unwrap_or(0.0);
+                    seen_usd += price * (last_seen - created) as f64 / 3600.0;
+                    // The documented bound: what ran between the last sighting and the deletion.
+                    bound_usd += price * (deleted.min(latest) - last_seen) as f64 / 3600.0;
                 }
             }
+            let usd = dollars(&store);
+            prop_assert!((usd - seen_usd).abs() < 1e-6 * seen_usd.max(1.0), "{usd} vs {seen_usd}");
+            let true_usd = seen_usd + bound_usd;
+            prop_assert!(usd <= true_usd + 1e-6 && true_usd - usd <= bound_usd + 1e-6);
             // Exactly the run time up to each app's last sighting, whatever the order: nothing twice, nothing no
             // sweep saw. What it misses of the true run time is the documented bound: last sighting → deletion.
             prop_assert_eq!(seconds(&store), seen_time);

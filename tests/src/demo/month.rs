@@ -1,5 +1,6 @@
 //! The "end of the month" chapter: the spend ledger after the day's apps, a user crossing 80 % and then 100 % of a
-//! small budget (a notice, then a warning with a grace period, then her apps stopped), and the month's spend report.
+//! small budget (a notice, then a warning with a grace period, then her apps stopped, and an app she starts later
+//! stopped by the next sweep), and the month's spend report.
 //! The world runs with [`DEMO_BUDGETS`] (`WorldConfig::team_day`): Nina has a $1 budget, nobody else has one.
 
 use std::time::Duration;
@@ -159,6 +160,26 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
         .count();
     if stopped != 2 {
         chapter.fail(format!("{stopped} of nina's 2 apps are stopping"));
+    }
+
+    admin
+        .seed(&SeedRequest {
+            apps: vec![gpu_app(&domain, "CodeEditor", 2)],
+            ..SeedRequest::default()
+        })
+        .await?;
+    chapter.line(
+        "she opens a GPU Code Editor instead; the month is not over and her budget was not raised",
+    );
+    let fourth = sweep(world, &mut chapter, "sweep 4").await?;
+    match &fourth {
+        Some(b) if b.step == "stopped" && b.apps.len() == 1 => chapter.line(format!(
+            "  stopped at once, no new warning: {}",
+            b.apps.join(", ")
+        )),
+        other => chapter.fail(format!(
+            "an app started after the stop should be stopped by the next sweep: {other:?}"
+        )),
     }
 
     let (answer, _) = world
