@@ -17,7 +17,7 @@ use crate::decision::{AppListing, AppOwner};
 use crate::ledger::{Account, month_bounds, month_of, parse_month};
 use crate::ports::{DeleteOutcome, SpendLedger, Studio, SweepState};
 use crate::prices::round_usd;
-use crate::report::BudgetLine;
+use crate::report::{BudgetLine, MAX_BUDGET_LINES};
 use crate::sweep::{DomainSpend, Run, Sweeper, Tally};
 
 /// One account's month: what it spent (priced hours) and its running apps with their hourly prices.
@@ -46,12 +46,14 @@ where
     I: IdempotencyStore,
     D: SweepState + SpendLedger,
 {
-    /// Checks every account of every metered domain against its budget and acts on it.
+    /// Checks every account of every metered domain against its budget and acts on it; a sweep limited to one user
+    /// checks only that user's budget (it listed no one else's apps).
     pub(crate) async fn keep_budgets(
         &self,
         run: &Run,
         tally: &mut Tally,
         spends: Vec<DomainSpend>,
+        only_user: Option<&str>,
     ) {
         let budgets = &self.config.budgets;
         if !budgets.enabled() {
@@ -73,6 +75,14 @@ where
                     .push((app, price));
             }
             for (account, held) in accounts {
+                let in_scope = match (only_user, &account) {
+                    (None, _) => true,
+                    (Some(user), Account::User(u)) => u.eq_ignore_ascii_case(user),
+                    (Some(_), Account::Space(_)) => false,
+                };
+                if !in_scope {
+                    continue;
+                }
                 let Some(budget) = self
                     .budget_of(&spend.domain, &account, held.spent, run)
                     .await
@@ -120,7 +130,11 @@ where
                     tally.report.stopped_for_budget += line.apps.len() as u32;
                 }
                 tracing::info!(domain_id = %spend.domain, account = %line.account, step = %line.step, reason = %line.reason, "budget");
-                tally.report.budgets.push(line);
+                if tally.report.budgets.len() < MAX_BUDGET_LINES {
+                    tally.report.budgets.push(line);
+                } else {
+                    tally.report.budgets_omitted += 1;
+                }
             }
         }
     }
@@ -454,6 +468,27 @@ mod tests {
         steps.sort();
         assert_eq!(steps, ["approaching-notice", "notice-sent-before"]);
         assert_eq!(budget_alerts(&h).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_sweep_limited_to_one_user_checks_only_that_users_budget() {
+        let h = handler(studio(), &[("STUDIO_OPS_BUDGETS", BUDGETS), NEVER_IDLE]);
+        sweep_at(&h, 0).await; // meters everyone
+        budget_alerts(&h);
+        h.ports().state.notices.lock().unwrap().clear();
+        let bob = RunRequest {
+            user_profile_name: Some("bob".into()),
+            ..RunRequest::default()
+        };
+        let r = h
+            .sweep(&bob, now() + SignedDuration::from_mins(40), far_deadline())
+            .await
+            .unwrap();
+        assert!(r.budgets.is_empty(), "{:#?}", r.budgets);
+        assert!(
+            budget_alerts(&h).is_empty(),
+            "ana is not in this sweep's scope"
+        );
     }
 
     #[tokio::test]

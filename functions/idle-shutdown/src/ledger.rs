@@ -309,7 +309,8 @@ pub struct Spend {
     pub by_kind: BTreeMap<String, Amount>,
     pub by_app_type: BTreeMap<String, Amount>,
     pub by_instance_type: BTreeMap<String, Amount>,
-    /// `2026-12-05` → amount.
+    /// `2026-12-05` → amount (a domain's; left out of the per-account lines of the report, to keep it small).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub by_day: BTreeMap<String, Amount>,
 }
 
@@ -371,6 +372,10 @@ pub struct DomainSpend {
     pub spend: Spend,
 }
 
+/// The most user (and space) lines a spend report carries, most expensive first: at about 1 KB a line the answer
+/// stays far below Lambda's 6 MB in any organisation; the rest are counted and in the totals.
+pub const MAX_ACCOUNT_LINES: usize = 1_000;
+
 /// The answer to `{"report": "spend", "month": "2026-12"}`: the month's totals per user, per shared space and per
 /// domain, most expensive first, and the instance types that have no price.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -381,6 +386,9 @@ pub struct SpendReport {
     pub domains: Vec<DomainSpend>,
     pub users: Vec<AccountSpend>,
     pub spaces: Vec<AccountSpend>,
+    /// Users and spaces beyond [`MAX_ACCOUNT_LINES`] each, left out of the lines (their spend is in the totals).
+    #[serde(default)]
+    pub accounts_omitted: usize,
     /// Instance type → hours counted without a price (add them to the price overrides).
     pub unpriced_instance_types: BTreeMap<String, f64>,
     /// Domains whose ledger could not be read: the totals leave them out.
@@ -413,10 +421,12 @@ pub fn report(month: &str, usages: &[Usage], failed_domains: Vec<String>) -> Spe
     let mut users = Vec::new();
     let mut spaces = Vec::new();
     for ((domain_id, account), spend) in by_account(usages) {
+        let mut spend = spend.rounded();
+        spend.by_day.clear();
         let line = AccountSpend {
             domain_id,
             name: account.name().to_string(),
-            spend: spend.rounded(),
+            spend,
         };
         match account {
             Account::User(_) => users.push(line),
@@ -432,6 +442,10 @@ pub fn report(month: &str, usages: &[Usage], failed_domains: Vec<String>) -> Spe
     };
     users.sort_by(costliest);
     spaces.sort_by(costliest);
+    let omitted = users.len().saturating_sub(MAX_ACCOUNT_LINES)
+        + spaces.len().saturating_sub(MAX_ACCOUNT_LINES);
+    users.truncate(MAX_ACCOUNT_LINES);
+    spaces.truncate(MAX_ACCOUNT_LINES);
     SpendReport {
         month: month.to_string(),
         total: total.rounded(),
@@ -444,6 +458,7 @@ pub fn report(month: &str, usages: &[Usage], failed_domains: Vec<String>) -> Spe
             .collect(),
         users,
         spaces,
+        accounts_omitted: omitted,
         unpriced_instance_types: unpriced
             .into_iter()
             .map(|(t, h)| (t, (h * 100.0).round() / 100.0))
@@ -564,6 +579,38 @@ mod tests {
         assert_eq!(
             r.unpriced_instance_types,
             BTreeMap::from([("ml.p5.48xlarge".into(), 1.0)])
+        );
+        assert!(r.users[0].spend.by_day.is_empty(), "days per domain only");
+    }
+
+    #[test]
+    fn the_report_stays_small_in_a_large_organisation() {
+        let now = ts("2026-12-05T12:00:00Z");
+        let usages: Vec<Usage> = (0..MAX_ACCOUNT_LINES + 30)
+            .flat_map(|i| {
+                let mut a = app("default", "2026-12-01T00:00:00Z");
+                a.owner = AppOwner::UserProfile(format!("user-{i:05}"));
+                meter(
+                    &a,
+                    Account::User(format!("user-{i:05}")),
+                    Some(1.0 + i as f64),
+                    now,
+                )
+            })
+            .collect();
+        let r = report("2026-12", &usages, vec![]);
+        assert_eq!((r.users.len(), r.accounts_omitted), (MAX_ACCOUNT_LINES, 30));
+        assert_eq!(
+            r.users[0].name,
+            format!("user-{:05}", MAX_ACCOUNT_LINES + 29),
+            "most expensive first"
+        );
+        let answer = serde_json::to_vec(&r).unwrap();
+        assert!(answer.len() < 2_000_000, "{} bytes", answer.len());
+        let all_hours: f64 = usages.iter().map(Usage::hours).sum();
+        assert!(
+            (r.total.hours - all_hours).abs() < 0.01,
+            "the omitted are in the totals"
         );
     }
 

@@ -169,6 +169,9 @@ pub struct SweepReport {
     /// The accounts at or past their budget's notice threshold, with what was done (budgets on).
     #[serde(default)]
     pub budgets: Vec<BudgetLine>,
+    /// Budget lines left out of `budgets` to keep the answer small ([`MAX_BUDGET_LINES`]); counted in the figures.
+    #[serde(default)]
+    pub budgets_omitted: u32,
     /// Budget notices sent (approaching, exceeded).
     #[serde(default)]
     pub budget_notices: u32,
@@ -187,6 +190,8 @@ pub const MAX_LINES: usize = 1_000;
 /// Of those, at most this many for apps not reached: a sample; their number is in `notReached` and the next sweep
 /// takes them first, so the room goes to what was done.
 pub const MAX_NOT_REACHED_LINES: usize = 50;
+/// The most budget lines a report carries (about 400 bytes each); the logs keep one line per account.
+pub const MAX_BUDGET_LINES: usize = 500;
 
 impl SweepReport {
     pub fn new(

@@ -251,7 +251,13 @@ where
             .await;
         self.second_pass(&run, &mut tally).await;
         let spends = self.meter(&run, &mut tally).await;
-        self.keep_budgets(&run, &mut tally, spends).await;
+        self.keep_budgets(
+            &run,
+            &mut tally,
+            spends,
+            request.user_profile_name.as_deref(),
+        )
+        .await;
         tally.report.failed_domains = failed_domains
             .into_inner()
             .unwrap_or_else(|p| p.into_inner());
@@ -386,7 +392,12 @@ where
                 .unwrap_or_default();
             let mut running = Vec::new();
             let no_spaces = BTreeMap::new();
+            let mut seen = HashSet::new();
             for app in apps {
+                // A listing may repeat an app across pages: meter it once.
+                if !seen.insert(app.key()) {
+                    continue;
+                }
                 let owners = match (&owners, &app.owner) {
                     (Some(owners), _) => owners,
                     (None, AppOwner::UserProfile(_)) => &no_spaces,
