@@ -642,7 +642,7 @@ mod tests {
 
     /// App `i`'s hourly price: different per app, one of them unpriced.
     fn price_of(i: usize) -> Option<f64> {
-        (i != 3).then(|| 0.05 + 1.7 * i as f64)
+        (i != 3).then_some(0.05 + 1.7 * i as f64)
     }
 
     proptest! {
