@@ -148,7 +148,7 @@ impl<I: IdentityPort, S: StudioPort, P: PublishEvents, L: IdempotencyStore> Hand
         let (identity, studio) = (&self.ports.identity, &self.ports.studio);
         let reconciler = Reconciler::new(identity, studio, &self.config, deadline);
         let run = reconciler.run(&self.ports.publisher, request).await?;
-        if let Some(metrics) = run.metrics() {
+        if let Some(metrics) = run.metrics(request.only_profile.is_none()) {
             metrics.emit();
         }
         let domain_id = self.config.domain_id.clone();

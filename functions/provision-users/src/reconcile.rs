@@ -108,8 +108,9 @@ pub struct Reconciliation {
 }
 
 impl Reconciliation {
-    /// The metrics of a reconcile that decided something (a preview has none).
-    pub fn metrics(&self) -> Option<MetricSet> {
+    /// The metrics of a reconcile that decided something (a preview has none). `full`: it covered the whole group
+    /// (not one profile), so its completion is the heartbeat.
+    pub fn metrics(&self, full: bool) -> Option<MetricSet> {
         let count = |n: usize| n as f64;
         let plan = match &self.ended {
             Ended::Preview { .. } => return None,
@@ -122,10 +123,14 @@ impl Reconciliation {
         let Ended::Applied { report, took, .. } = &self.ended else {
             metrics.put("ReconcileBlocked", 1.0, Unit::Count);
             // Blocked by the brake: profiles no longer follow the group until an admin looks, so no heartbeat.
-            metrics.put(RUN_COMPLETED, 0.0, Unit::Count);
+            if full {
+                metrics.put(RUN_COMPLETED, 0.0, Unit::Count);
+            }
             return Some(metrics);
         };
-        metrics.put(RUN_COMPLETED, 1.0, Unit::Count);
+        if full {
+            metrics.put(RUN_COMPLETED, 1.0, Unit::Count);
+        }
         let left = report.retry_later.len() + report.not_reached.len();
         metrics.put(
             "ProfilesCreated",
@@ -1075,8 +1080,13 @@ mod tests {
                 took: Duration::from_millis(5),
             },
         };
-        let emf = applied.metrics().unwrap().to_emf(0);
+        let emf = applied.metrics(true).unwrap().to_emf(0);
         assert_eq!(emf[RUN_COMPLETED], 1.0);
+        let targeted = applied.metrics(false).unwrap().to_emf(0);
+        assert!(
+            targeted.get(RUN_COMPLETED).is_none(),
+            "one profile is not the group"
+        );
         let blocked = Reconciliation {
             members: 3,
             ended: Ended::Blocked {
@@ -1084,7 +1094,7 @@ mod tests {
                 reason: "brake".into(),
             },
         };
-        assert_eq!(blocked.metrics().unwrap().to_emf(0)[RUN_COMPLETED], 0.0);
+        assert_eq!(blocked.metrics(true).unwrap().to_emf(0)[RUN_COMPLETED], 0.0);
     }
 
     fn p(subject: &str) -> Problem {
