@@ -15,6 +15,7 @@ pub mod enforce;
 pub mod error;
 pub mod handler;
 pub mod ledger;
+pub mod meter;
 pub mod policy;
 pub mod ports;
 pub mod prices;

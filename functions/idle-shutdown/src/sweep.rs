@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::channel::mpsc::UnboundedSender;
 use futures::stream::BoxStream;
 use jiff::Timestamp;
 use studio_ops_shared::events::schedule::RunRequest;
@@ -32,9 +33,9 @@ use crate::decision::{
     OwnerFacts, Tags, WARNING_TAG, builtin_idle_minutes, decide, screen, short,
 };
 use crate::error::HandlerError;
-use crate::ledger::{self, Account, Usage, account_of, meterable, month_of, to_record};
+use crate::ledger::{Account, Usage, meterable, month_of};
 use crate::ports::{AppDescription, Ports, SpaceDescription, SpendLedger, Studio, SweepState};
-use crate::prices::{PriceTable, round_usd};
+use crate::prices::PriceTable;
 use crate::report::{AppOutcome, AppResult, DomainFailure, SweepReport};
 use crate::state::{
     AppState, DomainState, SAVE_BATCH, StateChange, examination_order, key_hash, next_unreached,
@@ -118,19 +119,22 @@ pub(crate) struct Run {
     /// State changes that could not be written.
     state_writes_failed: AtomicU32,
     /// Each domain's spend records of the month as the sweep found them, by key (`None`: they could not be read).
-    ledgers: Mutex<HashMap<String, Option<Arc<MonthRecords>>>>,
-    /// Each domain's running billable apps as listed: what the meter writes.
-    to_meter: Mutex<HashMap<String, Vec<AppListing>>>,
+    pub(crate) ledgers: Mutex<HashMap<String, Option<Arc<MonthRecords>>>>,
+    /// Where the listing sends each running billable app for the meter (`meter.rs`), until the listing is done.
+    meter_tx: Mutex<Option<UnboundedSender<AppListing>>>,
 }
 
 /// The once-per-sweep cell of `key` in `cells`.
-fn cell<T>(cells: &Mutex<HashMap<String, Arc<OnceCell<T>>>>, key: String) -> Arc<OnceCell<T>> {
+pub(crate) fn cell<T>(
+    cells: &Mutex<HashMap<String, Arc<OnceCell<T>>>>,
+    key: String,
+) -> Arc<OnceCell<T>> {
     let mut cells = lock(cells);
     cells.entry(key).or_default().clone()
 }
 
 /// A lock that a panicking holder cannot poison for the rest of the sweep.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -149,7 +153,7 @@ impl Run {
             pending: Mutex::new(HashMap::new()),
             state_writes_failed: AtomicU32::new(0),
             ledgers: Mutex::new(HashMap::new()),
-            to_meter: Mutex::new(HashMap::new()),
+            meter_tx: Mutex::new(None),
         }
     }
 
@@ -247,14 +251,25 @@ where
             stopped: Vec::new(),
             not_reached: HashMap::new(),
         };
-        self.first_pass(&domains, request, &run, &failed_domains, &mut tally)
-            .await;
-        self.second_pass(&run, &mut tally).await;
-        let spends = self.meter(&run, &mut tally).await;
+        // The meter writes the ledger while the passes examine apps: it ends when the listing is done and the apps
+        // it was sent are metered.
+        let (listed, to_meter) = futures::channel::mpsc::unbounded();
+        *lock(&run.meter_tx) = Some(listed);
+        let passes = async {
+            self.first_pass(&domains, request, &run, &failed_domains, &mut tally)
+                .await;
+            lock(&run.meter_tx).take();
+            self.second_pass(&run, &mut tally).await;
+        };
+        let ((), metered) = tokio::join!(passes, self.meter(&run, to_meter));
+        tally.report.metered = metered.apps;
+        tally.report.ledger_writes = metered.writes;
+        tally.report.ledger_writes_failed = metered.writes_failed;
+        tally.report.month_to_date_usd = metered.month_to_date_usd;
         self.keep_budgets(
             &run,
             &mut tally,
-            spends,
+            metered.spends,
             request.user_profile_name.as_deref(),
         )
         .await;
@@ -360,117 +375,6 @@ where
             self.save(run, &domain, changes).await;
         }
         tally.report.state_writes_failed = run.state_writes_failed.load(Ordering::SeqCst);
-    }
-
-    /// Meters every running billable app listed into the spend ledger: its records at `now` that move the ledger
-    /// forward, oldest month first (a month is closed before the next is written), apps in parallel. Writes start
-    /// until shortly before the Lambda deadline; what is left, the next sweep writes (records are absolute: nothing
-    /// is lost, nothing counted twice). A dry run computes and writes nothing.
-    async fn meter(&self, run: &Run, tally: &mut Tally) -> Vec<DomainSpend> {
-        let month = month_of(run.now);
-        let by_domain: Vec<(String, Vec<AppListing>)> = lock(&run.to_meter).drain().collect();
-        let mut writes: Vec<Vec<Usage>> = Vec::new();
-        let mut month_to_date = 0.0;
-        let mut spends = Vec::new();
-        for (domain, apps) in by_domain {
-            let held = lock(&run.ledgers).get(&domain).cloned().flatten();
-            // A private space's apps are billed to its owner: one ListSpaces per domain that has space apps.
-            let owners = if apps.iter().any(|a| matches!(a.owner, AppOwner::Space(_))) {
-                match self.ports.studio.list_space_owners(&domain).await {
-                    Ok(owners) => Some(owners),
-                    Err(e) => {
-                        tracing::warn!(domain_id = %domain, error = %e, "cannot list the domain's spaces; its space apps are metered by the next sweep");
-                        None
-                    }
-                }
-            } else {
-                Some(BTreeMap::new())
-            };
-            let mut current: HashMap<String, Usage> = held
-                .as_deref()
-                .map(|h| h.records.clone())
-                .unwrap_or_default();
-            let mut running = Vec::new();
-            let no_spaces = BTreeMap::new();
-            let mut seen = HashSet::new();
-            for app in apps {
-                // A listing may repeat an app across pages: meter it once.
-                if !seen.insert(app.key()) {
-                    continue;
-                }
-                let owners = match (&owners, &app.owner) {
-                    (Some(owners), _) => owners,
-                    (None, AppOwner::UserProfile(_)) => &no_spaces,
-                    (None, AppOwner::Space(_)) => {
-                        tally.report.ledger_writes_failed += 1;
-                        continue;
-                    }
-                };
-                let price = app
-                    .instance_type
-                    .as_deref()
-                    .and_then(|t| self.prices.hourly(t));
-                let account = account_of(&app, owners);
-                let records = ledger::meter(&app, account.clone(), price, run.now);
-                let Some(key) = records.last().map(|r| r.key.clone()) else {
-                    continue;
-                };
-                tally.report.metered += 1;
-                let todo = to_record(
-                    records,
-                    held.as_ref().and_then(|h| h.records.get(&key)),
-                    run.now,
-                );
-                running.push((app, account, price));
-                if let Some(now_month) = todo.iter().find(|u| u.month == month) {
-                    current.insert(key, now_month.clone());
-                }
-                if !todo.is_empty() {
-                    writes.push(todo);
-                }
-            }
-            if let Some(held) = held {
-                month_to_date += current.values().filter_map(Usage::usd).sum::<f64>();
-                // Budgets need the month as a whole: not checked for a domain whose ledger could not be read.
-                spends.push(DomainSpend {
-                    domain: domain.clone(),
-                    records: current,
-                    notices: held.notices.clone(),
-                    running,
-                });
-            }
-        }
-        tally.report.month_to_date_usd = round_usd(month_to_date);
-        if run.dry_run {
-            return spends;
-        }
-        let stop_at = run.deadline.stop_at(Duration::from_secs(5));
-        let mut written = futures::stream::iter(writes)
-            .map(|records| async move {
-                let (mut sent, mut failed) = (0u32, 0u32);
-                for (i, record) in records.iter().enumerate() {
-                    if Timestamp::now() >= stop_at {
-                        failed += (records.len() - i) as u32;
-                        break;
-                    }
-                    match self.ports.state.record(record).await {
-                        // `false`: another sweep had recorded a later reading; a write all the same.
-                        Ok(_) => sent += 1,
-                        Err(e) => {
-                            tracing::warn!(key = %record.key, month = %record.month, error = %e, "spend record not written; the next sweep writes it");
-                            failed += (records.len() - i) as u32;
-                            break;
-                        }
-                    }
-                }
-                (sent, failed)
-            })
-            .buffer_unordered(self.config.concurrency);
-        while let Some((sent, failed)) = written.next().await {
-            tally.report.ledger_writes += sent;
-            tally.report.ledger_writes_failed += failed;
-        }
-        spends
     }
 
     /// Queues a state change; a full batch is written at once.
@@ -667,10 +571,12 @@ where
                             .entry(domain.to_string())
                             .or_default()
                             .extend(apps.iter().map(|a| key_hash(&state_key(a))));
-                        lock(&run.to_meter)
-                            .entry(domain.to_string())
-                            .or_default()
-                            .extend(apps.iter().filter(|a| meterable(a)).cloned());
+                        if let Some(meter) = lock(&run.meter_tx).as_ref() {
+                            for app in apps.iter().filter(|a| meterable(a)) {
+                                // The meter outlives the listing: a send cannot fail while the sender is here.
+                                let _ = meter.unbounded_send(app.clone());
+                            }
+                        }
                         Some(futures::stream::iter(apps))
                     }
                     Err(e) => {
