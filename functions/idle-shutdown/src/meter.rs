@@ -36,7 +36,7 @@ pub(crate) struct Metered {
 
 /// How one app's metering ended.
 enum Metering {
-    Done(AppMetered),
+    Done(Box<AppMetered>),
     /// Nothing to meter (listed before its creation time: a clock skew).
     Nothing,
     /// A space app whose owner could not be read: the next sweep meters it.
@@ -82,7 +82,7 @@ where
         let mut running: HashMap<String, Vec<(AppListing, Account, Option<f64>)>> = HashMap::new();
         while let Some(one) = apps.next().await {
             let one = match one {
-                Metering::Done(one) => one,
+                Metering::Done(one) => *one,
                 Metering::Nothing => continue,
                 Metering::OwnerUnknown => {
                     metered.writes_failed += 1;
@@ -190,13 +190,13 @@ where
                 }
             }
         }
-        Metering::Done(AppMetered {
+        Metering::Done(Box::new(AppMetered {
             app,
             account,
             price,
             current,
             sent,
             failed,
-        })
+        }))
     }
 }
