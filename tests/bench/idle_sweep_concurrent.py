@@ -16,12 +16,18 @@ The plan (as `functions/idle-shutdown/src/sweep.rs`):
   keeps the app; the old warning tag is honoured once and removed (DeleteTags);
 - a valid warning older than the grace period stops the app (DeleteApp), no valid warning warns it (recorded in the
   state table, no tag);
-- changed state items are written 25 per BatchWriteItem.
+- changed state items are written 25 per BatchWriteItem;
+- the spend ledger (`functions/idle-shutdown/src/meter.rs`, `ledger.rs`), when SPEND_TABLE is given: the month's
+  records of the domain (one eventually consistent query), the spaces' owners (ListSpaces, 100 a page), and every
+  InService app on a billable instance metered alongside the examination, in the same thread pool: its record of the
+  current month (absolute seconds since creation or the month's start, per day, priced from the same price file)
+  written with the same conditional PutItem unless the ledger holds a later reading. (The Rust function also closes
+  the month before on an app's first sighting in a month; a bench run never crosses a month.)
 Idle rules: ml.g*/ml.p*/ml.trn*/ml.inf* 60 min with a 24 h uptime cap, anything else 180 min. Like the sequential
 peer it publishes no events and keeps no idempotency records, and it has no deadline (it always finishes), so it
 keeps no record of apps not reached: lighter than the Rust function, the comparison favours Python.
 
-Usage: idle_sweep_concurrent.py DOMAIN_ID STATE_TABLE [CONCURRENCY [CALLS_PER_SECOND [BURST]]]
+Usage: idle_sweep_concurrent.py DOMAIN_ID STATE_TABLE [CONCURRENCY [CALLS_PER_SECOND [BURST [SPEND_TABLE]]]]
 (endpoints from AWS_ENDPOINT_URL_SAGEMAKER / AWS_ENDPOINT_URL_DYNAMODB). Prints one JSON object.
 """
 
@@ -29,10 +35,12 @@ import concurrent.futures
 import datetime
 import fnmatch
 import json
+import pathlib
 import resource
 import sys
 import threading
 import time
+import tomllib
 
 import boto3
 from botocore.config import Config
@@ -112,6 +120,7 @@ def main():
     concurrency = int(sys.argv[3]) if len(sys.argv) > 3 else 32
     rate = float(sys.argv[4]) if len(sys.argv) > 4 else 100.0
     burst = float(sys.argv[5]) if len(sys.argv) > 5 else 10.0
+    spend_table = sys.argv[6] if len(sys.argv) > 6 else None
     config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=concurrency + 4)
     sm = boto3.client("sagemaker", config=config)
     ddb = boto3.client("dynamodb", config=config)
@@ -164,6 +173,88 @@ def main():
         token = page.get("NextToken")
         if not token:
             break
+
+    # The spend ledger's month of this domain, and the spaces' owners (a private space's apps are billed to it).
+    month = now.strftime("%Y-%m")
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    held, owners, prices = {}, {}, {}
+    if spend_table:
+        price_file = pathlib.Path(__file__).resolve().parents[2] / "functions/idle-shutdown/prices/us-east-1.toml"
+        prices = {k: v["usd_per_hour"] for k, v in tomllib.loads(price_file.read_text())["prices"].items()}
+        ddb_requests["PutItem"] = 0
+        kwargs = {
+            "TableName": spend_table,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": domain + "#" + month}},
+        }
+        while True:
+            page = ddb.query(**kwargs)
+            ddb_requests["Query"] += 1
+            for item in page.get("Items", []):
+                if "until" in item:
+                    held[item["sk"]["S"]] = int(item["until"]["N"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if any(a.get("SpaceName") for a in apps):
+            token = None
+            while True:
+                kwargs = {"DomainIdEquals": domain, "MaxResults": 100, **({"NextToken": token} if token else {})}
+                page = call("ListSpaces", sm.list_spaces, **kwargs)
+                for sp in page.get("Spaces", []):
+                    owner = (sp.get("OwnershipSettingsSummary") or {}).get("OwnerUserProfileName")
+                    if owner:
+                        owners[sp["SpaceName"].lower()] = owner
+                token = page.get("NextToken")
+                if not token:
+                    break
+
+    def meter(app):
+        created = app.get("CreationTime")
+        instance = (app.get("ResourceSpec") or {}).get("InstanceType")
+        if created is None or now <= created:
+            return
+        if app.get("SpaceName"):
+            owner = owners.get(app["SpaceName"].lower())
+            account = "user/" + owner.lower() if owner else "space/" + app["SpaceName"].lower()
+            kind = "space/" + app["SpaceName"]
+        else:
+            account = "user/" + app["UserProfileName"].lower()
+            kind = "user/" + app["UserProfileName"]
+        sk = ("app#" + kind + "/" + app["AppType"] + "/" + app["AppName"]).lower() + "#" + str(seconds(created))
+        until = seconds(now)
+        if held.get(sk, -1) >= until:
+            return
+        start = max(created, month_start)
+        days, at = {}, start
+        while at < now:
+            nxt = min(now, (at + datetime.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0))
+            days[at.strftime("%Y-%m-%d")] = {"N": str(seconds(nxt) - seconds(at))}
+            at = nxt
+        total = until - seconds(start)
+        item = {
+            "pk": {"S": domain + "#" + month}, "sk": {"S": sk}, "kind": {"S": "studio-app"},
+            "account": {"S": account}, "appType": {"S": app["AppType"]}, "appName": {"S": app["AppName"]},
+            "instanceType": {"S": instance}, "created": {"N": str(seconds(created))}, "until": {"N": str(until)},
+            "seconds": {"N": str(total)}, "days": {"M": days},
+            "expiration": {"N": str(until + 430 * 24 * 3600)},
+        }
+        if app.get("SpaceName"):
+            item["space"] = {"S": app["SpaceName"]}
+        if instance in prices:
+            item["usdPerHour"] = {"N": str(prices[instance])}
+            item["usd"] = {"N": "%.6f" % (prices[instance] * total / 3600)}
+        try:
+            ddb.put_item(
+                TableName=spend_table, Item=item,
+                ConditionExpression="attribute_not_exists(#until) OR #until < :until",
+                ExpressionAttributeNames={"#until": "until"},
+                ExpressionAttributeValues={":until": {"N": str(until)}},
+            )
+        except ddb.exceptions.ConditionalCheckFailedException:
+            pass
+        with lock:
+            ddb_requests["PutItem"] += 1
 
     spaces, profiles = Once(), Once()
     lock = threading.Lock()
@@ -296,8 +387,16 @@ def main():
         and (a.get("ResourceSpec") or {}).get("InstanceType") != "system"
         and a.get("Status") == "InService"
     ]
+    metered = [
+        a for a in apps
+        if a.get("Status") == "InService"
+        and (a.get("ResourceSpec") or {}).get("InstanceType") not in (None, "", "system")
+    ] if spend_table else []
     with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(examine, billable))
+        # The meter alongside the examination, as the Rust function does.
+        tasks = [pool.submit(meter, a) for a in metered] + [pool.submit(examine, a) for a in billable]
+        for t in tasks:
+            t.result()
 
     # Changed items, 25 per batch; what DynamoDB does not process is sent again.
     for i in range(0, len(changes), 25):
@@ -322,6 +421,7 @@ def main():
         "skipped": counts,
         "failed": failed,
         "dynamodb_requests": ddb_requests,
+        "metered": len(metered),
     }))
 
 

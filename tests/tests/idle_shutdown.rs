@@ -1017,6 +1017,13 @@ async fn a_sweep_stays_within_its_request_budget() {
             && second.ledger_writes_failed == 0,
         "{second:#?}"
     );
+    // The sweep read the month back (its projection of the records): the apps the first sweep stopped still count.
+    assert!(
+        second.month_to_date_usd >= first.month_to_date_usd && first.month_to_date_usd > 0.0,
+        "{} then {}",
+        first.month_to_date_usd,
+        second.month_to_date_usd
+    );
     let Outcome::Spend(spend) = h
         .handle(json!({"report": "spend"}), context(60))
         .await

@@ -155,11 +155,13 @@ pub struct MonthLedger {
 
 /// The spend ledger (`ledger.rs`) and the budget notices of each month (`budget.rs`).
 pub trait SpendLedger: Send + Sync {
-    /// A domain's month (`2026-12`): one query, read page by page.
+    /// A domain's month (`2026-12`): one query, read page by page. With `days: false` the records come without
+    /// their per-day seconds (what a sweep needs: a month's records of a large team run to tens of thousands).
     fn month(
         &self,
         domain_id: &str,
         month: &str,
+        days: bool,
     ) -> impl Future<Output = Result<MonthLedger, AwsCallError>> + Send;
     /// Writes a record unless the ledger holds a later reading of it (`ledger::supersedes`); `false` then.
     fn record(&self, usage: &Usage) -> impl Future<Output = Result<bool, AwsCallError>> + Send;

@@ -36,7 +36,7 @@ where
         let months = futures::future::join_all(
             domains
                 .iter()
-                .map(|domain| self.ports.state.month(domain, &month)),
+                .map(|domain| self.ports.state.month(domain, &month, true)),
         )
         .await;
         let mut usages = Vec::new();

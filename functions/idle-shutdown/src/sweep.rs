@@ -512,7 +512,7 @@ where
         let month = month_of(run.now);
         let (state, spend) = tokio::join!(
             self.ports.state.load(domain),
-            self.ports.state.month(domain, &month)
+            self.ports.state.month(domain, &month, false)
         );
         let spend = match spend {
             Ok(month) => Some(Arc::new(MonthRecords {

@@ -394,7 +394,7 @@ impl SweepComparison {
         );
         let _ = writeln!(
             md,
-            "Spend ledger (Rust only; the Python peers do not meter): first sweep {:.2} writes per app ({:.2} per running billable app), steady state {:.2} per app ({:.2} per running billable app); the DynamoDB column above holds them (`PutItem`) with the sweep state's `Query`/`BatchWriteItem` and the lease's claims. docs/cost.md turns them into dollars.\n",
+            "Spend ledger (the Rust function and the concurrent peer meter it alike; the sequential peer does not): Rust's first sweep {:.2} writes per app ({:.2} per running billable app), steady state {:.2} per app ({:.2} per running billable app); the DynamoDB column above holds them (`PutItem`) with the sweep state's `Query`/`BatchWriteItem` and the lease's claims. docs/cost.md turns them into dollars.\n",
             self.rust_first.ledger_writes_per_app_median,
             self.rust_first.ledger_writes_per_metered_app_median,
             self.rust.ledger_writes_per_app_median,
@@ -995,10 +995,11 @@ async fn python_sweep(
         .and_then(serde_json::Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let dynamodb = answer
+    let dynamodb: BTreeMap<String, u64> = answer
         .get("dynamodb_requests")
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default();
+    let ledger_writes = dynamodb.get("PutItem").copied().unwrap_or(0) as u32;
     Ok(SweepRun {
         wall_s: wall,
         apps: before.apps.len(),
@@ -1006,9 +1007,12 @@ async fn python_sweep(
         over_budget: over_budget(&admitted(&stats), budget),
         calls: stats.calls.clone(),
         dynamodb,
-        // The Python peers keep no spend ledger.
-        metered: 0,
-        ledger_writes: 0,
+        // The concurrent peer meters the ledger like the Rust function; the sequential one does not.
+        metered: answer
+            .get("metered")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0) as u32,
+        ledger_writes,
         throttled: stats.total_throttled(),
         faults: stats.faults_injected,
         apps_missed: missed(expected, &observed) + failures.len(),
@@ -1147,7 +1151,13 @@ pub async fn run_sweeps(
         world.empty_queues().await?;
         let (seed, now) = reseed(&world, &domain, &scale).await?;
         let expected = expected_actions(&seed, now);
-        let peer_args = args(&[&world.names.idle_state_table, concurrency, &rate, &burst]);
+        let peer_args = args(&[
+            &world.names.idle_state_table,
+            concurrency,
+            &rate,
+            &burst,
+            &world.names.spend_table,
+        ]);
         let first = python_sweep(
             &world,
             "idle_sweep_concurrent.py",

@@ -110,12 +110,14 @@ fn usage_item(usage: &Usage) -> HashMap<String, AttributeValue> {
 
 /// A ledger item as written by [`usage_item`]; `None` for one that does not read (reported, never guessed).
 fn usage_of(domain_id: &str, month: &str, item: &HashMap<String, AttributeValue>) -> Option<Usage> {
-    let days = match item.get("days")? {
-        AttributeValue::M(m) => m
+    let days = match item.get("days") {
+        // Left out by the sweep's projection.
+        None => BTreeMap::new(),
+        Some(AttributeValue::M(m)) => m
             .iter()
             .map(|(d, v)| Some((d.clone(), v.as_n().ok()?.parse().ok()?)))
             .collect::<Option<BTreeMap<String, i64>>>()?,
-        _ => return None,
+        Some(_) => return None,
     };
     let usd_per_hour = match item.get("usdPerHour") {
         None => None,
@@ -139,6 +141,23 @@ fn usage_of(domain_id: &str, month: &str, item: &HashMap<String, AttributeValue>
     })
 }
 
+/// What a sweep reads of the month's items: all but the records' per-day map.
+const SWEEP_PROJECTION: &[&str] = &[
+    "sk",
+    "kind",
+    "account",
+    "space",
+    "appType",
+    "appName",
+    "instanceType",
+    "created",
+    "until",
+    "seconds",
+    "usdPerHour",
+    "approachingAt",
+    "exceededAt",
+];
+
 /// The sort key of an account's budget record.
 pub fn budget_key(account: &Account) -> String {
     format!("budget#{}", account.key())
@@ -153,15 +172,30 @@ fn notices_of(item: &HashMap<String, AttributeValue>) -> Notices {
 }
 
 impl SpendLedger for DynamoTables {
-    async fn month(&self, domain_id: &str, month: &str) -> Result<MonthLedger, AwsCallError> {
-        let mut pages = self
+    async fn month(
+        &self,
+        domain_id: &str,
+        month: &str,
+        days: bool,
+    ) -> Result<MonthLedger, AwsCallError> {
+        let mut query = self
             .client
             .query()
             .table_name(&self.spend_table)
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(ledger_partition(domain_id, month)))
-            .into_paginator()
-            .send();
+            .expression_attribute_values(":pk", s(ledger_partition(domain_id, month)));
+        if !days {
+            // Everything but the per-day map, the bulk of a record (DynamoDB still bills the whole item read). Every
+            // name through a placeholder: some (`until`, `space`, ...) are DynamoDB reserved words.
+            let mut placeholders = Vec::new();
+            for (i, name) in SWEEP_PROJECTION.iter().enumerate() {
+                let placeholder = format!("#p{i}");
+                query = query.expression_attribute_names(&placeholder, *name);
+                placeholders.push(placeholder);
+            }
+            query = query.projection_expression(placeholders.join(", "));
+        }
+        let mut pages = query.into_paginator().send();
         let mut out = MonthLedger::default();
         while let Some(page) = pages.next().await {
             let page = page.call("Query")?;

@@ -400,7 +400,12 @@ impl MemoryState {
 }
 
 impl SpendLedger for MemoryState {
-    async fn month(&self, domain_id: &str, month: &str) -> Result<MonthLedger, AwsCallError> {
+    async fn month(
+        &self,
+        domain_id: &str,
+        month: &str,
+        days: bool,
+    ) -> Result<MonthLedger, AwsCallError> {
         self.calls
             .lock()
             .unwrap()
@@ -418,7 +423,13 @@ impl SpendLedger for MemoryState {
             .unwrap()
             .iter()
             .filter(|((m, d, _), _)| m == month && d == domain_id)
-            .map(|(_, u)| u.clone())
+            .map(|(_, u)| {
+                let mut u = u.clone();
+                if !days {
+                    u.days.clear();
+                }
+                u
+            })
             .collect();
         let notices = self
             .notices
