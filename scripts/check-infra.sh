@@ -173,6 +173,11 @@ print(next((a for a in d.RUST_TARGETS if not d.can_build(a, t)), ""))')
         echo "deploy-plan: this machine builds every architecture - no refused-architecture case here"
     fi
     plan_case "IdentityStoreId empty" 1 "^REFUSED" "IdentityStoreId is required" -- PARAMS="IdentityStoreId=" || status=1
+    plan_case "budgets" 0 "budgets +\\{\"mode\": \"dry-run\"" "^PLAN OK" \
+        -- PARAMS="$store Budgets='{\"mode\": \"dry-run\", \"userMonthlyUsd\": 300}'" ARCHITECTURE=x86_64 || status=1
+    plan_case "bad budgets" 1 "^REFUSED" "Budgets mode 'on' is not off, dry-run or enforce" \
+        "Budgets userMonthlyUsd must be a number of USD above 0" \
+        -- PARAMS="$store Budgets='{\"mode\": \"on\", \"userMonthlyUsd\": -5}'" ARCHITECTURE=x86_64 || status=1
     plan_case "ReserveConcurrency=true, quota 10" 1 "^REFUSED" \
         "reserving 6 executions needs an account quota of at least 106 \\(LAMBDA_CONCURRENCY_QUOTA=10\\)" \
         -- PARAMS="$store ReserveConcurrency=true" LAMBDA_CONCURRENCY_QUOTA=10 || status=1

@@ -208,7 +208,59 @@ def show_identity_center(plan: Plan, account_id: str | None) -> list[str]:
                   f"application in the Identity Center account by hand")
     if values.get("ProvisionExtraGroupIds"):
         print(f"  more groups         {values['ProvisionExtraGroupIds']}")
-    return refusals + check_group_settings(plan)
+    return refusals + check_group_settings(plan) + check_budgets(plan)
+
+
+BUDGET_KEYS = {"mode", "warnAtPercent", "userMonthlyUsd", "users", "spaces", "extensions"}
+
+
+def positive_usd(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 10_000_000
+
+
+def check_budgets(plan: Plan) -> list[str]:
+    """Budgets (idle-shutdown's STUDIO_OPS_BUDGETS) and the groups' monthlyBudgetUsd: refused here rather than at
+    every cold start of idle-shutdown. The function's own reader (functions/idle-shutdown/src/config.rs) has the
+    final word; this checks the shape an admin most often gets wrong."""
+    declared, values = plan.template.get("Parameters", {}), plan.values
+    refusals = []
+    text = values.get("Budgets", "").strip()
+    if "Budgets" in declared and text:
+        try:
+            budgets = json.loads(text)
+        except json.JSONDecodeError as error:
+            return [f"parameter: Budgets is not JSON ({error})"]
+        if not isinstance(budgets, dict):
+            return ["parameter: Budgets must be a JSON object such as {\"mode\": \"dry-run\", \"userMonthlyUsd\": 300}"]
+        unknown = sorted(set(budgets) - BUDGET_KEYS)
+        if unknown:
+            refusals.append(f"parameter: Budgets has unknown keys {', '.join(unknown)} (known: {', '.join(sorted(BUDGET_KEYS))})")
+        if budgets.get("mode", "off") not in ("off", "dry-run", "enforce"):
+            refusals.append(f"parameter: Budgets mode {budgets.get('mode')!r} is not off, dry-run or enforce")
+        warn = budgets.get("warnAtPercent", 80)
+        if not isinstance(warn, int) or isinstance(warn, bool) or not 1 <= warn <= 99:
+            refusals.append(f"parameter: Budgets warnAtPercent must be 1 to 99, found {warn!r}")
+        if "userMonthlyUsd" in budgets and not positive_usd(budgets["userMonthlyUsd"]):
+            refusals.append(f"parameter: Budgets userMonthlyUsd must be a number of USD above 0, found {budgets['userMonthlyUsd']!r}")
+        for kind in ("users", "spaces"):
+            entries = budgets.get(kind, {})
+            if not isinstance(entries, dict) or not all(positive_usd(v) for v in entries.values()):
+                refusals.append(f"parameter: Budgets {kind} must map names to USD above 0")
+        for account in budgets.get("extensions", {}) if isinstance(budgets.get("extensions", {}), dict) else ["?"]:
+            if not str(account).startswith(("user/", "space/")):
+                refusals.append(f"parameter: Budgets extensions key {account!r} is not user/<profile> or space/<space>")
+        print(f"  budgets             {json.dumps(budgets)}")
+    groups = values.get("ProvisionGroupSettings", "").strip()
+    try:
+        settings = json.loads(groups) if groups else {}
+    except json.JSONDecodeError:
+        settings = {}  # check_group_settings refuses it
+    for group, group_settings in (settings.items() if isinstance(settings, dict) else []):
+        if isinstance(group_settings, dict) and "monthlyBudgetUsd" in group_settings \
+                and not positive_usd(group_settings["monthlyBudgetUsd"]):
+            refusals.append(f"parameter: ProvisionGroupSettings gives group {group} the monthlyBudgetUsd "
+                            f"{group_settings['monthlyBudgetUsd']!r}: a budget is a number of USD above 0")
+    return refusals
 
 
 def check_group_settings(plan: Plan) -> list[str]:

@@ -110,8 +110,9 @@ where
                     self.config.policy.grace,
                     run.now,
                 );
-                if step == Step::Nothing && notices == Default::default() {
-                    continue; // under the threshold: not worth a line
+                let under = standing.percent() < f64::from(budgets.warn_at_percent);
+                if step == Step::Nothing && (under || notices == Default::default()) {
+                    continue; // under the threshold (again, after a raise): not worth a line
                 }
                 let line = self
                     .act_on_budget(
