@@ -1329,3 +1329,80 @@ async fn the_lambda_binary_sweeps_with_the_templates_environment() {
     assert_eq!(local.app("cpu").await.status, "InService");
     local.world.stop().await;
 }
+
+#[tokio::test]
+async fn the_ledger_adapter_keeps_its_conditions_over_http() {
+    use idle_shutdown::budget::Notice;
+    use idle_shutdown::ledger::{Account, KIND_STUDIO_APP, Usage};
+    use idle_shutdown::ports::SpendLedger;
+    let local = Local::start().await;
+    let ledger = local.state_store();
+    let domain = local.domain();
+    let record = |until: i64| Usage {
+        domain_id: domain.clone(),
+        month: "2026-12".into(),
+        key: "app#user/ana/jupyterlab/default#1796076000".into(),
+        kind: KIND_STUDIO_APP.into(),
+        account: Account::User("ana".into()),
+        space: None,
+        app_type: "JupyterLab".into(),
+        app_name: "default".into(),
+        instance_type: "ml.g5.xlarge".into(),
+        created: 1_796_076_000,
+        until,
+        seconds: until - 1_796_076_000,
+        days: BTreeMap::from([("2026-12-01".to_string(), until - 1_796_076_000)]),
+        usd_per_hour: Some(1.41),
+    };
+    // A reading is written once; the same or an older one is refused as a value (false), a later one replaces it.
+    assert!(ledger.record(&record(1_796_079_600)).await.unwrap());
+    assert!(!ledger.record(&record(1_796_079_600)).await.unwrap());
+    assert!(!ledger.record(&record(1_796_077_000)).await.unwrap());
+    assert!(ledger.record(&record(1_796_083_200)).await.unwrap());
+    let month = ledger.month(&domain, "2026-12", true).await.unwrap();
+    assert_eq!(month.usages, vec![record(1_796_083_200)]);
+    let projected = ledger.month(&domain, "2026-12", false).await.unwrap();
+    assert!(projected.usages[0].days.is_empty());
+    assert_eq!(projected.usages[0].until, 1_796_083_200);
+    // A notice is claimed once; a claim taken back can be made again; another's claim is not taken back.
+    let ana = Account::User("ana".into());
+    let at: Timestamp = "2026-12-05T12:00:00Z".parse().unwrap();
+    assert!(
+        ledger
+            .claim_notice(&domain, "2026-12", &ana, Notice::Approaching, at)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !ledger
+            .claim_notice(&domain, "2026-12", &ana, Notice::Approaching, at)
+            .await
+            .unwrap()
+    );
+    let later = at + SignedDuration::from_mins(15);
+    ledger
+        .release_notice(&domain, "2026-12", &ana, Notice::Approaching, later)
+        .await
+        .unwrap();
+    let notices = ledger
+        .month(&domain, "2026-12", false)
+        .await
+        .unwrap()
+        .notices;
+    assert_eq!(
+        notices["user/ana"].approaching_at,
+        Some(at),
+        "another's claim stays"
+    );
+    ledger
+        .release_notice(&domain, "2026-12", &ana, Notice::Approaching, at)
+        .await
+        .unwrap();
+    assert!(
+        ledger
+            .claim_notice(&domain, "2026-12", &ana, Notice::Approaching, later)
+            .await
+            .unwrap()
+    );
+    local.world.stop().await;
+}

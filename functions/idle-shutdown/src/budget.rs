@@ -179,6 +179,16 @@ pub struct Notices {
     pub exceeded_at: Option<Timestamp>,
 }
 
+impl Notices {
+    /// The time `notice` was sent, to read or set.
+    pub fn slot(&mut self, notice: Notice) -> &mut Option<Timestamp> {
+        match notice {
+            Notice::Approaching => &mut self.approaching_at,
+            Notice::Exceeded => &mut self.exceeded_at,
+        }
+    }
+}
+
 /// The two notices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {

@@ -66,10 +66,34 @@ pub fn ledger_partition(domain_id: &str, month: &str) -> String {
     format!("{domain_id}#{month}")
 }
 
+/// When a month's items expire: [`LEDGER_RETENTION`] after the month (after `fallback` if the month does not read).
+fn month_expiry(month: &str, fallback: i64) -> i64 {
+    parse_month(month).map_or(fallback, |m| month_bounds(m).1) + LEDGER_RETENTION.as_secs()
+}
+
+/// A conditional write's answer: `true` when it passed, `false` when its condition failed — a value, not an error.
+fn conditional<T, E, R>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+    operation: &'static str,
+) -> Result<bool, AwsCallError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(|s| s.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(AwsCallError::from_sdk(operation, &e)),
+    }
+}
+
 fn usage_item(usage: &Usage) -> HashMap<String, AttributeValue> {
-    let expires = parse_month(&usage.month)
-        .map(|m| month_bounds(m).1 + LEDGER_RETENTION.as_secs())
-        .unwrap_or(usage.until + LEDGER_RETENTION.as_secs());
+    let expires = month_expiry(&usage.month, usage.until);
     let mut item = HashMap::from([
         (
             "pk".to_string(),
@@ -230,16 +254,8 @@ impl SpendLedger for DynamoTables {
             .expression_attribute_values(":until", n(usage.until))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false) // the ledger already holds a later reading
-            }
-            Err(e) => Err(AwsCallError::from_sdk("PutItem", &e)),
-        }
+        // Failed condition: the ledger already holds a later reading.
+        conditional(result, "PutItem")
     }
 
     async fn claim_notice(
@@ -250,32 +266,15 @@ impl SpendLedger for DynamoTables {
         notice: Notice,
         at: Timestamp,
     ) -> Result<bool, AwsCallError> {
-        let expires = parse_month(month)
-            .map(|m| month_bounds(m).1 + LEDGER_RETENTION.as_secs())
-            .unwrap_or(at.as_second() + LEDGER_RETENTION.as_secs());
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.spend_table)
-            .key("pk", s(ledger_partition(domain_id, month)))
-            .key("sk", s(budget_key(account)))
+            .notice_update(domain_id, month, account, notice, at)
             .update_expression("SET #notice = :at, expiration = :expires")
             .condition_expression("attribute_not_exists(#notice)")
-            .expression_attribute_names("#notice", notice.attribute())
-            .expression_attribute_values(":at", s(seconds_text(at)))
-            .expression_attribute_values(":expires", n(expires))
+            .expression_attribute_values(":expires", n(month_expiry(month, at.as_second())))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false) // another sweep sent it
-            }
-            Err(e) => Err(AwsCallError::from_sdk("UpdateItem", &e)),
-        }
+        // Failed condition: another sweep sent it.
+        conditional(result, "UpdateItem")
     }
 
     async fn release_notice(
@@ -287,28 +286,33 @@ impl SpendLedger for DynamoTables {
         at: Timestamp,
     ) -> Result<(), AwsCallError> {
         let result = self
-            .client
+            .notice_update(domain_id, month, account, notice, at)
+            .update_expression("REMOVE #notice")
+            .condition_expression("#notice = :at")
+            .send()
+            .await;
+        // Failed condition: not ours any more, nothing to take back.
+        conditional(result, "UpdateItem").map(drop)
+    }
+}
+
+impl DynamoTables {
+    /// An update of `account`'s budget record naming `notice` (`#notice`) and its time (`:at`).
+    fn notice_update(
+        &self,
+        domain_id: &str,
+        month: &str,
+        account: &Account,
+        notice: Notice,
+        at: Timestamp,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
             .update_item()
             .table_name(&self.spend_table)
             .key("pk", s(ledger_partition(domain_id, month)))
             .key("sk", s(budget_key(account)))
-            .update_expression("REMOVE #notice")
-            .condition_expression("#notice = :at")
             .expression_attribute_names("#notice", notice.attribute())
             .expression_attribute_values(":at", s(seconds_text(at)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Not ours any more: nothing to take back.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(AwsCallError::from_sdk("UpdateItem", &e)),
-        }
     }
 }
 

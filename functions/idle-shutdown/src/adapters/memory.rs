@@ -466,10 +466,7 @@ impl SpendLedger for MemoryState {
         let held = notices
             .entry((month.to_string(), domain_id.to_string(), account.key()))
             .or_default();
-        let slot = match notice {
-            Notice::Approaching => &mut held.approaching_at,
-            Notice::Exceeded => &mut held.exceeded_at,
-        };
+        let slot = held.slot(notice);
         if slot.is_some() {
             return Ok(false);
         }
@@ -489,10 +486,7 @@ impl SpendLedger for MemoryState {
         if let Some(held) =
             notices.get_mut(&(month.to_string(), domain_id.to_string(), account.key()))
         {
-            let slot = match notice {
-                Notice::Approaching => &mut held.approaching_at,
-                Notice::Exceeded => &mut held.exceeded_at,
-            };
+            let slot = held.slot(notice);
             if *slot == Some(at) {
                 *slot = None;
             }
