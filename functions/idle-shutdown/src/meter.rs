@@ -1,14 +1,15 @@
 //! Metering, alongside the sweep: every running billable app the listing yields goes, as its page arrives, to the
 //! meter, which writes its spend records (`ledger.rs`) while the sweep examines apps — the ledger's writes go to
-//! DynamoDB while the sweep waits on SageMaker's rate limit, so they add little to the sweep's time. Per app: its
+//! DynamoDB while the sweep waits on SageMaker's rate limit, so they add little to the sweep's time. The domain's
+//! month is read once, when its first app reaches the meter (the listing does not wait for it). Per app: its
 //! account (a private space's owner from one `ListSpaces` per domain, read when its first space app arrives), its
 //! records at `now` that move the ledger forward, oldest month first (a month is closed before the next is
-//! written). Writes start until shortly before the Lambda deadline; what is left, the next sweep writes (records are
-//! absolute: nothing is lost, nothing counted twice). A dry run computes and writes nothing.
+//! written). Writes start until the sweep's cutoff, like the examination, so that the sweep keeps its margin to
+//! finish; what is left, the next sweep writes (records are absolute: nothing is lost, nothing counted twice). A dry
+//! run computes and writes nothing.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
@@ -21,7 +22,7 @@ use crate::decision::{AppListing, AppOwner};
 use crate::ledger::{self, Account, Usage, account_of, month_of, to_record};
 use crate::ports::{SpendLedger, Studio, SweepState};
 use crate::prices::round_usd;
-use crate::sweep::{DomainSpend, Run, Sweeper, cell, lock};
+use crate::sweep::{DomainSpend, MonthOfDomain, MonthRecords, Run, Sweeper, cell, lock};
 
 /// What the meter did, for the report and the budgets.
 #[derive(Default)]
@@ -68,7 +69,7 @@ where
     pub(crate) async fn meter(&self, run: &Run, listed: UnboundedReceiver<AppListing>) -> Metered {
         let owners: Mutex<HashMap<String, Arc<OnceCell<Owners>>>> = Mutex::new(HashMap::new());
         let seen: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
-        let stop_at = run.deadline.stop_at(Duration::from_secs(5));
+        let stop_at = run.cutoff;
         let (owners, seen) = (&owners, &seen);
         let mut apps = listed
             .filter(|app| {
@@ -104,13 +105,13 @@ where
                 .or_default()
                 .push((one.app, one.account, one.price));
         }
-        let ledgers: Vec<(String, Option<Arc<crate::sweep::MonthRecords>>)> = lock(&run.ledgers)
-            .iter()
-            .map(|(d, h)| (d.clone(), h.clone()))
-            .collect();
-        for (domain, held) in ledgers {
+        // Every domain the sweep listed (its state was read), whether or not it has a running app: its budgets.
+        let domains: Vec<String> = lock(&run.states).keys().cloned().collect();
+        for domain in domains {
             // Budgets need the month as a whole: not checked for a domain whose ledger could not be read.
-            let Some(held) = held else { continue };
+            let Some(held) = self.month_records(run, &domain).await else {
+                continue;
+            };
             let mut records = held.records.clone();
             records.extend(current.remove(&domain).unwrap_or_default());
             metered.month_to_date_usd += records.values().filter_map(Usage::usd).sum::<f64>();
@@ -123,6 +124,32 @@ where
         }
         metered.month_to_date_usd = round_usd(metered.month_to_date_usd);
         metered
+    }
+
+    /// The domain's month as the sweep read it, read at the first call.
+    async fn month_records(&self, run: &Run, domain: &str) -> MonthOfDomain {
+        let ledger = &self.ports.state;
+        let month = month_of(run.now);
+        cell(&run.ledgers, domain.to_string())
+            .get_or_init(|| async {
+                match ledger.month(domain, &month, false).await {
+                    Ok(month) => Some(Arc::new(MonthRecords {
+                        records: month
+                            .usages
+                            .into_iter()
+                            .map(|u| (u.key.clone(), u))
+                            .collect(),
+                        notices: month.notices,
+                    })),
+                    Err(e) => {
+                        // Metering still writes (a record only moves forward); the month's totals leave it out.
+                        tracing::warn!(domain_id = %domain, error = %e, "cannot read the domain's spend ledger");
+                        None
+                    }
+                }
+            })
+            .await
+            .clone()
     }
 
     /// One app: its account, its records, their writes.
@@ -164,7 +191,7 @@ where
         let Some(key) = records.last().map(|r| r.key.clone()) else {
             return Metering::Nothing;
         };
-        let held = lock(&run.ledgers).get(&domain).cloned().flatten();
+        let held = self.month_records(run, &domain).await;
         let todo = to_record(
             records,
             held.as_ref().and_then(|h| h.records.get(&key)),

@@ -33,7 +33,7 @@ use crate::decision::{
     OwnerFacts, Tags, WARNING_TAG, builtin_idle_minutes, decide, screen, short,
 };
 use crate::error::HandlerError;
-use crate::ledger::{Account, Usage, meterable, month_of};
+use crate::ledger::{Account, Usage, meterable};
 use crate::ports::{AppDescription, Ports, SpaceDescription, SpendLedger, Studio, SweepState};
 use crate::prices::PriceTable;
 use crate::report::{AppOutcome, AppResult, DomainFailure, SweepReport};
@@ -79,6 +79,9 @@ struct SpaceFacts {
     tags: Tags,
 }
 
+/// A domain's month as the sweep read it, once, when the meter first needed it (`None`: it could not be read).
+pub(crate) type MonthOfDomain = Option<Arc<MonthRecords>>;
+
 /// A domain's month in the ledger as the sweep found it: the records by key, the budget notices by account key.
 #[derive(Debug, Default)]
 pub(crate) struct MonthRecords {
@@ -103,7 +106,7 @@ pub(crate) struct Run {
     pub(crate) deadline: Deadline,
     /// The point after which no new work starts: the deadline less the configured margin (at most a quarter of the
     /// time the invocation was given, so that a short deadline still leaves time to work).
-    cutoff: Timestamp,
+    pub(crate) cutoff: Timestamp,
     pub(crate) dry_run: bool,
     /// The per-sweep caches: each profile, each space and each domain's idle settings are read at most once per
     /// sweep (the request budget: owner facts at most once per candidate owner).
@@ -111,7 +114,7 @@ pub(crate) struct Run {
     spaces: Mutex<HashMap<String, Arc<OnceCell<SpaceFacts>>>>,
     domain_idle: Mutex<HashMap<String, Arc<OnceCell<IdleSettings>>>>,
     /// Each domain's state as the sweep found it.
-    states: Mutex<HashMap<String, Arc<DomainState>>>,
+    pub(crate) states: Mutex<HashMap<String, Arc<DomainState>>>,
     /// Each domain's apps as listed (fingerprints), for the record of the apps not reached.
     listed: Mutex<HashMap<String, HashSet<u64>>>,
     /// State changes not yet written, per domain (written 25 at a time).
@@ -119,7 +122,7 @@ pub(crate) struct Run {
     /// State changes that could not be written.
     state_writes_failed: AtomicU32,
     /// Each domain's spend records of the month as the sweep found them, by key (`None`: they could not be read).
-    pub(crate) ledgers: Mutex<HashMap<String, Option<Arc<MonthRecords>>>>,
+    pub(crate) ledgers: Mutex<HashMap<String, Arc<OnceCell<MonthOfDomain>>>>,
     /// Where the listing sends each running billable app for the meter (`meter.rs`), until the listing is done.
     meter_tx: Mutex<Option<UnboundedSender<AppListing>>>,
 }
@@ -509,28 +512,7 @@ where
             fail("not reached before the Lambda deadline".into());
             return DomainListing::empty();
         }
-        let month = month_of(run.now);
-        let (state, spend) = tokio::join!(
-            self.ports.state.load(domain),
-            self.ports.state.month(domain, &month, false)
-        );
-        let spend = match spend {
-            Ok(month) => Some(Arc::new(MonthRecords {
-                records: month
-                    .usages
-                    .into_iter()
-                    .map(|u| (u.key.clone(), u))
-                    .collect(),
-                notices: month.notices,
-            })),
-            Err(e) => {
-                // Metering still writes (a record only moves forward); the month's totals leave the domain out.
-                tracing::warn!(domain_id = %domain, error = %e, "cannot read the domain's spend ledger");
-                None
-            }
-        };
-        lock(&run.ledgers).insert(domain.to_string(), spend);
-        let state = match state {
+        let state = match self.ports.state.load(domain).await {
             Ok(state) => Arc::new(state),
             Err(e) => {
                 tracing::warn!(domain_id = %domain, error = %e, "cannot read the domain's sweep state; its apps are not swept");
