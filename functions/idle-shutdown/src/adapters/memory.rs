@@ -368,13 +368,7 @@ impl SweepState for MemoryState {
             changes.len() <= 25,
             "one batch write holds at most 25 items"
         );
-        if self.fail_save.load(Ordering::SeqCst) {
-            return Err(AwsCallError::service(
-                "BatchWriteItem",
-                "InternalServerError",
-                "try again",
-            ));
-        }
+        planted_failure(&self.fail_save, "BatchWriteItem")?;
         let mut domains = self.domains.lock().unwrap();
         let domain = domains.entry(domain_id.to_string()).or_default();
         for change in changes {
@@ -410,13 +404,7 @@ impl SpendLedger for MemoryState {
             .lock()
             .unwrap()
             .push(format!("Query spend {domain_id} {month}"));
-        if self.fail_ledger.load(Ordering::SeqCst) {
-            return Err(AwsCallError::service(
-                "Query",
-                "InternalServerError",
-                "try again",
-            ));
-        }
+        planted_failure(&self.fail_ledger, "Query")?;
         let usages = self
             .ledger
             .lock()
@@ -455,13 +443,7 @@ impl SpendLedger for MemoryState {
             account.key(),
             notice.level()
         ));
-        if self.fail_ledger.load(Ordering::SeqCst) {
-            return Err(AwsCallError::service(
-                "UpdateItem",
-                "InternalServerError",
-                "try again",
-            ));
-        }
+        planted_failure(&self.fail_ledger, "UpdateItem")?;
         let mut notices = self.notices.lock().unwrap();
         let held = notices
             .entry((month.to_string(), domain_id.to_string(), account.key()))
@@ -499,13 +481,7 @@ impl SpendLedger for MemoryState {
             .lock()
             .unwrap()
             .push(format!("PutItem spend {}", usage.key));
-        if self.fail_ledger.load(Ordering::SeqCst) {
-            return Err(AwsCallError::service(
-                "PutItem",
-                "InternalServerError",
-                "try again",
-            ));
-        }
+        planted_failure(&self.fail_ledger, "PutItem")?;
         let mut ledger = self.ledger.lock().unwrap();
         let key = (
             usage.month.clone(),
@@ -518,6 +494,18 @@ impl SpendLedger for MemoryState {
         ledger.insert(key, usage.clone());
         Ok(true)
     }
+}
+
+/// The server error a fake answers while `flag` is set (the next sweep's call succeeds once it is cleared).
+fn planted_failure(flag: &AtomicBool, operation: &'static str) -> Result<(), AwsCallError> {
+    if flag.load(Ordering::SeqCst) {
+        return Err(AwsCallError::service(
+            operation,
+            "InternalServerError",
+            "try again",
+        ));
+    }
+    Ok(())
 }
 
 /// Fails every publish that carries an `App Idle Warning` while `fail_warnings` is set, and every publish made
