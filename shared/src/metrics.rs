@@ -30,20 +30,43 @@ pub const FUNCTION_DIMENSION: &str = "Function";
 /// all sound the same alarm.
 pub const RUN_COMPLETED: &str = "RunCompleted";
 
+/// Every metric one function emits, by name. The template's dashboard may read only these (the infra test
+/// `the_dashboard_reads_only_metrics_the_functions_emit` checks each widget against the four catalogues), and
+/// [`MetricSet::put`] refuses a name its catalogue lacks in debug builds, so every test that reaches an
+/// emission also proves the catalogue complete.
+#[derive(Debug)]
+pub struct Catalogue {
+    /// The function's binary name: the value of its [`FUNCTION_DIMENSION`].
+    pub function: &'static str,
+    pub metrics: &'static [&'static str],
+}
+
+impl Catalogue {
+    pub fn has(&self, name: &str) -> bool {
+        self.metrics.contains(&name)
+    }
+}
+
 /// Collects metrics of one invocation under one namespace and dimension set.
 #[derive(Debug, Clone)]
 pub struct MetricSet {
     namespace: String,
+    catalogue: &'static Catalogue,
     dimensions: Vec<(String, String)>,
     metrics: Vec<(String, f64, Unit)>,
 }
 
 impl MetricSet {
-    /// The metric set of one invocation of `function`: namespace [`NAMESPACE`], dimension [`FUNCTION_DIMENSION`].
-    pub fn for_function(function: &str) -> Self {
+    /// The metric set of one invocation of the catalogue's function: namespace [`NAMESPACE`], dimension
+    /// [`FUNCTION_DIMENSION`].
+    pub fn of(catalogue: &'static Catalogue) -> Self {
         Self {
             namespace: NAMESPACE.to_string(),
-            dimensions: vec![(FUNCTION_DIMENSION.to_string(), function.to_string())],
+            catalogue,
+            dimensions: vec![(
+                FUNCTION_DIMENSION.to_string(),
+                catalogue.function.to_string(),
+            )],
             metrics: Vec::new(),
         }
     }
@@ -55,6 +78,11 @@ impl MetricSet {
     }
 
     pub fn put(&mut self, name: &str, value: f64, unit: Unit) {
+        debug_assert!(
+            self.catalogue.has(name),
+            "metric {name} is not in {}'s catalogue: add it there, where the dashboard test reads it",
+            self.catalogue.function
+        );
         self.metrics.push((name.to_string(), value, unit));
     }
 
@@ -98,9 +126,21 @@ impl MetricSet {
 mod tests {
     use super::*;
 
+    const TEST: Catalogue = Catalogue {
+        function: "idle-shutdown",
+        metrics: &["AppsStopped"],
+    };
+
+    #[test]
+    #[should_panic(expected = "metric AppsWarned is not in idle-shutdown's catalogue")]
+    #[cfg(debug_assertions)]
+    fn a_metric_its_catalogue_lacks_is_refused() {
+        MetricSet::of(&TEST).put("AppsWarned", 1.0, Unit::Count);
+    }
+
     #[test]
     fn emf_document_shape() {
-        let mut m = MetricSet::for_function("idle-shutdown");
+        let mut m = MetricSet::of(&TEST);
         m.put("AppsStopped", 2.0, Unit::Count);
         let doc = m.to_emf(1_700_000_000_000);
         assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000_i64);

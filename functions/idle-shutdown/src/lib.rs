@@ -24,3 +24,28 @@ pub mod spend;
 pub mod state;
 pub mod sweep;
 pub mod trigger;
+
+/// Every metric idle-shutdown emits (the dashboard reads only these).
+pub const METRICS: studio_ops_shared::metrics::Catalogue = studio_ops_shared::metrics::Catalogue {
+    function: report::FUNCTION_NAME,
+    metrics: &[
+        studio_ops_shared::metrics::RUN_COMPLETED,
+        "AppsScanned",
+        "AppsWarned",
+        "AppsStopped",
+        "AppsFailed",
+        "AppsNotReached",
+        "AppsExamined",
+        "AppsBehind",
+        "StateWritesFailed",
+        "AppsMetered",
+        "AccountsOverBudget",
+        "BudgetNotices",
+        "AppsStoppedForBudget",
+        "MonthToDateUSD",
+        "MeteredUSD",
+        "LedgerWrites",
+        "LedgerWritesFailed",
+        "EstimatedHourlySavingsUSD",
+    ],
+};

@@ -31,6 +31,8 @@ pub(crate) struct Metered {
     pub(crate) writes: u32,
     pub(crate) writes_failed: u32,
     pub(crate) month_to_date_usd: f64,
+    /// What this sweep's writes added to the current month's dollars (the dashboard's spend per day sums it).
+    pub(crate) metered_usd: f64,
     /// Per domain whose month could be read: the month as it now stands, for the budgets.
     pub(crate) spends: Vec<DomainSpend>,
 }
@@ -53,6 +55,8 @@ struct AppMetered {
     current: Option<Usage>,
     sent: u32,
     failed: u32,
+    /// The dollars its current month's record grew by.
+    grew_usd: f64,
 }
 
 /// Space name (lower case) → owner, shared by every app of a domain.
@@ -93,6 +97,7 @@ where
             metered.apps += 1;
             metered.writes += one.sent;
             metered.writes_failed += one.failed;
+            metered.metered_usd += one.grew_usd;
             let domain = one.app.domain_id.clone();
             if let Some(record) = one.current {
                 current
@@ -123,6 +128,7 @@ where
             });
         }
         metered.month_to_date_usd = round_usd(metered.month_to_date_usd);
+        metered.metered_usd = round_usd(metered.metered_usd);
         metered
     }
 
@@ -192,14 +198,12 @@ where
             return Metering::Nothing;
         };
         let held = self.month_records(run, &domain).await;
-        let todo = to_record(
-            records,
-            held.as_ref().and_then(|h| h.records.get(&key)),
-            run.now,
-        );
+        let held_record = held.as_ref().and_then(|h| h.records.get(&key));
+        let held_usd = held_record.and_then(Usage::usd).unwrap_or(0.0);
+        let todo = to_record(records, held_record, run.now);
         let month = month_of(run.now);
         let current = todo.iter().find(|u| u.month == month).cloned();
-        let (mut sent, mut failed) = (0u32, 0u32);
+        let (mut sent, mut failed, mut grew_usd) = (0u32, 0u32, 0.0);
         if !run.dry_run {
             for (i, record) in todo.iter().enumerate() {
                 if Timestamp::now() >= stop_at {
@@ -207,8 +211,14 @@ where
                     break;
                 }
                 match self.ports.state.record(record).await {
-                    // `false`: another sweep had recorded a later reading; a write all the same.
-                    Ok(_) => sent += 1,
+                    Ok(moved) => {
+                        // `false`: another sweep had recorded a later reading; a write all the same, but its growth
+                        // is that sweep's. Earlier months' growth is left out (their records were not read).
+                        if moved && record.month == month {
+                            grew_usd += (record.usd().unwrap_or(0.0) - held_usd).max(0.0);
+                        }
+                        sent += 1
+                    }
                     Err(e) => {
                         tracing::warn!(key = %record.key, month = %record.month, error = %e, "spend record not written; the next sweep writes it");
                         failed += (todo.len() - i) as u32;
@@ -224,6 +234,7 @@ where
             current,
             sent,
             failed,
+            grew_usd,
         }))
     }
 }

@@ -166,6 +166,9 @@ pub struct SweepReport {
     /// What the metered apps cost this month so far, in the domains swept (priced hours only).
     #[serde(default)]
     pub month_to_date_usd: f64,
+    /// What this sweep's ledger writes added to the month's dollars (summed per day: the spend per day).
+    #[serde(default)]
+    pub metered_usd: f64,
     /// The accounts at or past their budget's notice threshold, with what was done (budgets on).
     #[serde(default)]
     pub budgets: Vec<BudgetLine>,
@@ -336,7 +339,7 @@ impl SweepReport {
 
     /// The EMF metrics of a live sweep (dry runs emit none, so dashboards show only real stops).
     pub fn metrics(&self) -> MetricSet {
-        let mut m = MetricSet::for_function(FUNCTION_NAME);
+        let mut m = MetricSet::of(&crate::METRICS);
         // Completed: at least one domain was swept (the answer is an error otherwise).
         let failed: BTreeSet<&str> = self
             .failed_domains
@@ -371,6 +374,7 @@ impl SweepReport {
             Unit::Count,
         );
         m.put("MonthToDateUSD", self.month_to_date_usd, Unit::None);
+        m.put("MeteredUSD", self.metered_usd, Unit::None);
         m.put("LedgerWrites", f64::from(self.ledger_writes), Unit::Count);
         m.put(
             "LedgerWritesFailed",

@@ -70,6 +70,7 @@ mod tests {
     use crate::adapters::memory::*;
     use crate::decision::AppOwner;
     use crate::ledger::Account;
+    use crate::prices::round_usd;
 
     /// Ana's GPU app (2 h), Bob's CPU app in his private space (1 h), a shared space's app of an unpriced type
     /// (30 min), and a stopped app that costs nothing.
@@ -139,6 +140,7 @@ mod tests {
         assert_eq!((first.metered, first.ledger_writes), (3, 3));
         // 2 h × 1.41 + 1 h × 0.05; the unpriced half hour counts no dollars.
         assert_eq!(first.month_to_date_usd, 2.87);
+        assert_eq!(first.metered_usd, 2.87, "all of it is this sweep's growth");
         let records = h.ports().state.records();
         let accounts: Vec<&Account> = records.iter().map(|u| &u.account).collect();
         assert!(
@@ -150,11 +152,15 @@ mod tests {
         // The same sweep delivered again writes nothing new; a later one moves every record on.
         let again = sweep_at(&h, now(), false).await;
         assert_eq!(again.ledger_writes, 0);
+        assert_eq!(again.metered_usd, 0.0, "a duplicate adds no spend");
         let later = sweep_at(&h, now() + SignedDuration::from_mins(15), false).await;
         assert_eq!(later.ledger_writes, 3);
         assert_eq!(later.month_to_date_usd, 3.235);
-        // An older sweep arriving late cannot move the ledger back.
-        sweep_at(&h, now() + SignedDuration::from_mins(5), false).await;
+        // The dashboard's spend per day sums the growth: it adds up to the month.
+        assert_eq!(round_usd(first.metered_usd + later.metered_usd), 3.235);
+        // An older sweep arriving late cannot move the ledger back, nor add spend.
+        let late = sweep_at(&h, now() + SignedDuration::from_mins(5), false).await;
+        assert_eq!(late.metered_usd, 0.0);
         let gpu = h
             .ports()
             .state

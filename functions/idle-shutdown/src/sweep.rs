@@ -269,6 +269,7 @@ where
         tally.report.ledger_writes = metered.writes;
         tally.report.ledger_writes_failed = metered.writes_failed;
         tally.report.month_to_date_usd = metered.month_to_date_usd;
+        tally.report.metered_usd = metered.metered_usd;
         self.keep_budgets(
             &run,
             &mut tally,

@@ -94,7 +94,7 @@ impl<P: AlertPublisher, R: ModelRegistry, S: IdempotencyStore> Handler<P, R, S> 
             }
         };
         tracing::info!(event_id = event_id(&event), outcome = ?outcome, "notify handled event");
-        let mut metrics = MetricSet::for_function("notify");
+        let mut metrics = MetricSet::of(&crate::METRICS);
         metrics.put(outcome.metric(), 1.0, Unit::Count);
         metrics.emit();
         Ok(outcome)

@@ -116,7 +116,7 @@ impl Reconciliation {
             Ended::Preview { .. } => return None,
             Ended::Blocked { plan, .. } | Ended::Applied { plan, .. } => plan,
         };
-        let mut metrics = MetricSet::for_function(crate::FUNCTION_NAME);
+        let mut metrics = MetricSet::of(&crate::METRICS);
         metrics.put("Members", count(self.members), Unit::Count);
         let managed = f64::from(plan.managed_profiles);
         metrics.put("ManagedProfiles", managed, Unit::Count);

@@ -21,3 +21,14 @@ pub mod push;
 pub mod registration;
 pub mod sourcedir;
 pub mod trigger;
+
+/// Every metric train-on-push emits (the dashboard reads only these).
+pub const METRICS: studio_ops_shared::metrics::Catalogue = studio_ops_shared::metrics::Catalogue {
+    function: "train-on-push",
+    metrics: &[
+        "TrainingJobsStarted",
+        "ManifestsRejected",
+        "ModelsRegistered",
+        "TrainingJobsFailed",
+    ],
+};

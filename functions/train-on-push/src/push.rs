@@ -268,7 +268,7 @@ where
             };
             results.insert(model.clone(), outcome);
         }
-        let mut metrics = MetricSet::for_function("train-on-push");
+        let mut metrics = MetricSet::of(&crate::METRICS);
         metrics.put("TrainingJobsStarted", started, Unit::Count);
         metrics.put("ManifestsRejected", rejected, Unit::Count);
         metrics.emit();

@@ -239,7 +239,7 @@ fn emit_metrics(outcome: &Outcome) {
         Outcome::FailureReported { .. } => ("TrainingJobsFailed", 1.0),
         _ => return,
     };
-    let mut metrics = MetricSet::for_function("train-on-push");
+    let mut metrics = MetricSet::of(&crate::METRICS);
     metrics.put(name, counted, Unit::Count);
     metrics.emit();
 }
