@@ -7,6 +7,7 @@
 
 pub mod adapters;
 pub mod alert;
+pub mod chat;
 pub mod config;
 pub mod content;
 pub mod context;
@@ -20,3 +21,9 @@ pub mod render;
 pub mod sanitize;
 pub mod suite_alerts;
 pub mod trigger;
+
+/// Every metric notify emits (the dashboard reads only these).
+pub const METRICS: studio_ops_shared::metrics::Catalogue = studio_ops_shared::metrics::Catalogue {
+    function: "notify",
+    metrics: &["AlertsPublished", "DuplicatesDropped", "AlertsSkipped"],
+};

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::chat;
 use crate::content::{self, Alert, MetricTable, number, signed};
 use crate::model_package::round6;
 use crate::sanitize;
@@ -30,8 +31,11 @@ pub struct OutgoingMessage {
     pub subject: String,
     /// For e-mail and every protocol without its own entry.
     pub text: String,
-    /// For SQS, Lambda and HTTP(S) subscribers.
+    /// For SQS, Lambda, HTTP and e-mail-JSON subscribers.
     pub document: Value,
+    /// For HTTPS subscribers: the Amazon Q Developer in chat applications custom notification (`chat.rs`), which
+    /// is how Amazon Q's subscription reads the topic.
+    pub chat: Value,
     /// Name and value of every non-empty attribute, all of SNS type `String`.
     pub attributes: Vec<(&'static str, String)>,
 }
@@ -47,7 +51,7 @@ impl OutgoingMessage {
             "sqs": document,
             "lambda": document,
             "http": document,
-            "https": document,
+            "https": self.chat.to_string(),
         })
         .to_string()
     }
@@ -66,6 +70,7 @@ pub fn render(alert: &Alert, subject_prefix: &str) -> OutgoingMessage {
     let text = text_body(alert);
     let mut message = OutgoingMessage {
         document: document(alert, &subject, true),
+        chat: chat::notification(alert, &subject),
         subject,
         text,
         attributes: attributes(alert),
@@ -359,6 +364,13 @@ mod tests {
         assert_eq!(doc["eventType"], "app-stopped");
         assert_eq!(doc["user"], "ana");
         assert_eq!(doc["details"], json!({"a": 1}));
+        // Amazon Q Developer in chat applications subscribes over HTTPS: it gets the custom notification.
+        let chat: Value = serde_json::from_str(envelope["https"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            (chat["version"].as_str(), chat["source"].as_str()),
+            (Some("1.0"), Some("custom"))
+        );
+        assert_eq!(chat["metadata"]["eventType"], "app-stopped");
     }
 
     #[test]

@@ -91,11 +91,13 @@ fn attributes_line(m: &OutgoingMessage) -> String {
 
 fn golden_text(m: &OutgoingMessage) -> String {
     format!(
-        "Subject: {}\nAttributes: {}\n\n{}\n==== JSON (sqs, lambda, http, https, email-json) ====\n{}\n",
+        "Subject: {}\nAttributes: {}\n\n{}\n==== JSON (sqs, lambda, http, email-json) ====\n{}\n\
+         ==== Amazon Q Developer in chat applications (https) ====\n{}\n",
         m.subject,
         attributes_line(m),
         m.text,
-        serde_json::to_string_pretty(&m.document).unwrap()
+        serde_json::to_string_pretty(&m.document).unwrap(),
+        serde_json::to_string_pretty(&m.chat).unwrap()
     )
 }
 
@@ -184,6 +186,11 @@ fn docs_section(messages: &[(String, OutgoingMessage)]) -> String {
     out.push_str(&format!(
         "\n#### The JSON form (`model-package-approved`)\n\n```json\n{}\n```\n",
         serde_json::to_string_pretty(&approved.document).unwrap()
+    ));
+    let budget = by_kind["budget-alert"];
+    out.push_str(&format!(
+        "\n#### The chat form (`budget-alert`, the `https` entry: Amazon Q Developer in chat applications)\n\n```json\n{}\n```\n",
+        serde_json::to_string_pretty(&budget.chat).unwrap()
     ));
     out.push('\n');
     out.push_str(DOCS_END);
