@@ -2,6 +2,7 @@
 //! hosts the function binaries, and EventBridge routing with the template's own patterns.
 
 pub mod bench;
+pub mod dashboard;
 pub mod demo;
 pub mod git;
 pub mod iam;

@@ -961,3 +961,86 @@ fn schedule_periods_are_read_or_refused() {
     assert_eq!(schedule_period("cron(0 5 ? * MON *)"), None);
     assert_eq!(schedule_period("rate(2 fortnights)"), None);
 }
+
+/// The dashboard (issue 16): every widget reads what the functions emit (`studio_ops_tests::dashboard`), and it
+/// shows what an admin looks for: spend and savings per day, apps warned and stopped, profiles created and removed,
+/// jobs started, failed and registered, each function's errors and duration, both queues' depth, the heartbeats.
+#[test]
+fn the_dashboard_reads_only_metrics_the_functions_emit() {
+    use studio_ops_tests::dashboard;
+    let dashboards = dashboard::check(&template_text()).unwrap_or_else(|errors| {
+        panic!(
+            "the dashboard reads what nothing emits:\n  {}",
+            errors.join("\n  ")
+        )
+    });
+    assert_eq!(dashboards.len(), 1, "one dashboard for the suite");
+    let d = &dashboards[0];
+    let mut missing: Vec<String> = [
+        "idle-shutdown/MeteredUSD",
+        "idle-shutdown/EstimatedHourlySavingsUSD",
+        "idle-shutdown/AppsWarned",
+        "idle-shutdown/AppsStopped",
+        "provision-users/ProfilesCreated",
+        "provision-users/ProfilesDeprovisioned",
+        "train-on-push/TrainingJobsStarted",
+        "train-on-push/TrainingJobsFailed",
+        "train-on-push/ModelsRegistered",
+        "AWS/SQS ApproximateNumberOfMessagesVisible «FailedInvocationQueue.QueueName»",
+        "AWS/SQS ApproximateNumberOfMessagesVisible «DeliveryDeadLetterQueue.QueueName»",
+    ]
+    .into_iter()
+    .filter(|m| !d.metrics.contains(*m))
+    .map(String::from)
+    .collect();
+    let template = parsed_template();
+    for f in &template.functions {
+        for metric in ["Errors", "Duration"] {
+            let wanted = format!("AWS/Lambda {metric} «{}»", f.logical_id);
+            if !d.metrics.contains(&wanted) {
+                missing.push(wanted);
+            }
+        }
+    }
+    for alarm in ["IdleSweepHeartbeatAlarm", "ReconcileHeartbeatAlarm"] {
+        if !d.alarms.contains(alarm) {
+            missing.push(alarm.to_string());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "the dashboard does not show {missing:?}"
+    );
+}
+
+#[test]
+fn a_widget_that_reads_nothing_is_refused() {
+    use studio_ops_tests::dashboard;
+    let text = template_text();
+    for (good, bad, why) in [
+        (
+            r#"["StudioOps", "AppsWarned", "Function", "idle-shutdown"]"#,
+            r#"["StudioOps", "AppsWarnd", "Function", "idle-shutdown"]"#,
+            "idle-shutdown emits no metric AppsWarnd",
+        ),
+        (
+            r#"["StudioOps", "AlertsPublished", "Function", "notify"]"#,
+            r#"["StudioOps", "AlertsPublished", "Function", "notify", "Domain", "d-1"]"#,
+            "exactly the dimension Function",
+        ),
+        (
+            r#""${IdleSweepHeartbeatAlarm.Arn}""#,
+            r#""${IdleSweepHeartbeatAlrm.Arn}""#,
+            "not the Arn of an alarm",
+        ),
+        (
+            r#""expression": "stopped * 24""#,
+            r#""expression": "stoped * 24""#,
+            "names stoped",
+        ),
+    ] {
+        assert!(text.contains(good), "{good}");
+        let errors = dashboard::check(&text.replacen(good, bad, 1)).expect_err(bad);
+        assert!(errors.iter().any(|e| e.contains(why)), "{why}: {errors:?}");
+    }
+}
