@@ -9,10 +9,12 @@ use studio_ops_shared::idempotency::{Claim, IdempotencyStore};
 use studio_ops_shared::publisher::PublishEvents;
 
 use crate::decision::{Action, AppFacts, AppListing, Decision, OwnerFacts, short};
-use crate::ports::{DeleteOutcome, StopApps, SweepState, Tagging};
+use crate::ledger::Account;
+use crate::ports::{DeleteOutcome, SpendLedger, StopApps, SweepState, Tagging};
 use crate::report::{AppOutcome, AppResult};
 use crate::state::Warning;
 use crate::sweep::{Decided, Run, Sweeper};
+use crate::weekly::Stop;
 
 /// What the sweep state should hold of an app once it has been acted on.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +38,7 @@ where
     S: Tagging + StopApps,
     P: PublishEvents,
     I: IdempotencyStore,
-    D: SweepState,
+    D: SweepState + SpendLedger,
 {
     /// Carries out `decided`'s action on `app`; returns its result, the `App Stopped` notice of a stop that could
     /// not be published at once (the end of the sweep tries again) and what the state should remember.
@@ -159,6 +161,7 @@ where
             Ok(DeleteOutcome::Deleted) => {
                 result.outcome = AppOutcome::Stopped;
                 let event = app_stopped(&result, owner, decision);
+                self.keep_stop(&event, result.hourly_cost_usd, "idle").await;
                 let notice = [SuiteEvent::from(event.clone())];
                 if let Err(e) = self.ports.publisher.publish(&notice).await {
                     tracing::warn!(app = %result.app.app_name, error = %e, "App Stopped not published; retried with the sweep summary");
@@ -293,6 +296,41 @@ fn idle_warning(
 }
 
 /// The `App Stopped` notice of an app this sweep stopped.
+impl<S, P, I, D> Sweeper<'_, S, P, I, D>
+where
+    S: Tagging + StopApps,
+    P: PublishEvents,
+    I: IdempotencyStore,
+    D: SweepState + SpendLedger,
+{
+    /// Keeps a stop for the weekly digests; a stop not kept is logged and missing from them, nothing else.
+    pub(crate) async fn keep_stop(
+        &self,
+        stopped: &AppStopped,
+        usd_per_hour: Option<f64>,
+        cause: &str,
+    ) {
+        let stop = Stop {
+            domain_id: stopped.domain_id.clone(),
+            account: match (&stopped.user_profile_name, &stopped.space_name) {
+                (Some(user), _) => Account::User(user.clone()),
+                (None, space) => Account::Space(space.clone().unwrap_or_default()),
+            },
+            space: stopped.space_name.clone(),
+            app_type: stopped.app_type.clone(),
+            app_name: stopped.app_name.clone(),
+            instance_type: stopped.instance_type.clone(),
+            usd_per_hour,
+            at: Timestamp::now().as_second(),
+            cause: cause.to_string(),
+            idle_minutes: stopped.idle_minutes,
+        };
+        if let Err(e) = self.ports.state.record_stop(&stop).await {
+            tracing::warn!(app = %stop.app_name, error = %e, "the stop is not kept for the weekly digest");
+        }
+    }
+}
+
 fn app_stopped(result: &AppResult, owner: Option<&OwnerFacts>, decision: &Decision) -> AppStopped {
     AppStopped {
         domain_id: result.app.domain_id.clone(),
@@ -453,6 +491,19 @@ mod tests {
             *h.ports().publisher.batch_sizes.lock().unwrap(),
             [1, 1, 1],
             "one publish per stop, as it happens, not a batch at the end"
+        );
+        // Each stop is kept for the weekly digests, with what it costs per hour.
+        let stops = h.ports().state.stops.lock().unwrap().clone();
+        assert_eq!(stops.len(), 2);
+        assert!(
+            stops
+                .values()
+                .all(|s| s.cause == "idle" && s.usd_per_hour.is_some() && s.idle_minutes > 0),
+            "{stops:?}"
+        );
+        assert!(
+            h.ports().state.lags.lock().unwrap().is_empty(),
+            "a sweep that kept up leaves no lag record"
         );
     }
 

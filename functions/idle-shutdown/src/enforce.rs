@@ -19,6 +19,7 @@ use crate::ports::{DeleteOutcome, SpendLedger, Studio, SweepState};
 use crate::prices::round_usd;
 use crate::report::{BudgetLine, MAX_BUDGET_LINES};
 use crate::sweep::{DomainSpend, Run, Sweeper, Tally};
+use crate::weekly::Stop;
 
 /// One account's month: what it spent (priced hours) and its running apps with their hourly prices.
 #[derive(Default)]
@@ -229,9 +230,29 @@ where
                 }
                 let mut stopped = Vec::new();
                 let mut failed = 0;
-                for (app, _) in running {
+                for (app, price) in running {
                     match self.ports.studio.delete_app(app).await {
-                        Ok(DeleteOutcome::Deleted) => stopped.push(label(app)),
+                        Ok(DeleteOutcome::Deleted) => {
+                            stopped.push(label(app));
+                            let stop = Stop {
+                                domain_id: domain.to_string(),
+                                account: account.clone(),
+                                space: app.owner.space().map(str::to_string),
+                                app_type: app.app_type.clone(),
+                                app_name: app.app_name.clone(),
+                                instance_type: app
+                                    .instance_type
+                                    .clone()
+                                    .unwrap_or_else(|| "unknown".into()),
+                                usd_per_hour: *price,
+                                at: Timestamp::now().as_second(),
+                                cause: "budget".into(),
+                                idle_minutes: 0,
+                            };
+                            if let Err(e) = self.ports.state.record_stop(&stop).await {
+                                tracing::warn!(app = %app.key(), error = %e, "the stop is not kept for the weekly digest");
+                            }
+                        }
                         // Gone already, or changing state: the next sweep looks again.
                         Ok(DeleteOutcome::AlreadyGone | DeleteOutcome::InUse(_)) => {}
                         Err(e) => {
@@ -446,6 +467,12 @@ mod tests {
         let stop = sweep_at(&h, 71).await;
         assert_eq!(stop.budgets[0].step, "stopped");
         assert_eq!(stop.stopped_for_budget, 1);
+        let kept = h.ports().state.stops.lock().unwrap().clone();
+        assert_eq!(
+            kept.values().map(|s| s.cause.as_str()).collect::<Vec<_>>(),
+            ["budget"],
+            "the budget's stop is kept for the digests"
+        );
         assert_eq!(h.ports().studio.calls_of("DeleteApp gpu"), 1);
         assert_eq!(
             h.ports().studio.calls_of("DeleteApp cpu"),

@@ -28,6 +28,9 @@ pub enum HandlerError {
     /// The sweep ran (see the logged report), but its events could not be published.
     #[error("sweep events not published: {0}")]
     Publish(#[from] PublishError),
+    /// Some of the week's digests could not be published; a retry sends only those.
+    #[error("{0}")]
+    DigestsNotSent(String),
     /// No domain's spend ledger could be read for a spend report.
     #[error("{0}")]
     Ledger(String),
@@ -44,7 +47,9 @@ impl Failure for HandlerError {
             | HandlerError::Request(_)
             | HandlerError::Answer(_) => ErrorClass::NonRetryable,
             HandlerError::ListDomains(e) => e.class(),
-            HandlerError::NoDomainListed(_) | HandlerError::Ledger(_) => ErrorClass::Retryable,
+            HandlerError::NoDomainListed(_)
+            | HandlerError::Ledger(_)
+            | HandlerError::DigestsNotSent(_) => ErrorClass::Retryable,
             HandlerError::Publish(e) => e.class(),
             HandlerError::Lease(e) => e.class(),
         }

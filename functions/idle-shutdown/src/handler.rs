@@ -17,6 +17,7 @@ use studio_ops_shared::lease::{self, Exclusive};
 use studio_ops_shared::publisher::PublishEvents;
 
 use crate::config::Config;
+use crate::digest::DigestReport;
 use crate::error::HandlerError;
 use crate::ledger::SpendReport;
 pub use crate::ports::Ports;
@@ -24,7 +25,7 @@ use crate::ports::{SpendLedger, Studio, SweepState};
 use crate::prices::PriceTable;
 use crate::report::{FUNCTION_NAME, SweepReport};
 use crate::sweep::Sweeper;
-use crate::trigger::Trigger;
+use crate::trigger::{DigestRequest, Trigger};
 
 /// What one invocation did: its answer, and what a test reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,9 +35,12 @@ pub enum Outcome {
     Swept(SweepReport),
     /// The spend report asked for (`{"report": "spend"}`): read from the ledger, nothing changed.
     Spend(SpendReport),
+    Digest(DigestReport),
     /// Another sweep holds the lease; this one did nothing. Not an error: nothing to retry, the next scheduled sweep
     /// comes soon.
-    AlreadyRunning { reason: String },
+    AlreadyRunning {
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -44,7 +48,7 @@ impl Outcome {
     pub fn report(&self) -> Option<&SweepReport> {
         match self {
             Outcome::Swept(report) => Some(report),
-            Outcome::AlreadyRunning { .. } | Outcome::Spend(_) => None,
+            Outcome::AlreadyRunning { .. } | Outcome::Spend(_) | Outcome::Digest(_) => None,
         }
     }
 
@@ -96,6 +100,10 @@ where
                 self.sweeper().spend_report(spend, now).await?,
             ));
         }
+        if let Trigger::Digest(digest) = &trigger {
+            tracing::info!(event_id = event_id(&event), week = ?digest.week, dry_run = digest.dry_run, "weekly digests requested");
+            return Ok(Outcome::Digest(self.digests(digest, now, deadline).await?));
+        }
         tracing::info!(event_id = event_id(&event), dry_run = request.dry_run, domain = ?request.domain_id, user = ?request.user_profile_name, "idle sweep requested");
         if request.dry_run {
             return Ok(Outcome::Swept(self.sweep(&request, now, deadline).await?));
@@ -138,6 +146,16 @@ where
         deadline: Deadline,
     ) -> Result<SweepReport, HandlerError> {
         self.sweeper().sweep(request, now, deadline).await
+    }
+
+    /// The weekly digests as of `now` (the handler's own clock in production; tests give theirs).
+    pub async fn digests(
+        &self,
+        request: &DigestRequest,
+        now: Timestamp,
+        deadline: Deadline,
+    ) -> Result<DigestReport, HandlerError> {
+        self.sweeper().digests(request, now, deadline).await
     }
 
     fn sweeper(&self) -> Sweeper<'_, S, P, I, D> {

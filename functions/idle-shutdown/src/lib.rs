@@ -11,6 +11,7 @@ pub mod adapters;
 pub mod budget;
 pub mod config;
 pub mod decision;
+pub mod digest;
 pub mod enforce;
 pub mod error;
 pub mod handler;
@@ -24,6 +25,7 @@ pub mod spend;
 pub mod state;
 pub mod sweep;
 pub mod trigger;
+pub mod weekly;
 
 /// Every metric idle-shutdown emits (the dashboard reads only these).
 pub const METRICS: studio_ops_shared::metrics::Catalogue = studio_ops_shared::metrics::Catalogue {
@@ -47,5 +49,6 @@ pub const METRICS: studio_ops_shared::metrics::Catalogue = studio_ops_shared::me
         "LedgerWrites",
         "LedgerWritesFailed",
         "EstimatedHourlySavingsUSD",
+        "DigestsSent",
     ],
 };

@@ -15,6 +15,7 @@ use crate::budget::{Notice, Notices};
 use crate::decision::{AppListing, IdleSettings, Tags};
 use crate::ledger::{Account, Usage};
 use crate::state::{DomainState, StateChange};
+use crate::weekly::{Lag, Stop};
 
 /// The adapters the handler talks through; built once in `main` (or by tests, pointed at the local world).
 pub struct Ports<S, P, I, D> {
@@ -184,6 +185,18 @@ pub trait SpendLedger: Send + Sync {
         notice: Notice,
         at: Timestamp,
     ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// Keeps an app the sweep stopped, for the digests (its key is deterministic: writing it twice is writing it once).
+    fn record_stop(&self, stop: &Stop) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// The apps stopped in a domain's month.
+    fn stops(
+        &self,
+        domain_id: &str,
+        month: &str,
+    ) -> impl Future<Output = Result<Vec<Stop>, AwsCallError>> + Send;
+    /// Keeps a sweep that could not keep up, for the team digest.
+    fn record_lag(&self, lag: &Lag) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+    /// The month's sweeps that could not keep up.
+    fn lags(&self, month: &str) -> impl Future<Output = Result<Vec<Lag>, AwsCallError>> + Send;
 }
 
 /// Everything a sweep asks of Studio: the four roles together, as one adapter usually provides them.

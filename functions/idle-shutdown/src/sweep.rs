@@ -41,6 +41,7 @@ use crate::state::{
     AppState, DomainState, SAVE_BATCH, StateChange, examination_order, key_hash, next_unreached,
     quiet, state_key,
 };
+use crate::weekly::Lag;
 
 /// What a sweep works with: the configuration, the price table and the ports.
 pub(crate) struct Sweeper<'a, S, P, I, D> {
@@ -290,10 +291,27 @@ where
         summarize(&report);
         if !run.dry_run {
             report.metrics().emit();
+            self.keep_lag(&report, &run).await;
         }
         self.publish(&report, stopped).await?;
         all_domains_failed(&report)?;
         Ok(report)
+    }
+
+    /// A sweep that could not keep up is kept for the team digest (one small write, only then).
+    async fn keep_lag(&self, report: &SweepReport, run: &Run) {
+        let lag = Lag {
+            at: run.now.as_second(),
+            not_reached: report.not_reached,
+            behind: report.apps_behind,
+            failed_domains: report.failed_domains.len() as u32,
+        };
+        if lag.not_reached + lag.behind + lag.failed_domains == 0 {
+            return;
+        }
+        if let Err(e) = self.ports.state.record_lag(&lag).await {
+            tracing::warn!(error = %e, "the sweep's lag is not kept for the team digest");
+        }
     }
 
     /// Apps are screened and processed while the next ListApps page is read.
@@ -1375,6 +1393,12 @@ mod tests {
             panic!()
         };
         assert_eq!(sum.failed_domains, vec!["d-test"]);
+        // The team digest hears of it.
+        let lags = h.ports().state.lags.lock().unwrap().clone();
+        assert_eq!(
+            lags.values().map(|l| l.failed_domains).collect::<Vec<_>>(),
+            [1]
+        );
     }
 
     #[tokio::test]

@@ -26,6 +26,20 @@ pub struct SpendRequest {
 }
 
 /// One invocation of idle-shutdown.
+/// `{"digest": "weekly"}` from the weekly schedule; a manual run may name the week and ask for a dry run.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DigestRequest {
+    /// Only `weekly` so far.
+    pub digest: String,
+    /// `2026-W49`; absent: the last full week.
+    #[serde(default)]
+    pub week: Option<String>,
+    /// Build the digests and answer them; send nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
     /// The classic schedule (or an empty invocation): a full sweep of the configured scope.
@@ -34,6 +48,8 @@ pub enum Trigger {
     Request(RunRequest),
     /// The spend report of a month: reads the ledger, changes nothing.
     SpendReport(SpendRequest),
+    /// The weekly digests: reads the ledger, sends each digest once.
+    Digest(DigestRequest),
 }
 
 impl Trigger {
@@ -42,6 +58,26 @@ impl Trigger {
     pub fn parse(event: &Value) -> Result<Self, EventError> {
         if event.is_null() || detail_type(event) == Some(schedule::DETAIL_TYPE) {
             return Ok(Self::Scheduled);
+        }
+        if event.get("digest").is_some() {
+            let request: DigestRequest = from_value("digest request", event)?;
+            if request.digest != "weekly" {
+                return Err(EventError::new(
+                    "digest request",
+                    "digest",
+                    format!("the only digest is \"weekly\", found {:?}", request.digest),
+                ));
+            }
+            if let Some(week) = &request.week
+                && crate::weekly::Week::parse(week).is_none()
+            {
+                return Err(EventError::new(
+                    "digest request",
+                    "week",
+                    format!("expected an ISO week such as \"2026-W49\", found {week:?}"),
+                ));
+            }
+            return Ok(Self::Digest(request));
         }
         if event.get("report").is_some() {
             let request: SpendRequest = from_value("spend report request", event)?;
@@ -75,6 +111,10 @@ impl Trigger {
                 dry_run: true,
                 domain_id: spend.domain_id.clone(),
                 user_profile_name: None,
+            },
+            Self::Digest(_) => RunRequest {
+                dry_run: true,
+                ..RunRequest::default()
             },
         }
     }
@@ -129,5 +169,34 @@ mod tests {
         }
         let err = Trigger::parse(&json!({"report": "spend", "dryRun": true})).unwrap_err();
         assert!(err.reason.contains("dryRun"), "{}", err.reason);
+    }
+
+    #[test]
+    fn a_digest_request_is_read_strictly() {
+        let Trigger::Digest(weekly) = Trigger::parse(&fixture("weekly-digest.json")).unwrap()
+        else {
+            panic!("not a digest")
+        };
+        assert_eq!((weekly.week, weekly.dry_run), (None, false));
+        let Trigger::Digest(manual) =
+            Trigger::parse(&fixture("manual-digest-dry-run.json")).unwrap()
+        else {
+            panic!("not a digest")
+        };
+        assert_eq!(
+            (manual.week.as_deref(), manual.dry_run),
+            (Some("2026-W49"), true)
+        );
+        for (bad, path) in [
+            (json!({"digest": "daily"}), "digest"),
+            (json!({"digest": "weekly", "week": "2026-49"}), "week"),
+            (json!({"digest": "weekly", "week": "2026-W60"}), "week"),
+        ] {
+            let err = Trigger::parse(&bad).unwrap_err();
+            assert_eq!(err.path, path, "{bad}: {}", err.reason);
+        }
+        // A typo must not turn a dry run into a real one.
+        let err = Trigger::parse(&json!({"digest": "weekly", "dryrun": true})).unwrap_err();
+        assert!(err.reason.contains("dryrun"), "{}", err.reason);
     }
 }

@@ -30,10 +30,12 @@ pub enum EventType {
     TrainingFailed,
     ModelRegistered,
     BudgetAlert,
+    SpendDigest,
+    TeamDigest,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 18] = [
         EventType::ModelPackagePending,
         EventType::ModelPackageApproved,
         EventType::ModelPackageRejected,
@@ -50,6 +52,8 @@ impl EventType {
         EventType::TrainingFailed,
         EventType::ModelRegistered,
         EventType::BudgetAlert,
+        EventType::SpendDigest,
+        EventType::TeamDigest,
     ];
 
     pub fn slug(self) -> &'static str {
@@ -70,6 +74,8 @@ impl EventType {
             EventType::TrainingFailed => "training-failed",
             EventType::ModelRegistered => "model-registered",
             EventType::BudgetAlert => "budget-alert",
+            EventType::SpendDigest => "spend-digest",
+            EventType::TeamDigest => "team-digest",
         }
     }
 
@@ -92,6 +98,8 @@ impl EventType {
             SuiteEvent::TrainingFailed(_) => EventType::TrainingFailed,
             SuiteEvent::ModelRegistered(_) => EventType::ModelRegistered,
             SuiteEvent::BudgetAlert(_) => EventType::BudgetAlert,
+            SuiteEvent::SpendDigest(_) => EventType::SpendDigest,
+            SuiteEvent::TeamDigest(_) => EventType::TeamDigest,
         }
     }
 

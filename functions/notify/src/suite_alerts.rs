@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use studio_ops_shared::events::suite::{
     AppIdleWarning, AppStopped, BudgetAlert, IdleSweepCompleted, ModelRegistered,
-    ProvisioningBlocked, ProvisioningFailed, SuiteEvent, TrainingFailed, TrainingRejected,
-    TrainingStarted, UserDeprovisioned, UserProvisioned,
+    ProvisioningBlocked, ProvisioningFailed, SpendDigest, SpendLine, SuiteEvent, TeamDigest,
+    TrainingFailed, TrainingRejected, TrainingStarted, UserDeprovisioned, UserProvisioned,
 };
 use studio_ops_shared::events::time::LenientTime;
 
 use crate::content::{
-    Alert, Body, EventType, MetricRow, MetricTable, Routing, Severity, dollars, routing_value,
-    short_commit, shown, subject_name,
+    Alert, Body, EventType, MetricRow, MetricTable, Routing, Severity, dollars, number,
+    routing_value, short_commit, shown, subject_name,
 };
 use crate::context::AlertContext;
 use crate::links;
@@ -36,6 +36,8 @@ pub fn alert(event: &SuiteEvent, ctx: &AlertContext) -> Alert {
         SuiteEvent::TrainingFailed(d) => training_failed(d, ctx),
         SuiteEvent::ModelRegistered(d) => model_registered(d, ctx),
         SuiteEvent::BudgetAlert(d) => budget_alert(d, ctx),
+        SuiteEvent::SpendDigest(d) => spend_digest(d, ctx),
+        SuiteEvent::TeamDigest(d) => team_digest(d),
     };
     Alert {
         event_type: EventType::of_suite(event),
@@ -462,6 +464,267 @@ fn budget_alert(d: &BudgetAlert, ctx: &AlertContext) -> Draft {
         None,
         d.user_profile_name.as_deref(),
     )
+}
+
+/// `ml.g5.xlarge 12.5 h $17.63, ml.t3.medium 3 h $0.15`.
+fn spend_lines(lines: &[SpendLine]) -> String {
+    lines
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {} h {}",
+                shown(&l.name),
+                number(l.hours),
+                dollars(l.usd)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn spend_digest(d: &SpendDigest, ctx: &AlertContext) -> Draft {
+    let stopped = d.stopped.len() + d.stopped_omitted as usize;
+    let subject = format!(
+        "Your Studio week {}: {} for {} h{}",
+        d.week,
+        dollars(d.usd),
+        number(d.hours),
+        if stopped > 0 {
+            format!(", {stopped} idle app(s) stopped")
+        } else {
+            String::new()
+        }
+    );
+    let budget = match (d.budget_status.as_str(), d.budget_usd) {
+        ("exceeded", Some(b)) => {
+            format!("spent: {} of {}", dollars(d.month_to_date_usd), dollars(b))
+        }
+        ("approaching", Some(b)) => format!(
+            "approaching: {} of {}",
+            dollars(d.month_to_date_usd),
+            dollars(b)
+        ),
+        ("within", Some(b)) => {
+            format!("within: {} of {}", dollars(d.month_to_date_usd), dollars(b))
+        }
+        ("set-by-group", _) => {
+            "set by your group (a Budget Alert tells you when it nears)".to_string()
+        }
+        _ => "none set".to_string(),
+    };
+    let summary = format!(
+        "From {} to {} your Studio apps ran {} h and cost {}. {}This month so far: {}, on course for {} by its end.",
+        d.from,
+        d.to,
+        number(d.hours),
+        dollars(d.usd),
+        if stopped > 0 {
+            format!(
+                "The idle sweep stopped {stopped} app(s) you had left running, which saved about {}. ",
+                dollars(d.saved_usd)
+            )
+        } else {
+            String::new()
+        },
+        dollars(d.month_to_date_usd),
+        dollars(d.projected_usd)
+    );
+    let mut a = Draft::new(Severity::Info, subject, summary);
+    let b = &mut a.body;
+    b.fact("Studio profile", &d.user_profile_name);
+    b.fact("Week", format!("{} ({} to {})", d.week, d.from, d.to));
+    b.fact(
+        "Cost",
+        format!("{} for {} h", dollars(d.usd), number(d.hours)),
+    );
+    if d.unpriced_hours > 0.0 {
+        b.fact(
+            "Not priced",
+            format!(
+                "{} h of instance types the price table lacks",
+                number(d.unpriced_hours)
+            ),
+        );
+    }
+    b.fact("By kind", spend_lines(&d.by_kind));
+    b.fact("By app type", spend_lines(&d.by_app_type));
+    b.fact("By instance type", spend_lines(&d.by_instance_type));
+    if stopped > 0 {
+        b.fact(
+            "Saved",
+            format!("about {} (docs/cost.md, Savings)", dollars(d.saved_usd)),
+        );
+        let listed: Vec<String> = d
+            .stopped
+            .iter()
+            .map(|s| {
+                let when = clock(&s.at).map(|c| format!("{} {c}", &s.at[..s.at.len().min(10)]));
+                format!(
+                    "{} on {} ({}{})",
+                    shown(&s.app),
+                    shown(&s.instance_type),
+                    if s.cause == "budget" {
+                        "budget".to_string()
+                    } else {
+                        format!("idle {}", minutes(s.idle_minutes))
+                    },
+                    when.map(|w| format!(", {w}")).unwrap_or_default()
+                )
+            })
+            .collect();
+        let more = if d.stopped_omitted > 0 {
+            format!(" and {} more", d.stopped_omitted)
+        } else {
+            String::new()
+        };
+        b.fact("Stopped", format!("{}{more}", listed.join("; ")));
+    }
+    b.fact(
+        "Month",
+        format!(
+            "{}: {} so far, projected {}",
+            d.month,
+            dollars(d.month_to_date_usd),
+            dollars(d.projected_usd)
+        ),
+    );
+    b.fact("Budget", budget);
+    b.fact("Domain", &d.domain_id);
+    if stopped > 0 {
+        b.step("Shut apps down when you stop working (File > Shut Down in JupyterLab): the sweep stops them only after they have idled, and the idle time is billed.");
+    }
+    b.step(
+        "Pick the smallest instance that does the job; a GPU instance left idle costs the most.",
+    );
+    b.link("Studio", studio_link(ctx, Some(&d.domain_id)));
+    a.route(
+        ctx.domain(Some(&d.domain_id)),
+        None,
+        Some(&d.user_profile_name),
+    )
+}
+
+fn team_digest(d: &TeamDigest) -> Draft {
+    let behind = d.sweeps_behind > 0 || !d.failed_domains.is_empty();
+    let failures = d.failed_invocations.unwrap_or(0) + d.undelivered_events.unwrap_or(0);
+    let subject = format!(
+        "Team Studio week {}: {}, saved about {}{}",
+        d.week,
+        dollars(d.usd),
+        dollars(d.saved_usd),
+        if behind || failures > 0 {
+            " - needs a look"
+        } else {
+            ""
+        }
+    );
+    let summary = format!(
+        "From {} to {} the team's Studio apps ran {} h and cost {} across {} account(s); the idle sweep stopped {} app(s), which saved about {}.",
+        d.from,
+        d.to,
+        number(d.hours),
+        dollars(d.usd),
+        d.accounts,
+        d.apps_stopped,
+        dollars(d.saved_usd)
+    );
+    let severity = if behind || failures > 0 {
+        Severity::Warning
+    } else {
+        Severity::Info
+    };
+    let mut a = Draft::new(severity, subject, summary);
+    let b = &mut a.body;
+    b.fact("Week", format!("{} ({} to {})", d.week, d.from, d.to));
+    b.fact(
+        "Cost",
+        format!("{} for {} h", dollars(d.usd), number(d.hours)),
+    );
+    b.fact(
+        "Saved",
+        format!(
+            "about {} by {} stop(s)",
+            dollars(d.saved_usd),
+            d.apps_stopped
+        ),
+    );
+    b.fact(
+        "Top spenders",
+        d.top_spenders
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {} ({} h)",
+                    shown(&s.account),
+                    dollars(s.usd),
+                    number(s.hours)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    b.fact(
+        "Most idle stops",
+        d.top_idle
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {} stop(s), saved {}",
+                    shown(&s.account),
+                    s.idle_stops,
+                    dollars(s.saved_usd)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    if !d.unpriced_instance_types.is_empty() {
+        b.fact(
+            "Not priced",
+            d.unpriced_instance_types
+                .iter()
+                .map(|l| format!("{} {} h", shown(&l.name), number(l.hours)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    b.fact(
+        "Sweeps behind",
+        if d.sweeps_behind == 0 {
+            "none: every sweep kept up".to_string()
+        } else {
+            format!(
+                "{} (at most {} apps left for the next sweep)",
+                d.sweeps_behind, d.most_apps_not_reached
+            )
+        },
+    );
+    if !d.failed_domains.is_empty() {
+        b.fact("Ledger not read", d.failed_domains.join(", "));
+    }
+    b.fact_opt(
+        "Failed invocations",
+        d.failed_invocations
+            .map(|n| format!("{n} waiting in the failed-invocation queue")),
+    );
+    b.fact_opt(
+        "Undelivered events",
+        d.undelivered_events
+            .map(|n| format!("{n} waiting in the delivery dead-letter queue")),
+    );
+    b.fact("User digests", d.user_digests.to_string());
+    b.fact("Domains", d.domains.join(", "));
+    if !d.unpriced_instance_types.is_empty() {
+        b.step("Add the unpriced instance types to IdlePriceOverrides (docs/cost.md): until then their hours count no dollars.");
+    }
+    if behind {
+        b.step("Some sweeps could not keep up: see the dashboard's \"Is the sweep keeping up?\" and docs/idle-shutdown.md on the sweep's budget.");
+    }
+    if failures > 0 {
+        b.step("Events wait in the failure queues: docs/deploy.md (\"The suite\") says how to read and redrive them.");
+    }
+    b.step("The whole picture, by day: the studio-ops CloudWatch dashboard.");
+    a
 }
 
 fn idle_sweep_completed(d: &IdleSweepCompleted) -> Draft {

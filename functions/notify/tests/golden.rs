@@ -131,7 +131,7 @@ fn check(path: &Path, want: &str) -> Option<String> {
 #[test]
 fn every_alert_kind_matches_its_golden_file() {
     let messages = rendered();
-    assert_eq!(messages.len(), 15, "3 model-package kinds + 12 suite kinds");
+    assert_eq!(messages.len(), 17, "3 model-package kinds + 14 suite kinds");
     let mut problems = Vec::new();
     for (kind, m) in &messages {
         let path = crate_dir().join("tests/golden").join(format!("{kind}.txt"));
@@ -145,7 +145,7 @@ fn every_alert_kind_matches_its_golden_file() {
 }
 
 /// The order the docs show the kinds in: the registry first, then the suite's story of a day.
-const DOC_ORDER: [&str; 15] = [
+const DOC_ORDER: [&str; 17] = [
     "model-package-pending",
     "model-package-approved",
     "model-package-rejected",
@@ -157,6 +157,8 @@ const DOC_ORDER: [&str; 15] = [
     "app-stopped",
     "idle-sweep-completed",
     "budget-alert",
+    "spend-digest",
+    "team-digest",
     "user-provisioned",
     "user-deprovisioned",
     "provisioning-blocked",
@@ -256,6 +258,8 @@ fn attribute_sets_per_kind() {
         ("provisioning-blocked", ("error", &["domain"][..])),
         ("provisioning-failed", ("error", &["domain", "user"][..])),
         ("budget-alert", ("warning", &["domain", "user"][..])),
+        ("spend-digest", ("info", &["domain", "user"][..])),
+        ("team-digest", ("warning", &[][..])),
     ]);
     let messages = rendered();
     assert_eq!(messages.len(), want.len());

@@ -251,6 +251,129 @@ pub struct BudgetAlert {
     pub reason: String,
 }
 
+/// One line of a spend breakdown.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SpendLine {
+    pub name: String,
+    pub hours: f64,
+    pub usd: f64,
+}
+
+/// An app the sweep stopped, in a digest.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StoppedApp {
+    /// `JupyterLab default` or `JupyterLab default (space team-lab)`.
+    pub app: String,
+    pub instance_type: String,
+    /// `idle` or `budget`.
+    pub cause: String,
+    pub at: String,
+    pub idle_minutes: u64,
+    /// What the stop saved (see docs/cost.md, "Savings"); absent when the type is unpriced.
+    #[serde(default)]
+    pub saved_usd: Option<f64>,
+}
+
+/// A user's week of Studio: what it cost, what the sweep stopped and saved, where the month's budget stands. Sent
+/// by idle-shutdown's weekly digest, once per user and week.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SpendDigest {
+    pub domain_id: String,
+    pub user_profile_name: String,
+    /// `2026-W49`.
+    pub week: String,
+    /// The week's first and last day (UTC).
+    pub from: String,
+    pub to: String,
+    pub hours: f64,
+    pub usd: f64,
+    #[serde(default)]
+    pub unpriced_hours: f64,
+    #[serde(default)]
+    pub by_kind: Vec<SpendLine>,
+    #[serde(default)]
+    pub by_app_type: Vec<SpendLine>,
+    #[serde(default)]
+    pub by_instance_type: Vec<SpendLine>,
+    #[serde(default)]
+    pub stopped: Vec<StoppedApp>,
+    /// Stops not listed in `stopped`.
+    #[serde(default)]
+    pub stopped_omitted: u32,
+    pub saved_usd: f64,
+    /// The month of `to`, and what it has cost so far.
+    pub month: String,
+    pub month_to_date_usd: f64,
+    /// The month's budget, when one applies and is known.
+    #[serde(default)]
+    pub budget_usd: Option<f64>,
+    /// Month to date plus the week's daily average for the days left.
+    pub projected_usd: f64,
+    /// `no-budget`, `within`, `approaching`, `exceeded`, `set-by-group`.
+    pub budget_status: String,
+}
+
+/// One account's spend in the team digest.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountSpend {
+    pub domain_id: String,
+    /// `user/ana` or `space/team-lab`.
+    pub account: String,
+    pub hours: f64,
+    pub usd: f64,
+}
+
+/// An account whose apps the sweep stopped for idling.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IdleOffender {
+    pub domain_id: String,
+    pub account: String,
+    pub idle_stops: u32,
+    pub saved_usd: f64,
+}
+
+/// The admins' week: spend, savings, who spent and who idled most, what the price table lacks, whether the sweep
+/// kept up and what failed. Sent once per week.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamDigest {
+    pub week: String,
+    pub from: String,
+    pub to: String,
+    pub domains: Vec<String>,
+    /// Domains whose ledger could not be read (left out of the figures).
+    #[serde(default)]
+    pub failed_domains: Vec<String>,
+    pub hours: f64,
+    pub usd: f64,
+    pub saved_usd: f64,
+    pub apps_stopped: u32,
+    pub accounts: u32,
+    #[serde(default)]
+    pub top_spenders: Vec<AccountSpend>,
+    #[serde(default)]
+    pub top_idle: Vec<IdleOffender>,
+    #[serde(default)]
+    pub unpriced_instance_types: Vec<SpendLine>,
+    /// Sweeps that left apps for the next one, had apps two sweeps behind, or could not list a domain.
+    pub sweeps_behind: u32,
+    #[serde(default)]
+    pub most_apps_not_reached: u32,
+    /// Events a function gave up on after its retries, waiting in the failed-invocation queue (`None`: not read).
+    #[serde(default)]
+    pub failed_invocations: Option<u32>,
+    /// Events EventBridge could not deliver, waiting in its dead-letter queue (`None`: not read).
+    #[serde(default)]
+    pub undelivered_events: Option<u32>,
+    /// User digests sent with this one.
+    pub user_digests: u32,
+}
+
 /// Every fact the suite publishes. Its serde form is the EventBridge envelope's pair: the variant is the
 /// `detail-type`, its fields the `detail` (serde's adjacently tagged representation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -280,6 +403,10 @@ pub enum SuiteEvent {
     ModelRegistered(ModelRegistered),
     #[serde(rename = "Budget Alert")]
     BudgetAlert(BudgetAlert),
+    #[serde(rename = "Spend Digest")]
+    SpendDigest(SpendDigest),
+    #[serde(rename = "Team Digest")]
+    TeamDigest(TeamDigest),
 }
 
 /// Every detail-type the suite publishes (for the notify rule and its tests); a test checks it against the enum.
@@ -296,6 +423,8 @@ pub const DETAIL_TYPES: &[&str] = &[
     "Training Failed",
     "Model Registered",
     "Budget Alert",
+    "Spend Digest",
+    "Team Digest",
 ];
 
 impl SuiteEvent {
@@ -314,6 +443,8 @@ impl SuiteEvent {
             SuiteEvent::TrainingFailed(_) => "Training Failed",
             SuiteEvent::ModelRegistered(_) => "Model Registered",
             SuiteEvent::BudgetAlert(_) => "Budget Alert",
+            SuiteEvent::SpendDigest(_) => "Spend Digest",
+            SuiteEvent::TeamDigest(_) => "Team Digest",
         }
     }
 
@@ -422,6 +553,8 @@ from_detail!(
     TrainingFailed,
     ModelRegistered,
     BudgetAlert,
+    SpendDigest,
+    TeamDigest,
 );
 
 #[cfg(test)]

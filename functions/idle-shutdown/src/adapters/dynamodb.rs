@@ -15,6 +15,12 @@
 //! (N, absent when unpriced), `expiration` (N: [`LEDGER_RETENTION`] after the month). A budget record
 //! (`sk` = `budget#user/ana`) holds the month's notices sent: `approachingAt`, `exceededAt` (S, RFC 3339), each
 //! set by a conditional update that only the first sweep passes.
+//!
+//! For the weekly digests (`weekly.rs`), beside a domain's month: the apps the sweep stopped, partition
+//! `<domain>#<month>#stops`, sort key [`crate::weekly::Stop::key`] (time first), attributes `account`, `space`,
+//! `appType`, `appName`, `instanceType`, `usdPerHour` (absent when unpriced), `at`, `cause`, `idleMinutes`; and
+//! the sweeps that could not keep up, partition `suite#<month>#lags`, sort key the sweep's time, attributes
+//! `notReached`, `behind`, `failedDomains`. Both are plain puts of deterministic keys and expire with the month.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -31,6 +37,7 @@ use crate::state::{
     AppState, DOMAIN_RECORD, DomainState, SAVE_BATCH, StateChange, Warning, decode_unreached,
     encode_unreached,
 };
+use crate::weekly::{Lag, Stop};
 
 /// How long an item lives without being rewritten. An app's item is rewritten at least whenever its quiet period
 /// ends (its idle limit, hours); one left this long belongs to an app that is gone.
@@ -293,6 +300,145 @@ impl SpendLedger for DynamoTables {
             .await;
         // Failed condition: not ours any more, nothing to take back.
         conditional(result, "UpdateItem").map(drop)
+    }
+
+    async fn record_stop(&self, stop: &Stop) -> Result<(), AwsCallError> {
+        let month = stop.month();
+        let mut item = HashMap::from([
+            (
+                "pk".to_string(),
+                s(stops_partition(&stop.domain_id, &month)),
+            ),
+            ("sk".to_string(), s(stop.key())),
+            ("account".to_string(), s(stop.account.key())),
+            ("appType".to_string(), s(&stop.app_type)),
+            ("appName".to_string(), s(&stop.app_name)),
+            ("instanceType".to_string(), s(&stop.instance_type)),
+            ("at".to_string(), n(stop.at)),
+            ("cause".to_string(), s(&stop.cause)),
+            ("idleMinutes".to_string(), n(stop.idle_minutes as i64)),
+            ("expiration".to_string(), n(month_expiry(&month, stop.at))),
+        ]);
+        if let Some(space) = &stop.space {
+            item.insert("space".into(), s(space));
+        }
+        if let Some(price) = stop.usd_per_hour {
+            item.insert("usdPerHour".into(), AttributeValue::N(price.to_string()));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.spend_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .call("PutItem")
+            .map(drop)
+    }
+
+    async fn stops(&self, domain_id: &str, month: &str) -> Result<Vec<Stop>, AwsCallError> {
+        let items = self.partition(stops_partition(domain_id, month)).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let stop = stop_of(domain_id, item);
+                if stop.is_none() {
+                    tracing::warn!(domain_id, month, sk = ?string(item, "sk"), "a stop record does not read; left out of the digests");
+                }
+                stop
+            })
+            .collect())
+    }
+
+    async fn record_lag(&self, lag: &Lag) -> Result<(), AwsCallError> {
+        let month = crate::ledger::month_of(
+            Timestamp::from_second(lag.at).unwrap_or(Timestamp::UNIX_EPOCH),
+        );
+        let item = HashMap::from([
+            ("pk".to_string(), s(lags_partition(&month))),
+            ("sk".to_string(), s(format!("{:010}", lag.at))),
+            ("at".to_string(), n(lag.at)),
+            ("notReached".to_string(), n(i64::from(lag.not_reached))),
+            ("behind".to_string(), n(i64::from(lag.behind))),
+            (
+                "failedDomains".to_string(),
+                n(i64::from(lag.failed_domains)),
+            ),
+            ("expiration".to_string(), n(month_expiry(&month, lag.at))),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.spend_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .call("PutItem")
+            .map(drop)
+    }
+
+    async fn lags(&self, month: &str) -> Result<Vec<Lag>, AwsCallError> {
+        let items = self.partition(lags_partition(month)).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let count = |name| number(item, name).and_then(|v| u32::try_from(v).ok());
+                Some(Lag {
+                    at: number(item, "at")?,
+                    not_reached: count("notReached")?,
+                    behind: count("behind")?,
+                    failed_domains: count("failedDomains")?,
+                })
+            })
+            .collect())
+    }
+}
+
+/// The partition of a domain's month's stops.
+pub fn stops_partition(domain_id: &str, month: &str) -> String {
+    format!("{domain_id}#{month}#stops")
+}
+
+/// The partition of the month's lagging sweeps (all domains).
+pub fn lags_partition(month: &str) -> String {
+    format!("suite#{month}#lags")
+}
+
+fn stop_of(domain_id: &str, item: &HashMap<String, AttributeValue>) -> Option<Stop> {
+    Some(Stop {
+        domain_id: domain_id.to_string(),
+        account: Account::from_key(string(item, "account")?)?,
+        space: string(item, "space").map(str::to_string),
+        app_type: string(item, "appType")?.to_string(),
+        app_name: string(item, "appName")?.to_string(),
+        instance_type: string(item, "instanceType")?.to_string(),
+        usd_per_hour: item
+            .get("usdPerHour")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok()),
+        at: number(item, "at")?,
+        cause: string(item, "cause")?.to_string(),
+        idle_minutes: u64::try_from(number(item, "idleMinutes")?).ok()?,
+    })
+}
+
+impl DynamoTables {
+    /// Every item of a partition of the spend table (one query, page by page).
+    async fn partition(
+        &self,
+        pk: String,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, AwsCallError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.spend_table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            out.extend(page.call("Query")?.items().iter().cloned());
+        }
+        Ok(out)
     }
 }
 

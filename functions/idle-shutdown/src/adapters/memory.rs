@@ -28,6 +28,7 @@ use crate::ports::{
 use crate::prices::PriceTable;
 use crate::report::SweepReport;
 use crate::state::{AppState, DomainState, StateChange, Warning, state_key};
+use crate::weekly::{Lag, Stop};
 
 /// The time the unit tests decide at.
 pub(crate) const NOW: &str = "2026-11-24T21:00:00Z";
@@ -305,6 +306,10 @@ pub(crate) struct MemoryState {
     pub(crate) ledger: Mutex<BTreeMap<(String, String, String), Usage>>,
     /// The budget notices: (month, domain, account key) → notices.
     pub(crate) notices: Mutex<BTreeMap<(String, String, String), Notices>>,
+    /// The apps stopped, by (domain, key): a put of the same key replaces, as DynamoDB's does.
+    pub(crate) stops: Mutex<BTreeMap<(String, String), Stop>>,
+    /// The sweeps that could not keep up, by time.
+    pub(crate) lags: Mutex<BTreeMap<i64, Lag>>,
     pub(crate) fail_ledger: AtomicBool,
 }
 
@@ -394,6 +399,58 @@ impl MemoryState {
 }
 
 impl SpendLedger for MemoryState {
+    async fn record_stop(&self, stop: &Stop) -> Result<(), AwsCallError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("PutItem stop {}", stop.app_name));
+        planted_failure(&self.fail_ledger, "PutItem")?;
+        self.stops
+            .lock()
+            .unwrap()
+            .insert((stop.domain_id.clone(), stop.key()), stop.clone());
+        Ok(())
+    }
+
+    async fn stops(&self, domain_id: &str, month: &str) -> Result<Vec<Stop>, AwsCallError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("Query stops {domain_id} {month}"));
+        planted_failure(&self.fail_ledger, "Query")?;
+        Ok(self
+            .stops
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((d, _), s)| d == domain_id && s.month() == month)
+            .map(|(_, s)| s.clone())
+            .collect())
+    }
+
+    async fn record_lag(&self, lag: &Lag) -> Result<(), AwsCallError> {
+        self.calls.lock().unwrap().push("PutItem lag".to_string());
+        planted_failure(&self.fail_ledger, "PutItem")?;
+        self.lags.lock().unwrap().insert(lag.at, lag.clone());
+        Ok(())
+    }
+
+    async fn lags(&self, month: &str) -> Result<Vec<Lag>, AwsCallError> {
+        planted_failure(&self.fail_ledger, "Query")?;
+        Ok(self
+            .lags
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|l| {
+                crate::ledger::month_of(
+                    Timestamp::from_second(l.at).unwrap_or(Timestamp::UNIX_EPOCH),
+                ) == month
+            })
+            .cloned()
+            .collect())
+    }
+
     async fn month(
         &self,
         domain_id: &str,
@@ -515,6 +572,7 @@ pub(crate) struct FlakyPublisher {
     pub(crate) fail_warnings: AtomicBool,
     pub(crate) fail_stop_notices: AtomicBool,
     pub(crate) fail_budget_alerts: AtomicBool,
+    pub(crate) fail_team_digest: AtomicBool,
     /// The number of events of each publish that went through, in order.
     pub(crate) batch_sizes: Mutex<Vec<usize>>,
     pub(crate) inner: RecordingPublisher,
@@ -531,7 +589,11 @@ impl PublishEvents for FlakyPublisher {
         let budget = events
             .iter()
             .any(|e| matches!(e, SuiteEvent::BudgetAlert(_)));
-        if (warning && self.fail_warnings.load(Ordering::SeqCst))
+        let team_digest = events
+            .iter()
+            .any(|e| matches!(e, SuiteEvent::TeamDigest(_)));
+        if (team_digest && self.fail_team_digest.load(Ordering::SeqCst))
+            || (warning && self.fail_warnings.load(Ordering::SeqCst))
             || (only_stops && self.fail_stop_notices.load(Ordering::SeqCst))
             || (budget && self.fail_budget_alerts.load(Ordering::SeqCst))
         {
