@@ -30,6 +30,9 @@ pub struct Names {
     pub spend_table: String,
     pub topic_arn: String,
     pub inbox_queue_url: String,
+    /// The stack's failure queues (the team digest counts what waits in them).
+    pub failed_invocation_queue_url: String,
+    pub delivery_dlq_url: String,
     pub data_bucket: String,
     pub repository: String,
     pub domain_id: String,
@@ -165,6 +168,8 @@ impl World {
             spend_table: "studio-ops-spend".into(),
             topic_arn: String::new(),
             inbox_queue_url: String::new(),
+            failed_invocation_queue_url: String::new(),
+            delivery_dlq_url: String::new(),
             data_bucket: format!("studio-ops-data-{}", sim::ACCOUNT_ID),
             repository: values
                 .get("RepositoryName")
@@ -177,6 +182,11 @@ impl World {
         let (topic_arn, inbox) = create_base(&moto_sdk, &names).await?;
         world_names.topic_arn = topic_arn;
         world_names.inbox_queue_url = inbox;
+        world_names.failed_invocation_queue_url =
+            create_queue(&moto_sdk, "studio-ops-failed-invocations")
+                .await?
+                .0;
+        world_names.delivery_dlq_url = create_queue(&moto_sdk, "studio-ops-delivery-dlq").await?.0;
         sim.admin()
             .seed(&sim::admin::SeedRequest {
                 domains: vec![sim::admin::SeedDomain {
@@ -205,6 +215,14 @@ impl World {
             ("IdempotencyTable", world_names.idempotency_table.clone()),
             ("IdleStateTable", world_names.idle_state_table.clone()),
             ("SpendTable", world_names.spend_table.clone()),
+            (
+                "FailedInvocationQueue",
+                world_names.failed_invocation_queue_url.clone(),
+            ),
+            (
+                "DeliveryDeadLetterQueue",
+                world_names.delivery_dlq_url.clone(),
+            ),
             ("StudioDomain.DomainId", world_names.domain_id.clone()),
             ("TeamTopic", world_names.topic_arn.clone()),
             ("TeamTopic.TopicArn", world_names.topic_arn.clone()),

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use aws_config::SdkConfig;
 use idle_shutdown::adapters::dynamodb::DynamoTables;
 use idle_shutdown::adapters::sagemaker::SageMakerStudio;
+use idle_shutdown::adapters::sqs::SqsQueues;
 use idle_shutdown::config::Config;
 use idle_shutdown::decision::{KEEP_ALIVE_TAG, WARNING_TAG};
 use idle_shutdown::handler::{Handler, Outcome, Ports};
@@ -23,7 +24,7 @@ use studio_ops_shared::aws::{retry_config, timeout_config};
 use studio_ops_shared::config::{AwsClientSettings, Env};
 use studio_ops_shared::events::schedule::RunRequest;
 use studio_ops_shared::events::suite::{
-    AppIdleWarning, AppStopped, IdleSweepCompleted, SuiteEvent,
+    AppIdleWarning, AppStopped, IdleSweepCompleted, SpendDigest, SuiteEvent, TeamDigest,
 };
 use studio_ops_shared::idempotency::DynamoIdempotencyStore;
 use studio_ops_shared::publisher::EventBridgePublisher;
@@ -40,7 +41,7 @@ use studio_ops_tests::sweep_state;
 use studio_ops_tests::world::{World, WorldConfig, fixture};
 
 type IdleShutdown =
-    Handler<SageMakerStudio, EventBridgePublisher, DynamoIdempotencyStore, DynamoTables>;
+    Handler<SageMakerStudio, EventBridgePublisher, DynamoIdempotencyStore, DynamoTables, SqsQueues>;
 
 /// One local world with a queue that receives every suite event from moto's bus.
 struct Local {
@@ -144,6 +145,7 @@ impl Local {
                 config.suite.idempotency_ttl,
             ),
             state: self.state_store(),
+            queues: SqsQueues::new(aws_sdk_sqs::Client::new(&moto)),
         };
         Handler::new(config, prices, ports)
     }
@@ -1403,6 +1405,142 @@ async fn the_ledger_adapter_keeps_its_conditions_over_http() {
             .claim_notice(&domain, "2026-12", &ana, Notice::Approaching, later)
             .await
             .unwrap()
+    );
+    local.world.stop().await;
+}
+
+/// The weekly digests over HTTP: the ledger's records, a stop and a lagging sweep in moto's DynamoDB (through the
+/// adapter), the failure queues' depth from moto's SQS, the claims in the idempotency table, the digests on the
+/// suite's bus — and a second delivery of the schedule sends nothing.
+#[tokio::test]
+async fn the_weekly_digests_go_out_once_over_http() {
+    use idle_shutdown::ledger::Account;
+    use idle_shutdown::ports::SpendLedger;
+    use idle_shutdown::trigger::DigestRequest;
+    use idle_shutdown::weekly::{Lag, Stop};
+    use studio_ops_shared::Deadline;
+    let local = Local::start().await;
+    let d = local.domain();
+    local
+        .seed(SeedRequest {
+            user_profiles: vec![profile(&d, "ana")],
+            apps: vec![user_app(
+                &d,
+                "ana",
+                "JupyterLab",
+                "gpu",
+                "ml.g5.xlarge",
+                180,
+                Some(1),
+            )],
+            ..Default::default()
+        })
+        .await;
+    let names = local.world.names.clone();
+    let h = local.handler(&[
+        (
+            "STUDIO_OPS_FAILED_INVOCATION_QUEUE_URL",
+            names.failed_invocation_queue_url.as_str(),
+        ),
+        (
+            "STUDIO_OPS_DELIVERY_DLQ_URL",
+            names.delivery_dlq_url.as_str(),
+        ),
+    ]);
+    swept(h.handle(json!({}), context(300)).await.unwrap());
+    let ledger = local.state_store();
+    let now = Timestamp::now();
+    ledger
+        .record_stop(&Stop {
+            domain_id: d.clone(),
+            account: Account::User("ana".into()),
+            space: None,
+            app_type: "CodeEditor".into(),
+            app_name: "default".into(),
+            instance_type: "ml.t3.medium".into(),
+            usd_per_hour: Some(0.05),
+            at: now.as_second() - 60,
+            cause: "idle".into(),
+            idle_minutes: 75,
+        })
+        .await
+        .unwrap();
+    let lag = Lag {
+        at: now.as_second() - 30,
+        not_reached: 7,
+        behind: 2,
+        failed_domains: 0,
+    };
+    ledger.record_lag(&lag).await.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(local.world.moto_sdk());
+    for body in ["{\"a\":1}", "{\"b\":2}"] {
+        sqs.send_message()
+            .queue_url(&names.failed_invocation_queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    local.events().await;
+
+    // The week that holds `now`, as the Monday after would send it.
+    let monday_after = now + SignedDuration::from_hours(7 * 24);
+    let request = DigestRequest {
+        digest: "weekly".into(),
+        week: None,
+        dry_run: false,
+    };
+    let first = h
+        .digests(&request, monday_after, Deadline::from_context(&context(60)))
+        .await
+        .unwrap();
+    assert_eq!((first.sent, first.team.as_str()), (1, "sent"), "{first:#?}");
+    let events = local.events().await;
+    let user: Vec<&SpendDigest> = events
+        .iter()
+        .filter_map(|e| match e {
+            SuiteEvent::SpendDigest(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    let team: Vec<&TeamDigest> = events
+        .iter()
+        .filter_map(|e| match e {
+            SuiteEvent::TeamDigest(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!((user.len(), team.len()), (1, 1), "{events:#?}");
+    assert_eq!(user[0].user_profile_name, "ana");
+    assert!(user[0].hours > 0.0 && user[0].usd > 0.0, "{:#?}", user[0]);
+    assert_eq!(user[0].stopped.len(), 1, "the stop read back from DynamoDB");
+    assert_eq!(user[0].stopped[0].instance_type, "ml.t3.medium");
+    assert_eq!(
+        (team[0].sweeps_behind, team[0].most_apps_not_reached),
+        (1, 7),
+        "the lag read back"
+    );
+    assert_eq!(
+        (team[0].failed_invocations, team[0].undelivered_events),
+        (Some(2), Some(0)),
+        "the queues' depth from SQS"
+    );
+    // The schedule delivers again: the idempotency table remembers both.
+    let again = h
+        .digests(&request, monday_after, Deadline::from_context(&context(60)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.sent, again.already_sent, again.team.as_str()),
+        (0, 1, "already-sent")
+    );
+    assert!(local.events().await.is_empty());
+    assert_eq!(
+        ledger
+            .lags(&idle_shutdown::ledger::month_of(now))
+            .await
+            .unwrap(),
+        vec![lag]
     );
     local.world.stop().await;
 }

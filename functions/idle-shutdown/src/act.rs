@@ -10,7 +10,7 @@ use studio_ops_shared::publisher::PublishEvents;
 
 use crate::decision::{Action, AppFacts, AppListing, Decision, OwnerFacts, short};
 use crate::ledger::Account;
-use crate::ports::{DeleteOutcome, SpendLedger, StopApps, SweepState, Tagging};
+use crate::ports::{DeleteOutcome, FailureQueues, SpendLedger, StopApps, SweepState, Tagging};
 use crate::report::{AppOutcome, AppResult};
 use crate::state::Warning;
 use crate::sweep::{Decided, Run, Sweeper};
@@ -33,12 +33,13 @@ struct WarningSent {
     warned_at: String,
 }
 
-impl<S, P, I, D> Sweeper<'_, S, P, I, D>
+impl<S, P, I, D, Q> Sweeper<'_, S, P, I, D, Q>
 where
     S: Tagging + StopApps,
     P: PublishEvents,
     I: IdempotencyStore,
     D: SweepState + SpendLedger,
+    Q: FailureQueues,
 {
     /// Carries out `decided`'s action on `app`; returns its result, the `App Stopped` notice of a stop that could
     /// not be published at once (the end of the sweep tries again) and what the state should remember.
@@ -296,12 +297,13 @@ fn idle_warning(
 }
 
 /// The `App Stopped` notice of an app this sweep stopped.
-impl<S, P, I, D> Sweeper<'_, S, P, I, D>
+impl<S, P, I, D, Q> Sweeper<'_, S, P, I, D, Q>
 where
     S: Tagging + StopApps,
     P: PublishEvents,
     I: IdempotencyStore,
     D: SweepState + SpendLedger,
+    Q: FailureQueues,
 {
     /// Keeps a stop for the weekly digests; a stop not kept is logged and missing from them, nothing else.
     pub(crate) async fn keep_stop(
@@ -589,6 +591,7 @@ mod tests {
                 publisher: FlakyPublisher::default(),
                 idempotency: LegacyRecords,
                 state: MemoryState::default(),
+                queues: FakeQueues::default(),
             },
         );
         let report = h

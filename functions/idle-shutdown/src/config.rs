@@ -51,6 +51,10 @@ pub const SPEND_TABLE: &str = "STUDIO_OPS_SPEND_TABLE";
 /// JSON of the monthly budgets (`budget::Budgets`): `{"mode": "enforce", "userMonthlyUsd": 300, "users": {...},
 /// "spaces": {...}, "extensions": {"user/ana": "2026-12-24T00:00:00Z"}, "warnAtPercent": 80}`; empty: off.
 pub const BUDGETS: &str = "STUDIO_OPS_BUDGETS";
+/// The suite's failure queues the team digest counts (the template's `FailedInvocationQueue` and
+/// `DeliveryDeadLetterQueue` URLs); unset: the digest says they were not read.
+pub const FAILED_INVOCATION_QUEUE_URL: &str = "STUDIO_OPS_FAILED_INVOCATION_QUEUE_URL";
+pub const DELIVERY_DLQ_URL: &str = "STUDIO_OPS_DELIVERY_DLQ_URL";
 /// provision-users' group settings (group id → settings); their `monthlyBudgetUsd` is the group's budget.
 pub const BUDGET_GROUP_SETTINGS: &str = "STUDIO_OPS_BUDGET_GROUP_SETTINGS";
 
@@ -67,6 +71,8 @@ pub struct Config {
     pub state_table: String,
     pub spend_table: String,
     pub budgets: Budgets,
+    pub failed_invocation_queue_url: Option<String>,
+    pub delivery_dlq_url: Option<String>,
 }
 
 fn malformed(var: &str, expected: &str, found: impl Into<String>) -> ConfigError {
@@ -183,7 +189,22 @@ impl Config {
                 "the name of the DynamoDB spend-ledger table (the template's SpendTable)",
             )?,
             budgets: budgets(env)?,
+            failed_invocation_queue_url: queue_url(env, FAILED_INVOCATION_QUEUE_URL)?,
+            delivery_dlq_url: queue_url(env, DELIVERY_DLQ_URL)?,
         })
+    }
+}
+
+fn queue_url(env: &Env<'_>, var: &'static str) -> Result<Option<String>, ConfigError> {
+    match env.optional(var) {
+        Some(url) if !url.starts_with("https://") && !url.starts_with("http://127.0.0.1") => {
+            Err(malformed(
+                var,
+                "an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)",
+                url,
+            ))
+        }
+        url => Ok(url),
     }
 }
 
@@ -261,6 +282,20 @@ mod tests {
         assert_eq!(c.rate_limit.per_second.get(), 10);
         assert_eq!(c.deadline_margin, Duration::from_secs(30));
         assert!(c.price_overrides.is_empty());
+        assert_eq!(
+            (c.failed_invocation_queue_url, c.delivery_dlq_url),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn failure_queues_are_urls_or_refused() {
+        let url = "https://sqs.us-east-1.amazonaws.com/123456789012/studio-ops-failed";
+        let c = Config::from_env(&Env::new(&with(&[(FAILED_INVOCATION_QUEUE_URL, url)]))).unwrap();
+        assert_eq!(c.failed_invocation_queue_url.as_deref(), Some(url));
+        let err = Config::from_env(&Env::new(&with(&[(DELIVERY_DLQ_URL, "studio-ops-dlq")])))
+            .unwrap_err();
+        assert!(err.to_string().contains(DELIVERY_DLQ_URL), "{err}");
     }
 
     #[test]

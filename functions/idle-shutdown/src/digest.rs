@@ -20,7 +20,7 @@ use studio_ops_shared::publisher::PublishEvents;
 
 use crate::error::HandlerError;
 use crate::ledger::{Account, Usage, month_bounds, parse_month};
-use crate::ports::{SpendLedger, Studio, SweepState};
+use crate::ports::{FailureQueues, SpendLedger, Studio, SweepState};
 use crate::prices::round_usd;
 use crate::sweep::Sweeper;
 use crate::trigger::DigestRequest;
@@ -64,12 +64,13 @@ struct WeekLedger {
     failed_domains: Vec<String>,
 }
 
-impl<S, P, I, D> Sweeper<'_, S, P, I, D>
+impl<S, P, I, D, Q> Sweeper<'_, S, P, I, D, Q>
 where
     S: Studio,
     P: PublishEvents,
     I: IdempotencyStore,
     D: SweepState + SpendLedger,
+    Q: FailureQueues,
 {
     /// The week's digests: built from the ledger, each sent once.
     pub(crate) async fn digests(
@@ -108,6 +109,10 @@ where
         };
         let mut team = team_digest(&week, &ledger, &accounts);
         team.user_digests = users.len() as u32;
+        team.failed_invocations = self
+            .waiting(self.config.failed_invocation_queue_url.as_deref())
+            .await;
+        team.undelivered_events = self.waiting(self.config.delivery_dlq_url.as_deref()).await;
         if request.dry_run {
             report.sent = users.len() as u32;
             report.team = "would-send".into();
@@ -274,6 +279,19 @@ where
             budget_usd,
             projected_usd: round_usd(projected),
             budget_status: budget_status.into(),
+        }
+    }
+
+    /// The messages waiting in a failure queue; `None` when it is not configured or cannot be read (the digest
+    /// says so rather than guess).
+    async fn waiting(&self, queue_url: Option<&str>) -> Option<u32> {
+        let url = queue_url?;
+        match self.ports.queues.waiting(url).await {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!(queue_url = url, error = %e, "cannot read the failure queue's depth");
+                None
+            }
         }
     }
 
@@ -565,6 +583,36 @@ mod tests {
             (1, 12)
         );
         assert_eq!(teams[0].top_idle[0].account, "user/ana");
+    }
+
+    #[tokio::test]
+    async fn the_team_hears_how_many_events_wait_in_the_failure_queues() {
+        let failed = "https://sqs.us-east-1.amazonaws.com/123456789012/failed";
+        let dlq = "https://sqs.us-east-1.amazonaws.com/123456789012/gone";
+        let h = handler(
+            studio(),
+            &[
+                ("STUDIO_OPS_FAILED_INVOCATION_QUEUE_URL", failed),
+                ("STUDIO_OPS_DELIVERY_DLQ_URL", dlq),
+            ],
+        );
+        h.ports()
+            .queues
+            .waiting
+            .lock()
+            .unwrap()
+            .insert(failed.into(), 3);
+        metered(&h).await;
+        h.ports().publisher.inner.taken();
+        h.digests(&weekly(false), monday(), far_deadline())
+            .await
+            .unwrap();
+        let team = &digests(&h).1[0];
+        // A queue that cannot be read is said to be unread, not counted as empty.
+        assert_eq!(
+            (team.failed_invocations, team.undelivered_events),
+            (Some(3), None)
+        );
     }
 
     #[tokio::test]

@@ -15,7 +15,7 @@ use studio_ops_shared::publisher::PublishEvents;
 use crate::budget::{GROUP_TAG, Mode, Notice, Standing, Step, decide};
 use crate::decision::{AppListing, AppOwner};
 use crate::ledger::{Account, month_bounds, month_of, parse_month};
-use crate::ports::{DeleteOutcome, SpendLedger, Studio, SweepState};
+use crate::ports::{DeleteOutcome, FailureQueues, SpendLedger, Studio, SweepState};
 use crate::prices::round_usd;
 use crate::report::{BudgetLine, MAX_BUDGET_LINES};
 use crate::sweep::{DomainSpend, Run, Sweeper, Tally};
@@ -40,12 +40,13 @@ fn label(app: &AppListing) -> String {
     }
 }
 
-impl<S, P, I, D> Sweeper<'_, S, P, I, D>
+impl<S, P, I, D, Q> Sweeper<'_, S, P, I, D, Q>
 where
     S: Studio,
     P: PublishEvents,
     I: IdempotencyStore,
     D: SweepState + SpendLedger,
+    Q: FailureQueues,
 {
     /// Checks every account of every metered domain against its budget and acts on it; a sweep limited to one user
     /// checks only that user's budget (it listed no one else's apps).

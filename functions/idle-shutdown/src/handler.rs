@@ -21,7 +21,7 @@ use crate::digest::DigestReport;
 use crate::error::HandlerError;
 use crate::ledger::SpendReport;
 pub use crate::ports::Ports;
-use crate::ports::{SpendLedger, Studio, SweepState};
+use crate::ports::{FailureQueues, SpendLedger, Studio, SweepState};
 use crate::prices::PriceTable;
 use crate::report::{FUNCTION_NAME, SweepReport};
 use crate::sweep::Sweeper;
@@ -62,20 +62,21 @@ impl Outcome {
     }
 }
 
-pub struct Handler<S, P, I, D> {
+pub struct Handler<S, P, I, D, Q> {
     config: Config,
     prices: PriceTable,
-    ports: Ports<S, P, I, D>,
+    ports: Ports<S, P, I, D, Q>,
 }
 
-impl<S, P, I, D> Handler<S, P, I, D>
+impl<S, P, I, D, Q> Handler<S, P, I, D, Q>
 where
     S: Studio,
     P: PublishEvents,
     I: IdempotencyStore,
     D: SweepState + SpendLedger,
+    Q: FailureQueues,
 {
-    pub fn new(config: Config, prices: PriceTable, ports: Ports<S, P, I, D>) -> Self {
+    pub fn new(config: Config, prices: PriceTable, ports: Ports<S, P, I, D, Q>) -> Self {
         Self {
             config,
             prices,
@@ -84,7 +85,7 @@ where
     }
 
     /// The ports, for tests that look at what the sweep did.
-    pub fn ports(&self) -> &Ports<S, P, I, D> {
+    pub fn ports(&self) -> &Ports<S, P, I, D, Q> {
         &self.ports
     }
 
@@ -158,7 +159,7 @@ where
         self.sweeper().digests(request, now, deadline).await
     }
 
-    fn sweeper(&self) -> Sweeper<'_, S, P, I, D> {
+    fn sweeper(&self) -> Sweeper<'_, S, P, I, D, Q> {
         Sweeper {
             config: &self.config,
             prices: &self.prices,

@@ -2,6 +2,7 @@
 
 use idle_shutdown::adapters::dynamodb::DynamoTables;
 use idle_shutdown::adapters::sagemaker::SageMakerStudio;
+use idle_shutdown::adapters::sqs::SqsQueues;
 use idle_shutdown::handler::{Handler, Ports};
 use idle_shutdown::prices::PriceTable;
 use idle_shutdown::{config, report};
@@ -36,6 +37,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             report::FUNCTION_NAME,
             config.suite.idempotency_ttl,
         ),
+        queues: SqsQueues::new(aws_sdk_sqs::Client::new(&sdk)),
     };
     let handler = Handler::new(config, prices, ports);
     lambda::serve(|event, context| handler.answer(event, context)).await

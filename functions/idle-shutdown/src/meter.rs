@@ -20,7 +20,7 @@ use tokio::sync::OnceCell;
 
 use crate::decision::{AppListing, AppOwner};
 use crate::ledger::{self, Account, Usage, account_of, month_of, to_record};
-use crate::ports::{SpendLedger, Studio, SweepState};
+use crate::ports::{FailureQueues, SpendLedger, Studio, SweepState};
 use crate::prices::round_usd;
 use crate::sweep::{DomainSpend, MonthOfDomain, MonthRecords, Run, Sweeper, cell, lock};
 
@@ -62,12 +62,13 @@ struct AppMetered {
 /// Space name (lower case) → owner, shared by every app of a domain.
 type Owners = Option<Arc<BTreeMap<String, String>>>;
 
-impl<S, P, I, D> Sweeper<'_, S, P, I, D>
+impl<S, P, I, D, Q> Sweeper<'_, S, P, I, D, Q>
 where
     S: Studio,
     P: PublishEvents,
     I: IdempotencyStore,
     D: SweepState + SpendLedger,
+    Q: FailureQueues,
 {
     /// Meters the apps `listed` sends until the listing is done, then folds what it did per domain.
     pub(crate) async fn meter(&self, run: &Run, listed: UnboundedReceiver<AppListing>) -> Metered {

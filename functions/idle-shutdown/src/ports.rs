@@ -18,7 +18,7 @@ use crate::state::{DomainState, StateChange};
 use crate::weekly::{Lag, Stop};
 
 /// The adapters the handler talks through; built once in `main` (or by tests, pointed at the local world).
-pub struct Ports<S, P, I, D> {
+pub struct Ports<S, P, I, D, Q> {
     /// SageMaker Studio, through all four roles below.
     pub studio: S,
     /// The suite's event bus.
@@ -27,6 +27,8 @@ pub struct Ports<S, P, I, D> {
     pub idempotency: I,
     /// The function's tables: the sweep state (warnings, readings, unreached apps) and the spend ledger.
     pub state: D,
+    /// The suite's failure queues, for the team digest.
+    pub queues: Q,
 }
 
 /// What DescribeApp says.
@@ -197,6 +199,12 @@ pub trait SpendLedger: Send + Sync {
     fn record_lag(&self, lag: &Lag) -> impl Future<Output = Result<(), AwsCallError>> + Send;
     /// The month's sweeps that could not keep up.
     fn lags(&self, month: &str) -> impl Future<Output = Result<Vec<Lag>, AwsCallError>> + Send;
+}
+
+/// The suite's failure queues: how many events wait in one (the team digest's "failed invocations").
+pub trait FailureQueues: Send + Sync {
+    /// The messages waiting in the queue at `queue_url` (visible ones: what an admin has to look at).
+    fn waiting(&self, queue_url: &str) -> impl Future<Output = Result<u32, AwsCallError>> + Send;
 }
 
 /// Everything a sweep asks of Studio: the four roles together, as one adapter usually provides them.

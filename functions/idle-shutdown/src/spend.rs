@@ -9,16 +9,17 @@ use studio_ops_shared::publisher::PublishEvents;
 
 use crate::error::HandlerError;
 use crate::ledger::{self, SpendReport, month_of};
-use crate::ports::{SpendLedger, Studio, SweepState};
+use crate::ports::{FailureQueues, SpendLedger, Studio, SweepState};
 use crate::sweep::Sweeper;
 use crate::trigger::SpendRequest;
 
-impl<S, P, I, D> Sweeper<'_, S, P, I, D>
+impl<S, P, I, D, Q> Sweeper<'_, S, P, I, D, Q>
 where
     S: Studio,
     P: PublishEvents,
     I: IdempotencyStore,
     D: SweepState + SpendLedger,
+    Q: FailureQueues,
 {
     /// The spend report asked for, the current month (at `now`) unless the request names one.
     pub(crate) async fn spend_report(

@@ -34,7 +34,9 @@ use crate::decision::{
 };
 use crate::error::HandlerError;
 use crate::ledger::{Account, Usage, meterable};
-use crate::ports::{AppDescription, Ports, SpaceDescription, SpendLedger, Studio, SweepState};
+use crate::ports::{
+    AppDescription, FailureQueues, Ports, SpaceDescription, SpendLedger, Studio, SweepState,
+};
 use crate::prices::PriceTable;
 use crate::report::{AppOutcome, AppResult, DomainFailure, SweepReport};
 use crate::state::{
@@ -44,10 +46,10 @@ use crate::state::{
 use crate::weekly::Lag;
 
 /// What a sweep works with: the configuration, the price table and the ports.
-pub(crate) struct Sweeper<'a, S, P, I, D> {
+pub(crate) struct Sweeper<'a, S, P, I, D, Q> {
     pub(crate) config: &'a Config,
     pub(crate) prices: &'a PriceTable,
-    pub(crate) ports: &'a Ports<S, P, I, D>,
+    pub(crate) ports: &'a Ports<S, P, I, D, Q>,
 }
 
 /// A user profile's tags and built-in idle settings, fetched once per sweep.
@@ -231,12 +233,13 @@ impl Tally {
     }
 }
 
-impl<S, P, I, D> Sweeper<'_, S, P, I, D>
+impl<S, P, I, D, Q> Sweeper<'_, S, P, I, D, Q>
 where
     S: Studio,
     P: PublishEvents,
     I: IdempotencyStore,
     D: SweepState + SpendLedger,
+    Q: FailureQueues,
 {
     /// One sweep, deciding at `now`, starting no new work after the deadline's cutoff.
     pub(crate) async fn sweep(

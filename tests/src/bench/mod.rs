@@ -192,6 +192,8 @@ pub fn placeholder_values() -> std::collections::HashMap<String, String> {
         "IdempotencyTable",
         "IdleStateTable",
         "SpendTable",
+        "FailedInvocationQueue",
+        "DeliveryDeadLetterQueue",
         "TeamTopic",
         "TeamTopic.TopicArn",
         "DataBucket",

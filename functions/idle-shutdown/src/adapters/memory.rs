@@ -22,8 +22,8 @@ use crate::decision::{AppListing, AppOwner, IdleSettings, Tags};
 use crate::handler::Handler;
 use crate::ledger::{Account, Usage, supersedes};
 use crate::ports::{
-    AppDescription, DeleteOutcome, ListApps, MonthLedger, Ports, ProfileDescription, ReadOwners,
-    SpaceDescription, SpendLedger, StopApps, SweepState, Tagging,
+    AppDescription, DeleteOutcome, FailureQueues, ListApps, MonthLedger, Ports, ProfileDescription,
+    ReadOwners, SpaceDescription, SpendLedger, StopApps, SweepState, Tagging,
 };
 use crate::prices::PriceTable;
 use crate::report::SweepReport;
@@ -624,7 +624,30 @@ pub(crate) fn config(extra: &[(&'static str, &'static str)]) -> Config {
 
 /// The handler over the fakes.
 pub(crate) type TestHandler =
-    Handler<FakeStudio, FlakyPublisher, MemoryIdempotencyStore, MemoryState>;
+    Handler<FakeStudio, FlakyPublisher, MemoryIdempotencyStore, MemoryState, FakeQueues>;
+
+/// The failure queues: URL → messages waiting; an unknown URL fails as SQS's `QueueDoesNotExist` would.
+#[derive(Default)]
+pub(crate) struct FakeQueues {
+    pub(crate) waiting: Mutex<BTreeMap<String, u32>>,
+}
+
+impl FailureQueues for FakeQueues {
+    async fn waiting(&self, queue_url: &str) -> Result<u32, AwsCallError> {
+        self.waiting
+            .lock()
+            .unwrap()
+            .get(queue_url)
+            .copied()
+            .ok_or_else(|| {
+                AwsCallError::service(
+                    "GetQueueAttributes",
+                    "AWS.SimpleQueueService.NonExistentQueue",
+                    "The specified queue does not exist",
+                )
+            })
+    }
+}
 
 /// A handler over `studio`, a publisher that works until told otherwise and an in-memory idempotency store.
 pub(crate) fn handler(
@@ -645,6 +668,7 @@ pub(crate) fn handler(
             studio,
             publisher: FlakyPublisher::default(),
             idempotency: MemoryIdempotencyStore::default(),
+            queues: FakeQueues::default(),
             state,
         },
     )

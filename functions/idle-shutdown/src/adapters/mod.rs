@@ -4,3 +4,4 @@ pub mod dynamodb;
 #[cfg(test)]
 pub(crate) mod memory;
 pub mod sagemaker;
+pub mod sqs;
