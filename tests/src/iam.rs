@@ -82,6 +82,7 @@ pub fn operation(call: &Call) -> Option<(&'static str, String)> {
             p if p.starts_with("DynamoDB") => "dynamodb",
             "AWSEvents" => "events",
             "AWSIdentityStore" => "identitystore",
+            "AmazonSQS" => "sqs",
             _ => return None,
         };
         return Some((service, op.to_string()));
@@ -297,6 +298,16 @@ impl Scope<'_> {
                     // The data bucket's default encryption is the workspace key.
                     out.push(self.via("s3", "kms:GenerateDataKey"));
                 }
+            }
+            ("sqs", "GetQueueAttributes") => {
+                // The queue's URL ends in `<account>/<name>`; its ARN is the name in this account and region.
+                let url = text(&b, "QueueUrl");
+                let name = url.rsplit('/').next().unwrap_or_default();
+                if name.is_empty() {
+                    return Err(format!("{action} without a queue URL: {b}"));
+                }
+                // SSE-SQS (the queues' encryption) needs no KMS permission of the caller.
+                out.push(IamRequest::new(action, self.arn("sqs", name)));
             }
             (s, o) => return Err(format!("{s}:{o} is not mapped")),
         }

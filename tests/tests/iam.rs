@@ -119,8 +119,9 @@ fn deployment_names(
         ("TeamTopic", topic),
         ("TrainingJobRole", "studio-ops-training"),
         ("WorkspaceKey", KEY_ID),
-        ("DeliveryDeadLetterQueue", "delivery-dlq"),
-        ("FailedInvocationQueue", "failed-invocations"),
+        // The local world's queues (`world::Names::delivery_dlq_url`, `failed_invocation_queue_url`).
+        ("DeliveryDeadLetterQueue", "studio-ops-delivery-dlq"),
+        ("FailedInvocationQueue", "studio-ops-failed-invocations"),
         ("Network.Outputs.SubnetIds", SUBNET_IDS),
         (
             "Network.Outputs.TrainingSecurityGroupId",

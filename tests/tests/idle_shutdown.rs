@@ -513,6 +513,21 @@ async fn an_idle_gpu_app_is_warned_then_stopped_after_the_grace_period() {
         (summary.stopped, summary.estimated_hourly_savings_usd),
         (1, 1.41)
     );
+    // The stop is kept for the weekly digests, in DynamoDB.
+    let kept = {
+        use idle_shutdown::ports::SpendLedger;
+        local
+            .state_store()
+            .stops(&d, &idle_shutdown::ledger::month_of(Timestamp::now()))
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        kept.iter()
+            .map(|s| (s.app_name.as_str(), s.cause.as_str(), s.account.key()))
+            .collect::<Vec<_>>(),
+        [("gpu", "idle", "user/ana".to_string())]
+    );
 
     // Later sweeps leave the deleted app alone.
     let fourth = swept(h.handle(json!({}), context(300)).await.unwrap());

@@ -346,6 +346,11 @@ fn team_digest(
         usd: round_usd(accounts.values().map(|w| w.usd).sum()),
         saved_usd: round_usd(accounts.values().map(|w| w.saved_usd).sum()),
         apps_stopped: accounts.values().map(|w| w.stopped.len() as u32).sum(),
+        apps_stopped_for_budget: accounts
+            .values()
+            .flat_map(|w| &w.stopped)
+            .filter(|s| s.cause == "budget")
+            .count() as u32,
         accounts: accounts.values().filter(|w| w.seconds > 0).count() as u32,
         top_spenders: weekly::top_spenders(accounts),
         top_idle: weekly::idle_offenders(accounts),

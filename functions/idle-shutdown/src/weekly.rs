@@ -5,7 +5,8 @@
 //! Savings are an estimate with a stated rule: a stopped app saves its hourly price for the time it stayed stopped —
 //! until its owner started an app of the same type in the same place again, at most 24 hours, and never past the
 //! end of the week. An idle app left running would have billed at least that long (until its owner came back), and
-//! the cap keeps one forgotten app from claiming a week of savings.
+//! the cap keeps one forgotten app from claiming a week of savings. Stops for a budget are listed, not counted as
+//! savings.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -42,11 +43,13 @@ pub struct Stop {
 }
 
 impl Stop {
-    /// The record's key within its partition: the time first, so a week is a range.
+    /// The record's key within its partition: the time first, so a week is a range; then whose app it was (two
+    /// users' `JupyterLab default` stopped in the same second are two stops).
     pub fn key(&self) -> String {
         format!(
-            "{:010}#{}#{}#{}",
+            "{:010}#{}#{}#{}#{}",
             self.at,
+            self.account.key(),
             self.space.as_deref().unwrap_or("-"),
             self.app_type,
             self.app_name
@@ -243,7 +246,13 @@ pub fn accounts(
         .collect();
     in_week.sort_by_key(|s| s.at);
     for s in in_week {
-        let saved = saved(s, usages, end);
+        // Savings are the idle sweep's: a stop for the budget keeps the month within it, it saves nothing the
+        // user meant to leave idle.
+        let saved = if s.cause == "idle" {
+            saved(s, usages, end)
+        } else {
+            None
+        };
         let a = out
             .entry((s.domain_id.clone(), s.account.clone()))
             .or_default();
@@ -418,6 +427,13 @@ mod tests {
         assert_eq!(unpriced(&w, &usages)[0].hours, 0.5);
         assert_eq!(top_spenders(&weeks)[0].account, "user/ana");
         assert_eq!(idle_offenders(&weeks).len(), 1);
+    }
+
+    #[test]
+    fn two_users_apps_of_one_name_stopped_in_one_second_are_two_stops() {
+        let (ana, bob) = (stop("ana", 1_000_000), stop("bob", 1_000_000));
+        assert_ne!(ana.key(), bob.key());
+        // Found by the demo: Maria's idle JupyterLab and Nina's budget-stopped one, in the same second.
     }
 
     #[test]

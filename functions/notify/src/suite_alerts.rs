@@ -484,15 +484,19 @@ fn spend_lines(lines: &[SpendLine]) -> String {
 
 fn spend_digest(d: &SpendDigest, ctx: &AlertContext) -> Draft {
     let stopped = d.stopped.len() + d.stopped_omitted as usize;
+    // The listed stops tell idle from budget; the omitted ones (past 20) are counted as idle.
+    let for_budget = d.stopped.iter().filter(|s| s.cause == "budget").count();
+    let idle = stopped - for_budget;
     let subject = format!(
         "Your Studio week {}: {} for {} h{}",
         d.week,
         dollars(d.usd),
         number(d.hours),
-        if stopped > 0 {
-            format!(", {stopped} idle app(s) stopped")
-        } else {
-            String::new()
+        match (idle, for_budget) {
+            (0, 0) => String::new(),
+            (i, 0) => format!(", {i} idle app(s) stopped"),
+            (0, b) => format!(", {b} app(s) stopped for the budget"),
+            (i, b) => format!(", {} app(s) stopped", i + b),
         }
     );
     let budget = match (d.budget_status.as_str(), d.budget_usd) {
@@ -518,13 +522,17 @@ fn spend_digest(d: &SpendDigest, ctx: &AlertContext) -> Draft {
         d.to,
         number(d.hours),
         dollars(d.usd),
-        if stopped > 0 {
-            format!(
-                "The idle sweep stopped {stopped} app(s) you had left running, which saved about {}. ",
+        match (idle, for_budget) {
+            (0, 0) => String::new(),
+            (i, 0) => format!(
+                "The idle sweep stopped {i} app(s) you had left running idle, which saved about {}. ",
                 dollars(d.saved_usd)
-            )
-        } else {
-            String::new()
+            ),
+            (0, b) => format!("{b} app(s) were stopped because the month's budget was spent. "),
+            (i, b) => format!(
+                "The idle sweep stopped {i} app(s) you had left running idle, which saved about {}; {b} were stopped because the month's budget was spent. ",
+                dollars(d.saved_usd)
+            ),
         },
         dollars(d.month_to_date_usd),
         dollars(d.projected_usd)
@@ -549,11 +557,13 @@ fn spend_digest(d: &SpendDigest, ctx: &AlertContext) -> Draft {
     b.fact("By kind", spend_lines(&d.by_kind));
     b.fact("By app type", spend_lines(&d.by_app_type));
     b.fact("By instance type", spend_lines(&d.by_instance_type));
-    if stopped > 0 {
+    if idle > 0 {
         b.fact(
             "Saved",
             format!("about {} (docs/cost.md, Savings)", dollars(d.saved_usd)),
         );
+    }
+    if stopped > 0 {
         let listed: Vec<String> = d
             .stopped
             .iter()
@@ -590,7 +600,7 @@ fn spend_digest(d: &SpendDigest, ctx: &AlertContext) -> Draft {
     );
     b.fact("Budget", budget);
     b.fact("Domain", &d.domain_id);
-    if stopped > 0 {
+    if idle > 0 {
         b.step("Shut apps down when you stop working (File > Shut Down in JupyterLab): the sweep stops them only after they have idled, and the idle time is billed.");
     }
     b.step(
@@ -619,14 +629,22 @@ fn team_digest(d: &TeamDigest) -> Draft {
         }
     );
     let summary = format!(
-        "From {} to {} the team's Studio apps ran {} h and cost {} across {} account(s); the idle sweep stopped {} app(s), which saved about {}.",
+        "From {} to {} the team's Studio apps ran {} h and cost {} across {} account(s); the idle sweep stopped {} idle app(s), which saved about {}{}.",
         d.from,
         d.to,
         number(d.hours),
         dollars(d.usd),
         d.accounts,
-        d.apps_stopped,
-        dollars(d.saved_usd)
+        d.apps_stopped.saturating_sub(d.apps_stopped_for_budget),
+        dollars(d.saved_usd),
+        if d.apps_stopped_for_budget > 0 {
+            format!(
+                ", and {} app(s) were stopped for spent budgets",
+                d.apps_stopped_for_budget
+            )
+        } else {
+            String::new()
+        }
     );
     let severity = if behind || failures > 0 {
         Severity::Warning
@@ -643,9 +661,9 @@ fn team_digest(d: &TeamDigest) -> Draft {
     b.fact(
         "Saved",
         format!(
-            "about {} by {} stop(s)",
+            "about {} by {} idle stop(s)",
             dollars(d.saved_usd),
-            d.apps_stopped
+            d.apps_stopped.saturating_sub(d.apps_stopped_for_budget)
         ),
     );
     b.fact(
@@ -1169,6 +1187,52 @@ mod tests {
         assert_eq!(clock("soon"), None);
         assert_eq!(minutes(75), "75 min");
         assert_eq!(minutes(150), "150 min (2h30)");
+    }
+
+    #[test]
+    fn a_digest_tells_idle_stops_and_their_savings_from_stops_for_the_budget() {
+        use studio_ops_shared::events::suite::StoppedApp;
+        let stop = |cause: &str| StoppedApp {
+            app: "JupyterLab default".into(),
+            instance_type: "ml.g5.xlarge".into(),
+            cause: cause.into(),
+            at: "2026-12-02T19:40:00Z".into(),
+            idle_minutes: 75,
+            saved_usd: (cause == "idle").then_some(3.0),
+        };
+        let digest = |stopped: Vec<StoppedApp>| SpendDigest {
+            user_profile_name: "ana".into(),
+            week: "2026-W49".into(),
+            saved_usd: if stopped.iter().any(|s| s.cause == "idle") {
+                3.0
+            } else {
+                0.0
+            },
+            stopped,
+            budget_status: "no-budget".into(),
+            ..Default::default()
+        };
+        let budget = spend_digest(&digest(vec![stop("budget")]), &AlertContext::default());
+        assert!(
+            budget.subject.ends_with("1 app(s) stopped for the budget"),
+            "{}",
+            budget.subject
+        );
+        assert!(!budget.summary.contains("saved"), "{}", budget.summary);
+        assert!(budget.body.facts.iter().all(|f| f.label != "Saved"));
+        let idle = spend_digest(&digest(vec![stop("idle")]), &AlertContext::default());
+        assert!(
+            idle.subject.ends_with("1 idle app(s) stopped"),
+            "{}",
+            idle.subject
+        );
+        assert!(
+            idle.summary.contains("saved about $3.00"),
+            "{}",
+            idle.summary
+        );
+        let quiet = spend_digest(&digest(vec![]), &AlertContext::default());
+        assert!(quiet.subject.ends_with(" h"), "{}", quiet.subject);
     }
 
     #[test]

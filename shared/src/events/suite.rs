@@ -352,7 +352,10 @@ pub struct TeamDigest {
     pub hours: f64,
     pub usd: f64,
     pub saved_usd: f64,
+    /// Apps stopped in the week, idle or for a budget; of them, for a budget:
     pub apps_stopped: u32,
+    #[serde(default)]
+    pub apps_stopped_for_budget: u32,
     pub accounts: u32,
     #[serde(default)]
     pub top_spenders: Vec<AccountSpend>,

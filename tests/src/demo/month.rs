@@ -1,6 +1,7 @@
 //! The "end of the month" chapter: the spend ledger after the day's apps, a user crossing 80 % and then 100 % of a
 //! small budget (a notice, then a warning with a grace period, then her apps stopped, and an app she starts later
-//! stopped by the next sweep), and the month's spend report.
+//! stopped by the next sweep), the month's spend report, the weekly digests as the team receives them (sent once
+//! however often the schedule delivers), and the dashboard checked against what the functions emit.
 //! The world runs with [`DEMO_BUDGETS`] (`WorldConfig::team_day`): Nina has a $1 budget, nobody else has one.
 
 use std::time::Duration;
@@ -9,6 +10,7 @@ use idle_shutdown::budget::Notice;
 use idle_shutdown::handler::Outcome as IdleOutcome;
 use idle_shutdown::ledger::Account;
 use idle_shutdown::report::{BudgetLine, SweepReport};
+use idle_shutdown::weekly::Week;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
@@ -216,5 +218,118 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
         chapter.fail("the spend report should show the month's dollars and nina's line");
     }
     chapter.fact("spendReport", report);
+    digests(world, &mut chapter).await?;
+    dashboard(&mut chapter);
     Ok(chapter)
+}
+
+/// A subscription that only digests pass (the filter policy admins use), and its queue's URL.
+async fn digest_inbox(world: &World) -> Result<String, WorldError> {
+    let err = |what: &str, e: &dyn std::fmt::Display| WorldError::Other(format!("{what}: {e}"));
+    let (url, arn) = crate::world::create_queue(world.moto_sdk(), "digest-inbox").await?;
+    aws_sdk_sns::Client::new(world.moto_sdk())
+        .subscribe()
+        .topic_arn(&world.names.topic_arn)
+        .protocol("sqs")
+        .endpoint(arn)
+        .attributes(
+            "FilterPolicy",
+            r#"{"event_type": ["spend-digest", "team-digest"]}"#,
+        )
+        .send()
+        .await
+        .map_err(|e| err("Subscribe", &e))?;
+    Ok(url)
+}
+
+/// The week's digests as the team receives them (through notify and the topic, to a subscription that filters on
+/// `event_type`), and a second delivery of the schedule that sends nothing.
+async fn digests(world: &World, chapter: &mut Chapter) -> Result<(), WorldError> {
+    let inbox = digest_inbox(world).await?;
+    let week = Week::last_before(Timestamp::now() + Duration::from_secs(7 * 86_400)).id();
+    chapter.line(format!(
+        "Monday: the weekly digests of {week} (the demo names this week; the schedule sends the last full one)"
+    ));
+    let request = json!({"digest": "weekly", "week": week});
+    let (sent, after) = world.invoke("idle-shutdown", request.clone()).await?;
+    chapter.record(std::slice::from_ref(&sent));
+    chapter.record(&after);
+    let received = world.drain_queue(&inbox).await?;
+    let mut kinds = Vec::new();
+    for envelope in &received {
+        let subject = envelope["Subject"].as_str().unwrap_or("?");
+        let doc: serde_json::Value = envelope["Message"]
+            .as_str()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or_default();
+        kinds.push(doc["eventType"].as_str().unwrap_or("?").to_string());
+        chapter.line(format!("  received: {subject}"));
+        chapter.line(format!("    {}", doc["summary"].as_str().unwrap_or("")));
+        for fact in doc["facts"].as_array().into_iter().flatten() {
+            let label = fact["label"].as_str().unwrap_or("");
+            if [
+                "By instance type",
+                "Stopped",
+                "Budget",
+                "Top spenders",
+                "Most idle stops",
+                "Sweeps behind",
+                "Failed invocations",
+            ]
+            .contains(&label)
+            {
+                chapter.line(format!(
+                    "    {label}: {}",
+                    fact["value"].as_str().unwrap_or("")
+                ));
+            }
+        }
+    }
+    kinds.sort();
+    let users = kinds.iter().filter(|k| *k == "spend-digest").count();
+    if users == 0 || kinds.iter().filter(|k| *k == "team-digest").count() != 1 {
+        chapter.fail(format!(
+            "each user with spend and the team should get a digest: {kinds:?}"
+        ));
+    }
+    chapter.fact("digestsReceived", &received);
+    let (again, after) = world.invoke("idle-shutdown", request).await?;
+    chapter.record(std::slice::from_ref(&again));
+    chapter.record(&after);
+    let repeated = world.drain_queue(&inbox).await?;
+    match &again.outcome {
+        Outcome::Response(r) if r["sent"] == 0 && repeated.is_empty() => chapter.line(format!(
+            "the schedule delivers again: nothing is sent twice ({} already sent, team {})",
+            r["alreadySent"], r["team"]
+        )),
+        other => chapter.fail(format!(
+            "a second delivery should send nothing: {other:?}, {} received",
+            repeated.len()
+        )),
+    }
+    Ok(())
+}
+
+/// The template's dashboard, read and checked against the functions' metrics (what `make deploy` would create).
+fn dashboard(chapter: &mut Chapter) {
+    let text = match crate::template::read_template_text(&crate::moto::workspace_root()) {
+        Ok(t) => t,
+        Err(e) => return chapter.fail(format!("the template: {e}")),
+    };
+    match crate::dashboard::check(&text) {
+        Ok(boards) => {
+            for b in boards {
+                chapter.line(format!(
+                    "dashboard {}: {} widgets, {} metrics and {} alarms, each one the code emits or the stack owns",
+                    b.logical_id,
+                    b.widgets,
+                    b.metrics.len(),
+                    b.alarms.len()
+                ));
+            }
+        }
+        Err(errors) => chapter.fail(format!(
+            "the dashboard reads what nothing emits: {errors:?}"
+        )),
+    }
 }
