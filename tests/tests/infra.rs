@@ -1049,3 +1049,61 @@ fn a_widget_that_reads_nothing_is_refused() {
         assert!(errors.iter().any(|e| e.contains(why)), "{why}: {errors:?}");
     }
 }
+
+/// Alerts in chat are notifications only (docs/notify.md, Chat): each Amazon Q Developer channel reads the topic
+/// notify publishes to, its role grants nothing, its guardrail denies everything, and both exist only when all their
+/// ids are given.
+#[test]
+fn chat_channels_read_the_team_topic_and_can_do_nothing_else() {
+    let text = template_text();
+    let doc = document(&text);
+    let resources = get(&doc, "Resources").unwrap();
+    let notify_topic = entries(get(resources, "NotifyFunction").and_then(|f| get(f, "Properties")))
+        .into_iter()
+        .find(|(k, _)| k == "Environment")
+        .and_then(|(_, env)| get(env, "Variables"))
+        .and_then(|v| get(v, "STUDIO_OPS_ALERT_TOPIC_ARN"))
+        .map(|v| format!("{v:?}"))
+        .expect("notify's topic");
+    let mut seen = 0;
+    for (id, resource) in entries(Some(resources)) {
+        let ty = get(resource, "Type").and_then(Yaml::as_str).unwrap_or("");
+        if !ty.starts_with("AWS::Chatbot::") {
+            continue;
+        }
+        seen += 1;
+        let props = get(resource, "Properties").unwrap();
+        let topics = get(props, "SnsTopicArns")
+            .and_then(Yaml::as_sequence)
+            .unwrap();
+        assert_eq!(topics.len(), 1, "{id}");
+        assert_eq!(
+            format!("{:?}", topics[0]),
+            notify_topic,
+            "{id} reads notify's topic"
+        );
+        let guardrails = format!("{:?}", get(props, "GuardrailPolicies"));
+        assert!(
+            guardrails.contains("policy/AWSDenyAll"),
+            "{id}: {guardrails}"
+        );
+        assert!(
+            get(resource, "Condition").is_some(),
+            "{id} exists only when its ids are given"
+        );
+        let role = format!("{:?}", get(props, "IamRoleArn"));
+        assert!(role.contains("ChatChannelRole"), "{id}: {role}");
+    }
+    assert_eq!(seen, 2, "one Slack and one Teams channel configuration");
+    let role = get(resources, "ChatChannelRole")
+        .and_then(|r| get(r, "Properties"))
+        .unwrap();
+    for grant in ["Policies", "ManagedPolicyArns"] {
+        assert!(
+            get(role, grant).is_none(),
+            "the chat role grants nothing: {grant}"
+        );
+    }
+    let trust = format!("{:?}", get(role, "AssumeRolePolicyDocument"));
+    assert!(trust.contains("chatbot.amazonaws.com"), "{trust}");
+}

@@ -144,6 +144,42 @@ fn every_alert_kind_matches_its_golden_file() {
     );
 }
 
+/// Every alert kind's chat form is what Amazon Q Developer in chat applications accepts (its custom notification
+/// schema: `version` "1.0", `source` "custom", a non-empty `content.description`, `textType` `client-markdown`,
+/// title at most 250 characters, description at most 8,000), and is the message's `https` entry.
+#[test]
+fn every_alert_kinds_chat_form_keeps_the_amazon_q_schema() {
+    for (kind, m) in rendered() {
+        let c = &m.chat;
+        assert_eq!(c["version"], "1.0", "{kind}");
+        assert_eq!(c["source"], "custom", "{kind}");
+        assert_eq!(c["content"]["textType"], "client-markdown", "{kind}");
+        let title = c["content"]["title"].as_str().unwrap_or_default();
+        let description = c["content"]["description"].as_str().unwrap_or_default();
+        assert!(
+            !title.is_empty() && title.chars().count() <= 250,
+            "{kind}: {title}"
+        );
+        assert!(
+            !description.is_empty() && description.chars().count() <= 8_000,
+            "{kind}"
+        );
+        for list in ["nextSteps", "keywords"] {
+            assert!(
+                c["content"][list]
+                    .as_array()
+                    .is_some_and(|l| l.iter().all(|x| x.is_string())),
+                "{kind}: {list}"
+            );
+        }
+        assert_eq!(c["metadata"]["eventType"], kind.as_str());
+        assert!(c["metadata"]["additionalContext"].is_object(), "{kind}");
+        let envelope: Value = serde_json::from_str(&m.sns_message()).unwrap();
+        let https: Value = serde_json::from_str(envelope["https"].as_str().unwrap()).unwrap();
+        assert_eq!(&https, c, "{kind}: the https entry is the chat form");
+    }
+}
+
 /// The order the docs show the kinds in: the registry first, then the suite's story of a day.
 const DOC_ORDER: [&str; 17] = [
     "model-package-pending",
