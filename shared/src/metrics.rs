@@ -71,12 +71,6 @@ impl MetricSet {
         }
     }
 
-    /// One more dimension (a finer view than per function).
-    pub fn dimension(mut self, name: &str, value: &str) -> Self {
-        self.dimensions.push((name.to_string(), value.to_string()));
-        self
-    }
-
     pub fn put(&mut self, name: &str, value: f64, unit: Unit) {
         debug_assert!(
             self.catalogue.has(name),

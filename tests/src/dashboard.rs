@@ -192,7 +192,8 @@ fn check_metric_widget(
             ids.insert(id.to_string());
         }
         if let Some(expression) = options.and_then(|o| o["expression"].as_str()) {
-            expressions.push(expression.to_string());
+            let visible = options.and_then(|o| o["visible"].as_bool()) != Some(false);
+            expressions.push((expression.to_string(), visible));
             continue;
         }
         let strings: Vec<&str> = parts.iter().filter_map(Json::as_str).collect();
@@ -274,7 +275,7 @@ fn check_metric_widget(
             }
         }
     }
-    for expression in &expressions {
+    for (expression, visible) in &expressions {
         let names: Vec<&str> = expression
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .filter(|w| w.chars().next().is_some_and(|c| c.is_ascii_lowercase()))
@@ -289,7 +290,9 @@ fn check_metric_widget(
                 ));
             }
         }
-        reads += 1;
+        if *visible {
+            reads += 1;
+        }
     }
     if reads == 0 {
         errors.push(format!("{at}: the widget shows nothing"));

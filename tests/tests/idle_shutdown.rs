@@ -1504,9 +1504,15 @@ async fn the_weekly_digests_go_out_once_over_http() {
         digest: "weekly".into(),
         week: None,
         dry_run: false,
+        scheduled_time: None,
     };
     let first = h
-        .digests(&request, monday_after, Deadline::from_context(&context(60)))
+        .digests(
+            &request,
+            monday_after,
+            Deadline::from_context(&context(60)),
+            "run-1",
+        )
         .await
         .unwrap();
     assert_eq!((first.sent, first.team.as_str()), (1, "sent"), "{first:#?}");
@@ -1542,7 +1548,12 @@ async fn the_weekly_digests_go_out_once_over_http() {
     );
     // The schedule delivers again: the idempotency table remembers both.
     let again = h
-        .digests(&request, monday_after, Deadline::from_context(&context(60)))
+        .digests(
+            &request,
+            monday_after,
+            Deadline::from_context(&context(60)),
+            "run-1",
+        )
         .await
         .unwrap();
     assert_eq!(

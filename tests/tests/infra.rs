@@ -1107,3 +1107,49 @@ fn chat_channels_read_the_team_topic_and_can_do_nothing_else() {
     let trust = format!("{:?}", get(role, "AssumeRolePolicyDocument"));
     assert!(trust.contains("chatbot.amazonaws.com"), "{trust}");
 }
+
+/// Every schedule's `Input`, as EventBridge Scheduler delivers it (its context attributes filled in), is a request
+/// its function reads: a typo in the template would otherwise fail only in the account, once a week.
+#[test]
+fn every_schedules_input_is_a_request_its_function_reads() {
+    let template = parsed_template();
+    let mut read = 0;
+    for schedule in &template.schedules {
+        let delivered = schedule
+            .input
+            .to_string()
+            .replace("<aws.scheduler.scheduled-time>", "2026-12-07T07:00:00Z")
+            .replace(
+                "<aws.scheduler.execution-id>",
+                "d1c4a7e2-0000-4000-8000-000000000001",
+            );
+        let input: Json = serde_json::from_str(&delivered).unwrap();
+        let function = template
+            .functions
+            .iter()
+            .find(|f| f.logical_id == schedule.function || f.name == schedule.function)
+            .unwrap();
+        let parsed = match function.name.as_str() {
+            "idle-shutdown" => idle_shutdown::trigger::Trigger::parse(&input).map(drop),
+            "provision-users" => provision_users::trigger::parse_trigger(&input).map(drop),
+            other => panic!("teach this test how {other} reads its schedule"),
+        };
+        parsed.unwrap_or_else(|e| panic!("{}'s schedule {}: {e}", function.name, schedule.event));
+        read += 1;
+    }
+    assert!(
+        read >= 3,
+        "the sweep, the digests and the reconcile: {read}"
+    );
+    // The digest's week comes from the schedule's time, not from when the event arrives.
+    let digest = template
+        .schedules
+        .iter()
+        .find(|s| s.input.get("digest").is_some())
+        .expect("the weekly digest's schedule");
+    assert_eq!(
+        digest.input["scheduledTime"], "<aws.scheduler.scheduled-time>",
+        "{:?}",
+        digest.input
+    );
+}

@@ -345,6 +345,18 @@ fn deployed_manifest_policy() -> train_on_push::manifest::Policy {
             .entry(k.to_string())
             .or_insert_with(|| format!("studio-ops-{}", k.to_lowercase()));
     }
+    // The failure queues' URLs (the world creates them; this check only needs their shape).
+    for (k, name) in [
+        ("FailedInvocationQueue", "studio-ops-failed-invocations"),
+        ("DeliveryDeadLetterQueue", "studio-ops-delivery-dlq"),
+    ] {
+        values.entry(k.to_string()).or_insert_with(|| {
+            format!(
+                "https://sqs.us-east-1.amazonaws.com/{}/{name}",
+                studio_ops_tests::sim::ACCOUNT_ID
+            )
+        });
+    }
     let template = studio_ops_tests::template::parse(&text, &values).unwrap();
     let env: std::collections::HashMap<String, String> = template
         .functions

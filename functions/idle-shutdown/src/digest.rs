@@ -26,6 +26,8 @@ use crate::sweep::Sweeper;
 use crate::trigger::DigestRequest;
 use crate::weekly::{self, AccountWeek, Lag, MAX_STOPPED_LISTED, Stop, Week, lines, round_hours};
 
+/// How long a digest's claim holds without being completed: far more than one publish takes.
+const CLAIM_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
 /// Digests shown in a dry run's answer (the answer stays small; the counts cover all).
 const MAX_PREVIEWS: usize = 50;
 
@@ -62,6 +64,8 @@ struct WeekLedger {
     lags: Vec<Lag>,
     domains: Vec<String>,
     failed_domains: Vec<String>,
+    /// Whether every month's lag records were read.
+    lags_read: bool,
 }
 
 impl<S, P, I, D, Q> Sweeper<'_, S, P, I, D, Q>
@@ -78,6 +82,7 @@ where
         request: &DigestRequest,
         now: Timestamp,
         deadline: Deadline,
+        holder: &str,
     ) -> Result<DigestReport, HandlerError> {
         let week = match &request.week {
             Some(w) => Week::parse(w).ok_or_else(|| {
@@ -85,7 +90,8 @@ where
                     "week: expected an ISO week such as \"2026-W49\", found {w:?}"
                 ))
             })?,
-            None => Week::last_before(now),
+            // The schedule's own time when it says (a retried or redriven delivery still means its week).
+            None => Week::last_before(request.scheduled_at().unwrap_or(now)),
         };
         let ledger = self.read_week(&week).await?;
         let accounts = weekly::accounts(&week, &ledger.usages, &ledger.stops);
@@ -120,7 +126,8 @@ where
             report.team_preview = Some(team);
             return Ok(report);
         }
-        let until = deadline.wall_clock();
+        // A claim covers one publish: if this run dies, Lambda's retry (a minute or two later) finds it lapsed.
+        let until = deadline.wall_clock().min(now + CLAIM_WINDOW);
         for digest in users {
             let key = format!(
                 "digest#{}#{}#user/{}",
@@ -129,7 +136,7 @@ where
                 digest.user_profile_name.to_lowercase()
             );
             match self
-                .send_once(&key, SuiteEvent::SpendDigest(digest), until)
+                .send_once(&key, SuiteEvent::SpendDigest(digest), until, holder)
                 .await
             {
                 Sent::Now => report.sent += 1,
@@ -137,14 +144,21 @@ where
                 Sent::Failed => report.failed += 1,
             }
         }
+        // The team's figures need every domain and the lag records: with any missing, the team digest waits for
+        // the retry rather than go out with a hole in it.
+        let complete = ledger.failed_domains.is_empty() && ledger.lags_read;
         let key = format!("digest#{}#team", report.week);
-        report.team = match self
-            .send_once(&key, SuiteEvent::TeamDigest(team), until)
-            .await
-        {
-            Sent::Now => "sent",
-            Sent::Before => "already-sent",
-            Sent::Failed => "failed",
+        report.team = if !complete {
+            "waiting-for-the-ledger"
+        } else {
+            match self
+                .send_once(&key, SuiteEvent::TeamDigest(team), until, holder)
+                .await
+            {
+                Sent::Now => "sent",
+                Sent::Before => "already-sent",
+                Sent::Failed => "failed",
+            }
         }
         .into();
         let mut metrics = MetricSet::of(&crate::METRICS);
@@ -162,6 +176,18 @@ where
                 report.already_sent
             )));
         }
+        if !complete {
+            return Err(HandlerError::DigestsNotSent(format!(
+                "the ledger of {} or the lagging sweeps could not be read: {} user digests sent, the team digest and \
+                 those domains' digests wait for the retry",
+                if ledger.failed_domains.is_empty() {
+                    "no domain".to_string()
+                } else {
+                    ledger.failed_domains.join(", ")
+                },
+                report.sent
+            )));
+        }
         Ok(report)
     }
 
@@ -173,6 +199,7 @@ where
         };
         let mut out = WeekLedger {
             domains: self.domains(&scope).await?,
+            lags_read: true,
             ..Default::default()
         };
         let ledger = &self.ports.state;
@@ -211,7 +238,10 @@ where
                 Ok(lags) => out
                     .lags
                     .extend(lags.into_iter().filter(|l| l.at >= start && l.at < end)),
-                Err(e) => tracing::warn!(month, error = %e, "cannot read the lagging sweeps"),
+                Err(e) => {
+                    tracing::warn!(month, error = %e, "cannot read the lagging sweeps");
+                    out.lags_read = false;
+                }
             }
         }
         Ok(out)
@@ -273,6 +303,8 @@ where
             by_instance_type: lines(&w.by_instance_type),
             stopped,
             stopped_omitted,
+            idle_stops: w.idle_stops,
+            budget_stops: (w.stopped.len() as u32).saturating_sub(w.idle_stops),
             saved_usd: round_usd(w.saved_usd),
             month,
             month_to_date_usd: round_usd(month_to_date),
@@ -295,12 +327,27 @@ where
         }
     }
 
-    /// Claims `key`, publishes `event`, completes the claim; releases it when publishing fails.
-    async fn send_once(&self, key: &str, event: SuiteEvent, until: Timestamp) -> Sent {
+    /// Claims `key` for this run (`holder`: a retried claim call finds its own claim), publishes `event`,
+    /// completes the claim; releases it when publishing fails. A claim another run holds is not "sent": that run may
+    /// die before it publishes, so this one fails and the retry looks again.
+    async fn send_once(
+        &self,
+        key: &str,
+        event: SuiteEvent,
+        until: Timestamp,
+        holder: &str,
+    ) -> Sent {
         let store = &self.ports.idempotency;
-        match store.claim(key, until).await {
+        match store.claim_for(key, until, holder).await {
             Ok(Claim::Acquired) => {}
-            Ok(Claim::AlreadyCompleted(_) | Claim::InProgress) => return Sent::Before,
+            Ok(Claim::AlreadyCompleted(_)) => return Sent::Before,
+            Ok(Claim::InProgress) => {
+                tracing::warn!(
+                    key,
+                    "another run is sending this digest; the retry checks it went out"
+                );
+                return Sent::Failed;
+            }
             Err(e) => {
                 tracing::warn!(key, error = %e, "cannot claim the digest; the retry sends it");
                 return Sent::Failed;
@@ -308,7 +355,7 @@ where
         }
         if let Err(e) = self.ports.publisher.publish(&[event]).await {
             tracing::warn!(key, error = %e, "digest not published; the retry sends it");
-            if let Err(e) = store.release(key).await {
+            if let Err(e) = store.release_for(key, holder).await {
                 tracing::warn!(key, error = %e, "digest claim not released; it lapses at this run's deadline");
             }
             return Sent::Failed;
@@ -416,6 +463,7 @@ mod tests {
             digest: "weekly".into(),
             week: Some("2026-W48".into()),
             dry_run,
+            scheduled_time: None,
         }
     }
 
@@ -448,7 +496,7 @@ mod tests {
         metered(&h).await;
         h.ports().publisher.inner.taken();
         let first = h
-            .digests(&weekly(false), monday(), far_deadline())
+            .digests(&weekly(false), monday(), far_deadline(), "run-1")
             .await
             .unwrap();
         assert_eq!(
@@ -478,7 +526,7 @@ mod tests {
         // The schedule delivers again, twice: nothing more is sent.
         for _ in 0..2 {
             let again = h
-                .digests(&weekly(false), monday(), far_deadline())
+                .digests(&weekly(false), monday(), far_deadline(), "run-1")
                 .await
                 .unwrap();
             assert_eq!(
@@ -499,7 +547,7 @@ mod tests {
             .fail_team_digest
             .store(true, Ordering::SeqCst);
         let err = h
-            .digests(&weekly(false), monday(), far_deadline())
+            .digests(&weekly(false), monday(), far_deadline(), "run-1")
             .await
             .unwrap_err();
         assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
@@ -510,7 +558,7 @@ mod tests {
             .fail_team_digest
             .store(false, Ordering::SeqCst);
         let retry = h
-            .digests(&weekly(false), monday(), far_deadline())
+            .digests(&weekly(false), monday(), far_deadline(), "run-1")
             .await
             .unwrap();
         assert_eq!(
@@ -522,12 +570,63 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_redriven_delivery_sends_the_week_of_its_schedule_not_of_its_arrival() {
+        let h = handler(studio(), &[]);
+        metered(&h).await;
+        h.ports().publisher.inner.taken();
+        let scheduled = DigestRequest {
+            digest: "weekly".into(),
+            week: None,
+            dry_run: false,
+            scheduled_time: Some("2026-11-30T07:00:00Z".into()),
+        };
+        // Redriven from the failure queue nine days later: still W48.
+        let late = monday() + jiff::SignedDuration::from_hours(9 * 24);
+        let report = h
+            .digests(&scheduled, late, far_deadline(), "run-1")
+            .await
+            .unwrap();
+        assert_eq!((report.week.as_str(), report.sent), ("2026-W48", 2));
+    }
+
+    #[tokio::test]
+    async fn a_claim_another_run_holds_is_not_taken_for_sent() {
+        use studio_ops_shared::idempotency::IdempotencyStore;
+        let h = handler(studio(), &[]);
+        metered(&h).await;
+        h.ports().publisher.inner.taken();
+        // Another run claimed Ana's digest and has not finished (it may die before it publishes).
+        h.ports()
+            .idempotency
+            .claim_for(
+                "digest#2026-W48#d-test#user/ana",
+                far_deadline().wall_clock(),
+                "run-0",
+            )
+            .await
+            .unwrap();
+        let err = h
+            .digests(&weekly(false), monday(), far_deadline(), "run-1")
+            .await
+            .unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+        let (users, _) = digests(&h);
+        assert_eq!(
+            users
+                .iter()
+                .map(|d| d.user_profile_name.as_str())
+                .collect::<Vec<_>>(),
+            ["bob"]
+        );
+    }
+
+    #[tokio::test]
     async fn a_dry_run_shows_the_digests_and_sends_nothing() {
         let h = handler(studio(), &[]);
         metered(&h).await;
         h.ports().publisher.inner.taken();
         let dry = h
-            .digests(&weekly(true), monday(), far_deadline())
+            .digests(&weekly(true), monday(), far_deadline(), "run-1")
             .await
             .unwrap();
         assert_eq!(
@@ -538,7 +637,7 @@ mod tests {
         assert_eq!(digests(&h), (vec![], vec![]));
         // A dry run claims nothing: the real run still sends.
         let real = h
-            .digests(&weekly(false), monday(), far_deadline())
+            .digests(&weekly(false), monday(), far_deadline(), "run-1")
             .await
             .unwrap();
         assert_eq!(real.sent, 2);
@@ -575,7 +674,7 @@ mod tests {
             .await
             .unwrap();
         h.ports().publisher.inner.taken();
-        h.digests(&weekly(false), monday(), far_deadline())
+        h.digests(&weekly(false), monday(), far_deadline(), "run-1")
             .await
             .unwrap();
         let (users, teams) = digests(&h);
@@ -609,7 +708,7 @@ mod tests {
             .insert(failed.into(), 3);
         metered(&h).await;
         h.ports().publisher.inner.taken();
-        h.digests(&weekly(false), monday(), far_deadline())
+        h.digests(&weekly(false), monday(), far_deadline(), "run-1")
             .await
             .unwrap();
         let team = &digests(&h).1[0];
@@ -625,7 +724,7 @@ mod tests {
         let h = handler(studio(), &[]);
         h.ports().state.fail_ledger.store(true, Ordering::SeqCst);
         let err = h
-            .digests(&weekly(false), monday(), far_deadline())
+            .digests(&weekly(false), monday(), far_deadline(), "run-1")
             .await
             .unwrap_err();
         assert_eq!(err.class(), ErrorClass::Retryable, "{err}");

@@ -103,7 +103,10 @@ where
         }
         if let Trigger::Digest(digest) = &trigger {
             tracing::info!(event_id = event_id(&event), week = ?digest.week, dry_run = digest.dry_run, "weekly digests requested");
-            return Ok(Outcome::Digest(self.digests(digest, now, deadline).await?));
+            let holder = lease::holder(&context.request_id);
+            return Ok(Outcome::Digest(
+                self.digests(digest, now, deadline, &holder).await?,
+            ));
         }
         tracing::info!(event_id = event_id(&event), dry_run = request.dry_run, domain = ?request.domain_id, user = ?request.user_profile_name, "idle sweep requested");
         if request.dry_run {
@@ -155,8 +158,9 @@ where
         request: &DigestRequest,
         now: Timestamp,
         deadline: Deadline,
+        holder: &str,
     ) -> Result<DigestReport, HandlerError> {
-        self.sweeper().digests(request, now, deadline).await
+        self.sweeper().digests(request, now, deadline, holder).await
     }
 
     fn sweeper(&self) -> Sweeper<'_, S, P, I, D, Q> {

@@ -38,6 +38,16 @@ pub struct DigestRequest {
     /// Build the digests and answer them; send nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// When the schedule fired (EventBridge Scheduler's `<aws.scheduler.scheduled-time>`): the week is the last full
+    /// one before it, so that a retried or redriven delivery still sends its own week.
+    #[serde(default)]
+    pub scheduled_time: Option<String>,
+}
+
+impl DigestRequest {
+    pub fn scheduled_at(&self) -> Option<jiff::Timestamp> {
+        self.scheduled_time.as_deref().and_then(|t| t.parse().ok())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +85,15 @@ impl Trigger {
                     "digest request",
                     "week",
                     format!("expected an ISO week such as \"2026-W49\", found {week:?}"),
+                ));
+            }
+            if let Some(at) = &request.scheduled_time
+                && request.scheduled_at().is_none()
+            {
+                return Err(EventError::new(
+                    "digest request",
+                    "scheduledTime",
+                    format!("expected a time such as \"2026-12-07T07:00:00Z\", found {at:?}"),
                 ));
             }
             return Ok(Self::Digest(request));
@@ -177,7 +196,11 @@ mod tests {
         else {
             panic!("not a digest")
         };
-        assert_eq!((weekly.week, weekly.dry_run), (None, false));
+        assert_eq!((weekly.week.clone(), weekly.dry_run), (None, false));
+        assert_eq!(
+            weekly.scheduled_at().map(|t| t.to_string()).as_deref(),
+            Some("2026-12-07T07:00:00Z")
+        );
         let Trigger::Digest(manual) =
             Trigger::parse(&fixture("manual-digest-dry-run.json")).unwrap()
         else {
@@ -191,6 +214,11 @@ mod tests {
             (json!({"digest": "daily"}), "digest"),
             (json!({"digest": "weekly", "week": "2026-49"}), "week"),
             (json!({"digest": "weekly", "week": "2026-W60"}), "week"),
+            (json!({"digest": "weekly", "week": "2026-W+1"}), "week"),
+            (
+                json!({"digest": "weekly", "scheduledTime": "<aws.scheduler.scheduled-time>"}),
+                "scheduledTime",
+            ),
         ] {
             let err = Trigger::parse(&bad).unwrap_err();
             assert_eq!(err.path, path, "{bad}: {}", err.reason);

@@ -82,7 +82,8 @@ impl Week {
     /// `2026-W49`.
     pub fn parse(text: &str) -> Option<Self> {
         let (year, week) = text.split_once("-W")?;
-        if week.len() != 2 {
+        let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(year, 4) || !digits(week, 2) {
             return None;
         }
         let date =

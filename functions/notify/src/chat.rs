@@ -24,7 +24,8 @@ const MAX_CHAT_FACTS: usize = 12;
 const MAX_CHAT_STEPS: usize = 5;
 const MAX_STEP_CHARS: usize = 500;
 
-/// Text from an event, made inert for chat markdown: one line, no `<`/`>` (mentions, links), no backticks.
+/// Text from an event, made inert for chat markdown: one line, no `<`/`>` (Slack mentions and links), no `](` (a
+/// Teams `[text](url)` link becomes plain `[text] (url)`), no backticks.
 pub fn chat_text(text: &str, max_chars: usize) -> String {
     let inert: String = sanitize::one_line(text, max_chars)
         .chars()
@@ -35,7 +36,7 @@ pub fn chat_text(text: &str, max_chars: usize) -> String {
             c => c,
         })
         .collect();
-    inert
+    inert.replace("](", "] (")
 }
 
 fn emoji(severity: Severity) -> &'static str {
@@ -112,7 +113,7 @@ pub fn notification(alert: &Alert, subject: &str) -> Value {
         ("eventId", &alert.origin.event_id),
     ] {
         if let Some(v) = value.as_deref().and_then(sanitize::attribute_value) {
-            context.insert(key.into(), json!(v));
+            context.insert(key.into(), json!(chat_text(&v, 256)));
         }
     }
     let keywords: Vec<String> = [
@@ -218,10 +219,10 @@ mod tests {
 
     #[test]
     fn nothing_from_an_event_can_mention_people_or_disguise_a_link() {
-        let hostile = "<!channel> see <https://evil.example|your budget> `code`";
+        let hostile = "<!channel> see <https://evil.example|your budget> `code` [your bill](https://evil.example)";
         let n = notification(&alert(hostile, hostile), hostile);
         let text = n.to_string();
-        for bad in ["<!channel>", "<https://evil", "`"] {
+        for bad in ["<!channel>", "<https://evil", "`", "](https://evil"] {
             assert!(!text.contains(bad), "{bad} reached the chat form: {text}");
         }
         // The only link left is the alert's own.

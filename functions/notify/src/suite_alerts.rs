@@ -103,6 +103,13 @@ fn clock(text: &str) -> Option<String> {
         .map(|t| t.0.strftime("%H:%M UTC").to_string())
 }
 
+/// `2026-12-02 19:40 UTC`, from the parsed time (never a slice of the event's text).
+fn day_and_clock(text: &str) -> Option<String> {
+    LenientTime::parse(text)
+        .ok()
+        .map(|t| t.0.strftime("%Y-%m-%d %H:%M UTC").to_string())
+}
+
 /// A reason placed before our own full stop: no doubled `..`.
 fn clause(text: &str) -> String {
     shown(text).trim_end_matches(['.', ' ']).to_string()
@@ -483,10 +490,14 @@ fn spend_lines(lines: &[SpendLine]) -> String {
 }
 
 fn spend_digest(d: &SpendDigest, ctx: &AlertContext) -> Draft {
-    let stopped = d.stopped.len() + d.stopped_omitted as usize;
-    // The listed stops tell idle from budget; the omitted ones (past 20) are counted as idle.
-    let for_budget = d.stopped.iter().filter(|s| s.cause == "budget").count();
-    let idle = stopped - for_budget;
+    // The counts cover every stop (the list stops at 20); an event without them is read from its list.
+    let (idle, for_budget) = if d.idle_stops + d.budget_stops > 0 {
+        (d.idle_stops as usize, d.budget_stops as usize)
+    } else {
+        let b = d.stopped.iter().filter(|s| s.cause == "budget").count();
+        (d.stopped.len() - b, b)
+    };
+    let stopped = idle + for_budget;
     let subject = format!(
         "Your Studio week {}: {} for {} h{}",
         d.week,
@@ -568,7 +579,7 @@ fn spend_digest(d: &SpendDigest, ctx: &AlertContext) -> Draft {
             .stopped
             .iter()
             .map(|s| {
-                let when = clock(&s.at).map(|c| format!("{} {c}", &s.at[..s.at.len().min(10)]));
+                let when = day_and_clock(&s.at);
                 format!(
                     "{} on {} ({}{})",
                     shown(&s.app),
@@ -1185,6 +1196,11 @@ mod tests {
     fn clock_and_minutes() {
         assert_eq!(clock("2026-11-24T21:45:00Z").as_deref(), Some("21:45 UTC"));
         assert_eq!(clock("soon"), None);
+        assert_eq!(
+            day_and_clock("2026-12-02T20:40:00+01:00").as_deref(),
+            Some("2026-12-02 19:40 UTC")
+        );
+        assert_eq!(day_and_clock("\u{2003}2026-12-02T19:40:00Z\u{2003}é"), None);
         assert_eq!(minutes(75), "75 min");
         assert_eq!(minutes(150), "150 min (2h30)");
     }

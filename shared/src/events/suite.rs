@@ -303,6 +303,11 @@ pub struct SpendDigest {
     /// Stops not listed in `stopped`.
     #[serde(default)]
     pub stopped_omitted: u32,
+    /// All the week's stops, listed or not: for idling, and for the budget.
+    #[serde(default)]
+    pub idle_stops: u32,
+    #[serde(default)]
+    pub budget_stops: u32,
     pub saved_usd: f64,
     /// The month of `to`, and what it has cost so far.
     pub month: String,
@@ -583,7 +588,7 @@ mod tests {
         assert_eq!(e.detail_type(), "Training Started");
         let back = SuiteEvent::from_parts(e.detail_type(), &e.detail()).unwrap();
         assert_eq!(back, e);
-        assert_eq!(DETAIL_TYPES.len(), 12);
+        assert_eq!(DETAIL_TYPES.len(), 14);
     }
 
     /// Every suite fixture in events/notify: the serde tag, `detail_type()` and `DETAIL_TYPES` name each event alike.

@@ -355,7 +355,14 @@ impl SpendLedger for DynamoTables {
         );
         let item = HashMap::from([
             ("pk".to_string(), s(lags_partition(&month))),
-            ("sk".to_string(), s(format!("{:010}", lag.at))),
+            // Two runs lagging in the same second (a manual run beside the schedule) are two records.
+            (
+                "sk".to_string(),
+                s(format!(
+                    "{:010}#{}#{}#{}",
+                    lag.at, lag.not_reached, lag.behind, lag.failed_domains
+                )),
+            ),
             ("at".to_string(), n(lag.at)),
             ("notReached".to_string(), n(i64::from(lag.not_reached))),
             ("behind".to_string(), n(i64::from(lag.behind))),
@@ -381,12 +388,18 @@ impl SpendLedger for DynamoTables {
             .iter()
             .filter_map(|item| {
                 let count = |name| number(item, name).and_then(|v| u32::try_from(v).ok());
-                Some(Lag {
-                    at: number(item, "at")?,
-                    not_reached: count("notReached")?,
-                    behind: count("behind")?,
-                    failed_domains: count("failedDomains")?,
-                })
+                let lag = (|| {
+                    Some(Lag {
+                        at: number(item, "at")?,
+                        not_reached: count("notReached")?,
+                        behind: count("behind")?,
+                        failed_domains: count("failedDomains")?,
+                    })
+                })();
+                if lag.is_none() {
+                    tracing::warn!(month, sk = ?string(item, "sk"), "a lag record does not read; left out of the team digest");
+                }
+                lag
             })
             .collect())
     }
@@ -410,10 +423,11 @@ fn stop_of(domain_id: &str, item: &HashMap<String, AttributeValue>) -> Option<St
         app_type: string(item, "appType")?.to_string(),
         app_name: string(item, "appName")?.to_string(),
         instance_type: string(item, "instanceType")?.to_string(),
-        usd_per_hour: item
-            .get("usdPerHour")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok()),
+        // Absent: unpriced. Present but unreadable: the record does not read (as a usage record would not).
+        usd_per_hour: match item.get("usdPerHour") {
+            None => None,
+            Some(v) => Some(v.as_n().ok()?.parse().ok()?),
+        },
         at: number(item, "at")?,
         cause: string(item, "cause")?.to_string(),
         idle_minutes: u64::try_from(number(item, "idleMinutes")?).ok()?,
