@@ -319,6 +319,8 @@ pub struct SweepComparison {
     pub ratio_concurrent_median: f64,
     /// Whether the first sweeps of all three stopped and warned exactly the same apps.
     pub same_decisions: bool,
+    /// The weekly digest over the ledger the Rust sweeps wrote, once per run.
+    pub digests: Vec<DigestRun>,
 }
 
 impl SweepComparison {
@@ -400,6 +402,25 @@ impl SweepComparison {
             self.rust.ledger_writes_per_app_median,
             self.rust.ledger_writes_per_metered_app_median,
         );
+        if !self.digests.is_empty() {
+            let mut walls: Vec<f64> = self.digests.iter().map(|d| d.wall_s).collect();
+            walls.sort_by(f64::total_cmp);
+            let last = &self.digests[self.digests.len() - 1];
+            let _ = writeln!(
+                md,
+                "Weekly digest (Rust, dry run over the ledger the sweeps wrote): median {:.2} s over {} runs, {} user digests, DynamoDB requests {:?} (last run), peak RSS {:.1} MB.\n",
+                walls[walls.len() / 2],
+                walls.len(),
+                last.user_digests,
+                last.dynamodb,
+                self.digests
+                    .iter()
+                    .map(|d| d.peak_rss_bytes)
+                    .max()
+                    .unwrap_or(0) as f64
+                    / 1e6
+            );
+        }
         md
     }
 }
@@ -871,7 +892,42 @@ struct RustSweep<'a> {
     scale: &'a SweepScale,
 }
 
+/// One weekly-digest run (dry run: it reads and computes everything a real run does and sends nothing, so that
+/// every bench run measures the same work) over the ledger the sweeps wrote.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DigestRun {
+    pub wall_s: f64,
+    /// DynamoDB requests by operation.
+    pub dynamodb: BTreeMap<String, u64>,
+    pub user_digests: u32,
+    pub peak_rss_bytes: u64,
+}
+
 impl RustSweep<'_> {
+    async fn digest(&self) -> Result<DigestRun, super::BenchError> {
+        let pid = super::rss::children_running(self.binary).first().copied();
+        let ddb_before = self.moto_proxy.calls().len();
+        let week = idle_shutdown::weekly::Week::last_before(
+            Timestamp::now() + SignedDuration::from_hours(7 * 24),
+        )
+        .id();
+        let started = std::time::Instant::now();
+        let inv = self
+            .host
+            .invoke(serde_json::json!({"digest": "weekly", "week": week, "dryRun": true}))
+            .await?;
+        let wall = started.elapsed().as_secs_f64();
+        let answer = inv.outcome.response().cloned().unwrap_or_default();
+        Ok(DigestRun {
+            wall_s: wall,
+            dynamodb: super::org::dynamodb_requests(&self.moto_proxy.calls()[ddb_before..]),
+            user_digests: answer["sent"].as_u64().unwrap_or(0) as u32,
+            peak_rss_bytes: pid
+                .and_then(|p| super::rss::status_bytes(p, "VmHWM"))
+                .unwrap_or(0),
+        })
+    }
+
     /// One invocation; `expected` is what the seed `before` says it must do, `budget` what it may ask.
     async fn run(
         &self,
@@ -1105,6 +1161,7 @@ pub async fn run_sweeps(
     };
 
     let (mut rust_first, mut rust_steady, mut first_observed) = (Vec::new(), Vec::new(), None);
+    let mut digests = Vec::new();
     for n in 0..runs {
         world.empty_queues().await?;
         let (seed, now) = reseed(&world, &domain, &scale).await?;
@@ -1129,6 +1186,15 @@ pub async fn run_sweeps(
         let third = rust.run(&steady, &steady_expected, &budget).await?;
         print_run("rust steady sweep", n, &third);
         rust_steady.push(third);
+        let digest = rust.digest().await?;
+        println!(
+            "    rust weekly digest (dry run) #{n}: {:.2} s, {} user digests, DynamoDB {:?}, peak RSS {:.1} MB",
+            digest.wall_s,
+            digest.user_digests,
+            digest.dynamodb,
+            digest.peak_rss_bytes as f64 / 1e6
+        );
+        digests.push(digest);
     }
     host.stop().await;
 
@@ -1277,6 +1343,7 @@ pub async fn run_sweeps(
         ratio_median: ratio(&python, &rust_first),
         ratio_concurrent_median: ratio(&python_concurrent, &rust),
         same_decisions: same,
+        digests,
         rust_first,
         rust,
         python,
