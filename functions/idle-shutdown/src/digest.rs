@@ -419,44 +419,6 @@ mod tests {
 
     use super::*;
     use crate::adapters::memory::*;
-    use crate::decision::AppOwner;
-
-    /// Ana's GPU app (2 h) and Bob's CPU app in his private space (1 h), both still running; the team's unpriced
-    /// app (30 min).
-    fn studio() -> FakeStudio {
-        let mut s = FakeStudio::default();
-        s.add(
-            "gpu",
-            user("ana"),
-            "JupyterLab",
-            "InService",
-            "ml.g5.xlarge",
-            120,
-            Some(1),
-        );
-        let private = AppOwner::Space("bob-private".into());
-        s.add(
-            "cpu",
-            private,
-            "CodeEditor",
-            "InService",
-            "ml.t3.medium",
-            60,
-            Some(1),
-        );
-        let shared = AppOwner::Space("team-lab".into());
-        s.add(
-            "big",
-            shared,
-            "JupyterLab",
-            "InService",
-            "ml.p5.48xlarge",
-            30,
-            Some(1),
-        );
-        s.space_owners = [("bob-private".to_string(), "bob".to_string())].into();
-        s
-    }
 
     fn weekly(dry_run: bool) -> DigestRequest {
         DigestRequest {
@@ -492,7 +454,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_user_and_the_team_get_the_week_once_however_often_it_is_delivered() {
-        let h = handler(studio(), &[]);
+        let h = handler(spend_studio(), &[]);
         metered(&h).await;
         h.ports().publisher.inner.taken();
         let first = h
@@ -539,7 +501,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_digest_not_published_is_retried_and_only_it_is_sent_again() {
-        let h = handler(studio(), &[]);
+        let h = handler(spend_studio(), &[]);
         metered(&h).await;
         h.ports().publisher.inner.taken();
         h.ports()
@@ -571,7 +533,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_redriven_delivery_sends_the_week_of_its_schedule_not_of_its_arrival() {
-        let h = handler(studio(), &[]);
+        let h = handler(spend_studio(), &[]);
         metered(&h).await;
         h.ports().publisher.inner.taken();
         let scheduled = DigestRequest {
@@ -592,7 +554,7 @@ mod tests {
     #[tokio::test]
     async fn a_claim_another_run_holds_is_not_taken_for_sent() {
         use studio_ops_shared::idempotency::IdempotencyStore;
-        let h = handler(studio(), &[]);
+        let h = handler(spend_studio(), &[]);
         metered(&h).await;
         h.ports().publisher.inner.taken();
         // Another run claimed Ana's digest and has not finished (it may die before it publishes).
@@ -622,7 +584,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dry_run_shows_the_digests_and_sends_nothing() {
-        let h = handler(studio(), &[]);
+        let h = handler(spend_studio(), &[]);
         metered(&h).await;
         h.ports().publisher.inner.taken();
         let dry = h
@@ -645,7 +607,7 @@ mod tests {
 
     #[tokio::test]
     async fn stops_and_lagging_sweeps_of_the_week_reach_the_digests() {
-        let h = handler(studio(), &[]);
+        let h = handler(spend_studio(), &[]);
         metered(&h).await;
         let state = &h.ports().state;
         let at = now().as_second() + 600;
@@ -694,7 +656,7 @@ mod tests {
         let failed = "https://sqs.us-east-1.amazonaws.com/123456789012/failed";
         let dlq = "https://sqs.us-east-1.amazonaws.com/123456789012/gone";
         let h = handler(
-            studio(),
+            spend_studio(),
             &[
                 ("STUDIO_OPS_FAILED_INVOCATION_QUEUE_URL", failed),
                 ("STUDIO_OPS_DELIVERY_DLQ_URL", dlq),
@@ -721,7 +683,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_week_with_no_ledger_to_read_is_an_error_to_retry() {
-        let h = handler(studio(), &[]);
+        let h = handler(spend_studio(), &[]);
         h.ports().state.fail_ledger.store(true, Ordering::SeqCst);
         let err = h
             .digests(&weekly(false), monday(), far_deadline(), "run-1")

@@ -69,55 +69,8 @@ mod tests {
 
     use super::*;
     use crate::adapters::memory::*;
-    use crate::decision::AppOwner;
     use crate::ledger::Account;
     use crate::prices::round_usd;
-
-    /// Ana's GPU app (2 h), Bob's CPU app in his private space (1 h), a shared space's app of an unpriced type
-    /// (30 min), and a stopped app that costs nothing.
-    fn studio() -> FakeStudio {
-        let mut s = FakeStudio::default();
-        s.add(
-            "gpu",
-            user("ana"),
-            "JupyterLab",
-            "InService",
-            "ml.g5.xlarge",
-            120,
-            Some(1),
-        );
-        let private = AppOwner::Space("bob-private".into());
-        s.add(
-            "cpu",
-            private,
-            "CodeEditor",
-            "InService",
-            "ml.t3.medium",
-            60,
-            Some(1),
-        );
-        let shared = AppOwner::Space("team-lab".into());
-        s.add(
-            "big",
-            shared,
-            "JupyterLab",
-            "InService",
-            "ml.p5.48xlarge",
-            30,
-            Some(1),
-        );
-        s.add(
-            "old",
-            user("ana"),
-            "JupyterLab",
-            "Deleted",
-            "ml.g5.xlarge",
-            600,
-            None,
-        );
-        s.space_owners = [("bob-private".to_string(), "bob".to_string())].into();
-        s
-    }
 
     async fn sweep_at(h: &TestHandler, at: Timestamp, dry_run: bool) -> crate::report::SweepReport {
         let request = RunRequest {
@@ -129,7 +82,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_running_app_is_metered_once_per_reading_and_billed_to_its_owner() {
-        let h = handler(studio(), &[]);
+        let h = handler(spend_studio(), &[]);
         let dry = sweep_at(&h, now(), true).await;
         assert_eq!((dry.metered, dry.ledger_writes), (3, 0));
         assert!(
@@ -174,7 +127,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_spend_report_answers_the_months_totals() {
-        let h = handler(studio(), &[]);
+        let h = handler(spend_studio(), &[]);
         sweep_at(&h, now(), false).await;
         let answer = h
             .answer(
@@ -207,7 +160,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_ledger_that_cannot_be_written_fails_soft_and_the_next_sweep_catches_up() {
-        let h = handler(studio(), &[]);
+        let h = handler(spend_studio(), &[]);
         h.ports().state.fail_ledger.store(true, Ordering::SeqCst);
         let report = sweep_at(&h, now(), false).await;
         assert_eq!((report.ledger_writes, report.ledger_writes_failed), (0, 3));

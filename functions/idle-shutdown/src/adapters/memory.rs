@@ -732,3 +732,49 @@ fn count_calls(calls: &Mutex<Vec<String>>, op: &str) -> usize {
         .filter(|c| c.starts_with(op))
         .count()
 }
+
+/// The spend tests' studio (`spend.rs`, `digest.rs`): Ana's GPU app (2 h), Bob's CPU app in his private space
+/// (1 h), a shared space's app of an unpriced type (30 min), and a stopped app that costs nothing.
+pub(crate) fn spend_studio() -> FakeStudio {
+    let mut s = FakeStudio::default();
+    s.add(
+        "gpu",
+        user("ana"),
+        "JupyterLab",
+        "InService",
+        "ml.g5.xlarge",
+        120,
+        Some(1),
+    );
+    let private = AppOwner::Space("bob-private".into());
+    s.add(
+        "cpu",
+        private,
+        "CodeEditor",
+        "InService",
+        "ml.t3.medium",
+        60,
+        Some(1),
+    );
+    let shared = AppOwner::Space("team-lab".into());
+    s.add(
+        "big",
+        shared,
+        "JupyterLab",
+        "InService",
+        "ml.p5.48xlarge",
+        30,
+        Some(1),
+    );
+    s.add(
+        "old",
+        user("ana"),
+        "JupyterLab",
+        "Deleted",
+        "ml.g5.xlarge",
+        600,
+        None,
+    );
+    s.space_owners = [("bob-private".to_string(), "bob".to_string())].into();
+    s
+}
