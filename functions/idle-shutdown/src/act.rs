@@ -269,42 +269,7 @@ where
         }
         (AppOutcome::Warned, Some(now), None)
     }
-}
 
-/// The `App Idle Warning` of an app about to be warned.
-fn idle_warning(
-    result: &AppResult,
-    facts: &AppFacts,
-    owner: Option<&OwnerFacts>,
-    decision: &Decision,
-    stops_at: Timestamp,
-) -> AppIdleWarning {
-    AppIdleWarning {
-        domain_id: result.app.domain_id.clone(),
-        user_profile_name: owner.and_then(|o| o.owner_user_profile.clone()),
-        space_name: result.app.owner.space().map(str::to_string),
-        app_type: result.app.app_type.clone(),
-        app_name: result.app.app_name.clone(),
-        instance_type: facts
-            .instance_type
-            .clone()
-            .unwrap_or_else(|| "unknown".into()),
-        idle_minutes: decision.idle_minutes(),
-        stops_at: short(stops_at),
-        reason: result.reason.clone(),
-        hourly_cost_usd: result.hourly_cost_usd,
-    }
-}
-
-/// The `App Stopped` notice of an app this sweep stopped.
-impl<S, P, I, D, Q> Sweeper<'_, S, P, I, D, Q>
-where
-    S: Tagging + StopApps,
-    P: PublishEvents,
-    I: IdempotencyStore,
-    D: SweepState + SpendLedger,
-    Q: FailureQueues,
-{
     /// Keeps a stop for the weekly digests; a stop not kept is logged and missing from them, nothing else.
     pub(crate) async fn keep_stop(
         &self,
@@ -333,6 +298,32 @@ where
     }
 }
 
+/// The `App Idle Warning` of an app about to be warned.
+fn idle_warning(
+    result: &AppResult,
+    facts: &AppFacts,
+    owner: Option<&OwnerFacts>,
+    decision: &Decision,
+    stops_at: Timestamp,
+) -> AppIdleWarning {
+    AppIdleWarning {
+        domain_id: result.app.domain_id.clone(),
+        user_profile_name: owner.and_then(|o| o.owner_user_profile.clone()),
+        space_name: result.app.owner.space().map(str::to_string),
+        app_type: result.app.app_type.clone(),
+        app_name: result.app.app_name.clone(),
+        instance_type: facts
+            .instance_type
+            .clone()
+            .unwrap_or_else(|| "unknown".into()),
+        idle_minutes: decision.idle_minutes(),
+        stops_at: short(stops_at),
+        reason: result.reason.clone(),
+        hourly_cost_usd: result.hourly_cost_usd,
+    }
+}
+
+/// The `App Stopped` notice of an app this sweep stopped.
 fn app_stopped(result: &AppResult, owner: Option<&OwnerFacts>, decision: &Decision) -> AppStopped {
     AppStopped {
         domain_id: result.app.domain_id.clone(),

@@ -57,8 +57,13 @@ impl Stop {
     }
 
     pub fn month(&self) -> String {
-        month_of(Timestamp::from_second(self.at).unwrap_or(Timestamp::UNIX_EPOCH))
+        month_at(self.at)
     }
+}
+
+/// The month (`2026-12`, UTC) of a time in seconds.
+fn month_at(seconds: i64) -> String {
+    month_of(Timestamp::from_second(seconds).unwrap_or(Timestamp::UNIX_EPOCH))
 }
 
 /// A sweep that could not keep up (partition `suite#<month>#lags`): apps left for the next sweep, apps two sweeps
@@ -70,6 +75,12 @@ pub struct Lag {
     pub not_reached: u32,
     pub behind: u32,
     pub failed_domains: u32,
+}
+
+impl Lag {
+    pub fn month(&self) -> String {
+        month_at(self.at)
+    }
 }
 
 /// One ISO week (Monday 00:00 UTC to the next Monday).
@@ -133,8 +144,7 @@ impl Week {
     /// The months the week touches (one or two), for the ledger's partitions.
     pub fn months(&self) -> Vec<String> {
         let (start, end) = self.bounds();
-        let first = month_of(Timestamp::from_second(start).unwrap_or(Timestamp::UNIX_EPOCH));
-        let last = month_of(Timestamp::from_second(end - 1).unwrap_or(Timestamp::UNIX_EPOCH));
+        let (first, last) = (month_at(start), month_at(end - 1));
         if first == last {
             vec![first]
         } else {
@@ -161,6 +171,15 @@ fn add(map: &mut BTreeMap<String, (i64, f64)>, key: &str, seconds: i64, usd: f64
     let e = map.entry(key.to_string()).or_default();
     e.0 += seconds;
     e.1 += usd;
+}
+
+/// A record's run seconds on the given days (the week's).
+fn seconds_on(u: &Usage, days: &BTreeSet<String>) -> i64 {
+    u.days
+        .iter()
+        .filter(|(d, _)| days.contains(*d))
+        .map(|(_, s)| *s)
+        .sum()
 }
 
 /// The lines of a breakdown, most expensive first (then most hours), at most [`TOP`].
@@ -219,12 +238,7 @@ pub fn accounts(
     let (start, end) = week.bounds();
     let mut out: BTreeMap<(String, Account), AccountWeek> = BTreeMap::new();
     for u in usages {
-        let seconds: i64 = u
-            .days
-            .iter()
-            .filter(|(d, _)| days.contains(*d))
-            .map(|(_, s)| *s)
-            .sum();
+        let seconds = seconds_on(u, &days);
         if seconds <= 0 {
             continue;
         }
@@ -327,12 +341,7 @@ pub fn unpriced(week: &Week, usages: &[Usage]) -> Vec<SpendLine> {
     let days: BTreeSet<String> = week.days().into_iter().collect();
     let mut map = BTreeMap::new();
     for u in usages.iter().filter(|u| u.usd_per_hour.is_none()) {
-        let seconds: i64 = u
-            .days
-            .iter()
-            .filter(|(d, _)| days.contains(*d))
-            .map(|(_, s)| *s)
-            .sum();
+        let seconds = seconds_on(u, &days);
         if seconds > 0 {
             add(&mut map, &u.instance_type, seconds, 0.0);
         }

@@ -325,14 +325,7 @@ impl SpendLedger for DynamoTables {
         if let Some(price) = stop.usd_per_hour {
             item.insert("usdPerHour".into(), AttributeValue::N(price.to_string()));
         }
-        self.client
-            .put_item()
-            .table_name(&self.spend_table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .call("PutItem")
-            .map(drop)
+        self.put(item).await
     }
 
     async fn stops(&self, domain_id: &str, month: &str) -> Result<Vec<Stop>, AwsCallError> {
@@ -350,9 +343,7 @@ impl SpendLedger for DynamoTables {
     }
 
     async fn record_lag(&self, lag: &Lag) -> Result<(), AwsCallError> {
-        let month = crate::ledger::month_of(
-            Timestamp::from_second(lag.at).unwrap_or(Timestamp::UNIX_EPOCH),
-        );
+        let month = lag.month();
         let item = HashMap::from([
             ("pk".to_string(), s(lags_partition(&month))),
             // Two runs lagging in the same second (a manual run beside the schedule) are two records.
@@ -372,14 +363,7 @@ impl SpendLedger for DynamoTables {
             ),
             ("expiration".to_string(), n(month_expiry(&month, lag.at))),
         ]);
-        self.client
-            .put_item()
-            .table_name(&self.spend_table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .call("PutItem")
-            .map(drop)
+        self.put(item).await
     }
 
     async fn lags(&self, month: &str) -> Result<Vec<Lag>, AwsCallError> {
@@ -435,6 +419,18 @@ fn stop_of(domain_id: &str, item: &HashMap<String, AttributeValue>) -> Option<St
 }
 
 impl DynamoTables {
+    /// A plain put into the spend table (the digests' records: deterministic keys, so a repeat is the same item).
+    async fn put(&self, item: HashMap<String, AttributeValue>) -> Result<(), AwsCallError> {
+        self.client
+            .put_item()
+            .table_name(&self.spend_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .call("PutItem")
+            .map(drop)
+    }
+
     /// Every item of a partition of the spend table (one query, page by page).
     async fn partition(
         &self,

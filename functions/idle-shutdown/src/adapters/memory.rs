@@ -442,11 +442,7 @@ impl SpendLedger for MemoryState {
             .lock()
             .unwrap()
             .values()
-            .filter(|l| {
-                crate::ledger::month_of(
-                    Timestamp::from_second(l.at).unwrap_or(Timestamp::UNIX_EPOCH),
-                ) == month
-            })
+            .filter(|l| l.month() == month)
             .cloned()
             .collect())
     }
