@@ -96,18 +96,21 @@ fn studio_link(ctx: &AlertContext, domain: Option<&str>) -> Option<String> {
         .and_then(|d| links::studio(ctx.region(), d))
 }
 
-/// `21:45 UTC` for a time today-ish, with the full timestamp kept in the facts.
-fn clock(text: &str) -> Option<String> {
+/// An event's time in `format` (UTC), from the parsed time (never a slice of the event's text).
+fn time_as(text: &str, format: &str) -> Option<String> {
     LenientTime::parse(text)
         .ok()
-        .map(|t| t.0.strftime("%H:%M UTC").to_string())
+        .map(|t| t.0.strftime(format).to_string())
 }
 
-/// `2026-12-02 19:40 UTC`, from the parsed time (never a slice of the event's text).
+/// `21:45 UTC` for a time today-ish, with the full timestamp kept in the facts.
+fn clock(text: &str) -> Option<String> {
+    time_as(text, "%H:%M UTC")
+}
+
+/// `2026-12-02 19:40 UTC`.
 fn day_and_clock(text: &str) -> Option<String> {
-    LenientTime::parse(text)
-        .ok()
-        .map(|t| t.0.strftime("%Y-%m-%d %H:%M UTC").to_string())
+    time_as(text, "%Y-%m-%d %H:%M UTC")
 }
 
 /// A reason placed before our own full stop: no doubled `..`.
@@ -491,7 +494,7 @@ fn spend_lines(lines: &[SpendLine]) -> String {
 
 fn spend_digest(d: &SpendDigest, ctx: &AlertContext) -> Draft {
     // The counts cover every stop (the list stops at 20); an event without them is read from its list.
-    let (idle, for_budget) = if d.idle_stops + d.budget_stops > 0 {
+    let (idle, for_budget) = if d.idle_stops > 0 || d.budget_stops > 0 {
         (d.idle_stops as usize, d.budget_stops as usize)
     } else {
         let b = d.stopped.iter().filter(|s| s.cause == "budget").count();
@@ -627,7 +630,11 @@ fn spend_digest(d: &SpendDigest, ctx: &AlertContext) -> Draft {
 
 fn team_digest(d: &TeamDigest) -> Draft {
     let behind = d.sweeps_behind > 0 || !d.failed_domains.is_empty();
-    let failures = d.failed_invocations.unwrap_or(0) + d.undelivered_events.unwrap_or(0);
+    // Counts from the event: added without overflow whatever they say.
+    let failures = d
+        .failed_invocations
+        .unwrap_or(0)
+        .saturating_add(d.undelivered_events.unwrap_or(0));
     let subject = format!(
         "Team Studio week {}: {}, saved about {}{}",
         d.week,
@@ -1190,6 +1197,27 @@ mod tests {
             ..Default::default()
         });
         assert!(!is_quiet_sweep(&behind));
+    }
+
+    #[test]
+    fn digests_with_absurd_counts_are_rendered_not_panicked_on() {
+        let user = SpendDigest {
+            user_profile_name: "ana".into(),
+            idle_stops: u32::MAX,
+            budget_stops: u32::MAX,
+            stopped_omitted: u32::MAX,
+            ..Default::default()
+        };
+        let a = spend_digest(&user, &AlertContext::default());
+        assert!(a.subject.contains("app(s) stopped"), "{}", a.subject);
+        let team = TeamDigest {
+            failed_invocations: Some(u32::MAX),
+            undelivered_events: Some(u32::MAX),
+            apps_stopped_for_budget: u32::MAX,
+            ..Default::default()
+        };
+        let t = team_digest(&team);
+        assert_eq!(t.severity, Severity::Warning);
     }
 
     #[test]
