@@ -682,6 +682,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_team_digest_waits_for_a_ledger_read_in_full_and_the_retry_sends_only_it() {
+        let h = handler(spend_studio(), &[]);
+        metered(&h).await;
+        h.ports().publisher.inner.taken();
+        h.ports().state.fail_lags.store(true, Ordering::SeqCst);
+        let err = h
+            .digests(&weekly(false), monday(), far_deadline(), "run-1")
+            .await
+            .unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+        let (users, teams) = digests(&h);
+        assert_eq!(
+            (users.len(), teams.len()),
+            (2, 0),
+            "the users' digests go out, the team's waits"
+        );
+        h.ports().state.fail_lags.store(false, Ordering::SeqCst);
+        let retry = h
+            .digests(&weekly(false), monday(), far_deadline(), "run-2")
+            .await
+            .unwrap();
+        assert_eq!(
+            (retry.sent, retry.already_sent, retry.team.as_str()),
+            (0, 2, "sent")
+        );
+        let (users, teams) = digests(&h);
+        assert_eq!((users.len(), teams.len()), (0, 1));
+    }
+
+    #[tokio::test]
     async fn a_week_with_no_ledger_to_read_is_an_error_to_retry() {
         let h = handler(spend_studio(), &[]);
         h.ports().state.fail_ledger.store(true, Ordering::SeqCst);

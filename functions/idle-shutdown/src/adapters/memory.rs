@@ -311,6 +311,8 @@ pub(crate) struct MemoryState {
     /// The sweeps that could not keep up, by time.
     pub(crate) lags: Mutex<BTreeMap<i64, Lag>>,
     pub(crate) fail_ledger: AtomicBool,
+    /// Fails only the query of the lag records (the rest of the ledger reads).
+    pub(crate) fail_lags: AtomicBool,
 }
 
 impl MemoryState {
@@ -437,6 +439,7 @@ impl SpendLedger for MemoryState {
 
     async fn lags(&self, month: &str) -> Result<Vec<Lag>, AwsCallError> {
         planted_failure(&self.fail_ledger, "Query")?;
+        planted_failure(&self.fail_lags, "Query")?;
         Ok(self
             .lags
             .lock()
