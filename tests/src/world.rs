@@ -784,14 +784,7 @@ async fn create_base(sdk: &SdkConfig, names: &Names) -> Result<(String, String),
         .topic_arn()
         .unwrap_or_default()
         .to_string();
-    let (inbox_url, inbox_arn) = create_queue(sdk, "team-inbox").await?;
-    sns.subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(inbox_arn)
-        .send()
-        .await
-        .map_err(|e| aws_err("Subscribe", e))?;
+    let inbox_url = subscribe_queue(sdk, &topic_arn, "team-inbox", None, false).await?;
     aws_sdk_s3::Client::new(sdk)
         .create_bucket()
         .bucket(&names.data_bucket)
@@ -799,6 +792,31 @@ async fn create_base(sdk: &SdkConfig, names: &Names) -> Result<(String, String),
         .await
         .map_err(|e| aws_err("CreateBucket", e))?;
     Ok((topic_arn, inbox_url))
+}
+
+/// Creates queue `name`, subscribes it to the SNS topic (with a filter policy, raw delivery if asked) and returns
+/// its URL.
+pub async fn subscribe_queue(
+    sdk: &SdkConfig,
+    topic_arn: &str,
+    name: &str,
+    filter_policy: Option<&str>,
+    raw: bool,
+) -> Result<String, WorldError> {
+    let (url, arn) = create_queue(sdk, name).await?;
+    let mut sub = aws_sdk_sns::Client::new(sdk)
+        .subscribe()
+        .topic_arn(topic_arn)
+        .protocol("sqs")
+        .endpoint(arn);
+    if let Some(policy) = filter_policy {
+        sub = sub.attributes("FilterPolicy", policy);
+    }
+    if raw {
+        sub = sub.attributes("RawMessageDelivery", "true");
+    }
+    sub.send().await.map_err(|e| aws_err("Subscribe", e))?;
+    Ok(url)
 }
 
 /// Creates a queue and returns its URL and ARN.

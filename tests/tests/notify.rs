@@ -14,7 +14,7 @@ use aws_sdk_sagemaker::types::{
     InferenceSpecification, MetadataProperties, ModelApprovalStatus,
     ModelPackageContainerDefinition,
 };
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_smithy_types::date_time::Format;
 use lambda_runtime::Context;
 use notify::adapters::{SageMakerRegistry, SnsAlertPublisher};
@@ -73,39 +73,11 @@ async fn subscribe(
     filter: Option<Value>,
     raw: bool,
 ) -> Inbox {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let sns = aws_sdk_sns::Client::new(sdk);
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    let mut sub = sns
-        .subscribe()
-        .topic_arn(topic_arn)
-        .protocol("sqs")
-        .endpoint(arn);
-    if let Some(f) = filter {
-        sub = sub.attributes("FilterPolicy", f.to_string());
-    }
-    if raw {
-        sub = sub.attributes("RawMessageDelivery", "true");
-    }
-    sub.send().await.unwrap();
+    let policy = filter.map(|f| f.to_string());
+    let url =
+        studio_ops_tests::world::subscribe_queue(sdk, topic_arn, name, policy.as_deref(), raw)
+            .await
+            .unwrap();
     Inbox { url, raw }
 }
 

@@ -225,21 +225,14 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
 
 /// A subscription that only digests pass (the filter policy admins use), and its queue's URL.
 async fn digest_inbox(world: &World) -> Result<String, WorldError> {
-    let err = |what: &str, e: &dyn std::fmt::Display| WorldError::Other(format!("{what}: {e}"));
-    let (url, arn) = crate::world::create_queue(world.moto_sdk(), "digest-inbox").await?;
-    aws_sdk_sns::Client::new(world.moto_sdk())
-        .subscribe()
-        .topic_arn(&world.names.topic_arn)
-        .protocol("sqs")
-        .endpoint(arn)
-        .attributes(
-            "FilterPolicy",
-            r#"{"event_type": ["spend-digest", "team-digest"]}"#,
-        )
-        .send()
-        .await
-        .map_err(|e| err("Subscribe", &e))?;
-    Ok(url)
+    crate::world::subscribe_queue(
+        world.moto_sdk(),
+        &world.names.topic_arn,
+        "digest-inbox",
+        Some(r#"{"event_type": ["spend-digest", "team-digest"]}"#),
+        false,
+    )
+    .await
 }
 
 /// The week's digests as the team receives them (through notify and the topic, to a subscription that filters on
