@@ -27,9 +27,12 @@ all: test
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: tools/requirements.txt tools/requirements-infra.txt tools/requirements-sam.txt \
-		scripts/install-infra-tools.sh
+		tools/requirements-mlflow.txt scripts/install-infra-tools.sh
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	# The real MLflow tracking server of the local world, in its own venv: its pins must not move moto's.
+	$(PYTHON) -m venv $(VENV)/mlflow
+	$(VENV)/mlflow/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-mlflow.txt
 	# The infra linters live in their own venvs (.venv/infra, .venv/sam): checkov pins a boto3 that moto must not
 	# get, and the SAM CLI pins one that checkov's pin excludes.
 	scripts/install-infra-tools.sh

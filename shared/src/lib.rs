@@ -11,6 +11,7 @@ pub mod lambda;
 pub mod lease;
 pub mod metrics;
 pub mod names;
+pub mod prices;
 pub mod publisher;
 pub mod sagemaker;
 pub mod telemetry;

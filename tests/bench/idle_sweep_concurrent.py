@@ -179,7 +179,7 @@ def main():
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     held, owners, prices = {}, {}, {}
     if spend_table:
-        price_file = pathlib.Path(__file__).resolve().parents[2] / "functions/idle-shutdown/prices/us-east-1.toml"
+        price_file = pathlib.Path(__file__).resolve().parents[2] / "shared/prices/studio/us-east-1.toml"
         prices = {k: v["usd_per_hour"] for k, v in tomllib.loads(price_file.read_text())["prices"].items()}
         ddb_requests["PutItem"] = 0
         kwargs = {

@@ -74,6 +74,15 @@ impl IamRequest {
 
 /// Which AWS operation a recorded call was: service (IAM prefix) and operation name.
 pub fn operation(call: &Call) -> Option<(&'static str, String)> {
+    // SageMaker managed MLflow's REST API: one `sagemaker-mlflow` action per endpoint.
+    if let Some(rest) = call.path.strip_prefix(MLFLOW_API) {
+        let endpoint = rest.split('?').next().unwrap_or_default();
+        let action = MLFLOW_ACTIONS
+            .iter()
+            .find(|(path, _)| *path == endpoint)
+            .map(|(_, action)| *action)?;
+        return Some(("sagemaker-mlflow", action.to_string()));
+    }
     if let Some(target) = &call.target {
         let (prefix, op) = target.split_once('.')?;
         let service = match prefix {
@@ -98,6 +107,18 @@ pub fn operation(call: &Call) -> Option<(&'static str, String)> {
         _ => None,
     }
 }
+
+const MLFLOW_API: &str = "/api/2.0/mlflow/";
+/// The MLflow REST endpoints train-on-push calls and the IAM action each one is authorized as (the Service
+/// Authorization Reference's `sagemaker-mlflow` actions are named after MLflow's operations).
+const MLFLOW_ACTIONS: &[(&str, &str)] = &[
+    ("experiments/get-by-name", "GetExperimentByName"),
+    ("experiments/create", "CreateExperiment"),
+    ("runs/search", "SearchRuns"),
+    ("runs/create", "CreateRun"),
+    ("runs/log-batch", "LogBatch"),
+    ("runs/update", "UpdateRun"),
+];
 
 fn form(call: &Call) -> BTreeMap<String, String> {
     form_urlencoded::parse(&call.body)
@@ -129,6 +150,8 @@ pub struct Scope<'a> {
     pub account: &'a str,
     pub data_bucket: &'a str,
     pub workspace_key_arn: &'a str,
+    /// The MLflow tracking server every `sagemaker-mlflow` request is addressed to.
+    pub mlflow_server_arn: &'a str,
 }
 
 impl Scope<'_> {
@@ -166,6 +189,7 @@ impl Scope<'_> {
         let mut out = Vec::new();
         match (service, op.as_str()) {
             ("sagemaker", _) => out.extend(self.sagemaker_requests(&op, &b)?),
+            ("sagemaker-mlflow", _) => out.push(IamRequest::new(action, self.mlflow_server_arn)),
             ("codecommit", _) => out.push(IamRequest::new(
                 action,
                 self.arn("codecommit", text(&b, "repositoryName")),

@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod git;
 pub mod iam;
+pub mod mlflow;
 pub mod moto;
 pub mod runtime_api;
 pub mod sim;

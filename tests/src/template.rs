@@ -146,6 +146,19 @@ impl Resolver<'_> {
                 self.lookup(at, &joined.join(".")).map(Json::String)
             }
             ("Sub", Yaml::String(text)) => self.substitute(at, text).map(Json::String),
+            // A condition's value comes from the values as `Condition:<name>` = true/false; only the chosen
+            // branch is resolved (the other may name a resource that does not exist then).
+            ("If", Yaml::Sequence(parts)) if parts.len() == 3 => {
+                let name = parts[0].as_str().unwrap_or_default();
+                match self.lookup(at, &format!("Condition:{name}"))?.as_str() {
+                    "true" => self.resolve(at, &parts[1]),
+                    "false" => self.resolve(at, &parts[2]),
+                    other => Err(TemplateError::Shape {
+                        at: at.to_string(),
+                        message: format!("condition {name} is {other:?}, not true or false"),
+                    }),
+                }
+            }
             _ => Err(TemplateError::Unresolved {
                 at: at.to_string(),
                 reference: format!("!{name} {arg:?}"),
@@ -179,6 +192,58 @@ impl Resolver<'_> {
         }
         out.push_str(rest);
         Ok(out)
+    }
+}
+
+/// A template condition's value (`!Equals`, `!Not`, `!And`, `!Or`, `!Condition` over parameters); None when it
+/// needs something the values do not hold.
+fn evaluate_condition(
+    doc: &Yaml,
+    condition: &Yaml,
+    values: &HashMap<String, String>,
+    depth: usize,
+) -> Option<bool> {
+    if depth > 16 {
+        return None;
+    }
+    let (name, arg) = match condition {
+        Yaml::Tagged(t) => (
+            t.tag.to_string().trim_start_matches('!').to_string(),
+            &t.value,
+        ),
+        Yaml::Mapping(m) if m.len() == 1 => {
+            let (k, v) = m.iter().next()?;
+            (k.as_str()?.trim_start_matches("Fn::").to_string(), v)
+        }
+        _ => return None,
+    };
+    let each = |arg: &Yaml| -> Option<Vec<bool>> {
+        arg.as_sequence()?
+            .iter()
+            .map(|c| evaluate_condition(doc, c, values, depth + 1))
+            .collect()
+    };
+    match name.as_str() {
+        "Equals" => {
+            let sides = arg.as_sequence()?;
+            let resolver = Resolver { values };
+            let side = |i: usize| -> Option<Json> {
+                let v = resolver.resolve("Conditions", sides.get(i)?).ok()?;
+                // `!Join`/`!Select` and the like are not resolved here: leave such conditions to the values.
+                Some(v)
+            };
+            Some(side(0)? == side(1)?)
+        }
+        "Not" => Some(!each(arg)?.first().copied()?),
+        "And" => Some(each(arg)?.iter().all(|b| *b)),
+        "Or" => Some(each(arg)?.iter().any(|b| *b)),
+        "Condition" => evaluate_condition(
+            doc,
+            get(get(doc, "Conditions")?, arg.as_str()?)?,
+            values,
+            depth + 1,
+        ),
+        _ => None,
     }
 }
 
@@ -219,6 +284,17 @@ pub fn parameter_defaults(text: &str) -> Result<BTreeMap<String, String>, Templa
 pub fn parse(text: &str, values: &HashMap<String, String>) -> Result<Template, TemplateError> {
     let doc: Yaml =
         serde_norway::from_str(text).map_err(|e| TemplateError::Parse(e.to_string()))?;
+    // Conditions evaluate from the parameters (`Condition:<name>`), unless the values give them.
+    let mut with_conditions = values.clone();
+    for (name, condition) in mapping_entries(get(&doc, "Conditions")) {
+        let key = format!("Condition:{name}");
+        if !with_conditions.contains_key(&key)
+            && let Some(v) = evaluate_condition(&doc, condition, values, 0)
+        {
+            with_conditions.insert(key, v.to_string());
+        }
+    }
+    let values = &with_conditions;
     let resolver = Resolver { values };
     let globals = get(&doc, "Globals").and_then(|g| get(g, "Function"));
     let global_env = globals

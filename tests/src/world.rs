@@ -49,6 +49,9 @@ pub struct WorldConfig {
     /// Per-function environment overrides, applied after the template's variables.
     pub env: HashMap<String, BTreeMap<String, String>>,
     pub sim: SimConfig,
+    /// Start a real MLflow tracking server (`crate::mlflow`) and deploy the stack as if it created its tracking
+    /// server: train-on-push records runs there. Off: the stack tracks in classic Experiments (`MlflowTracking=none`).
+    pub mlflow: bool,
     /// Put a recording proxy in front of moto and the simulator for each hosted function, so that every AWS
     /// request a function makes can be read back per function ([`World::recorded`]; the IAM replay test).
     pub record_requests: bool,
@@ -62,6 +65,7 @@ impl Default for WorldConfig {
             values: HashMap::new(),
             env: HashMap::new(),
             sim: SimConfig::default(),
+            mlflow: false,
             record_requests: false,
         }
     }
@@ -76,9 +80,11 @@ impl WorldConfig {
     }
 
     /// The team's day (`make demo`, the IAM replay): every function, with the demo's budgets
-    /// (`demo::month::DEMO_BUDGETS`).
+    /// (`demo::month::DEMO_BUDGETS`) and a real MLflow tracking server.
     pub fn team_day() -> Self {
         let mut cfg = Self::all_functions();
+        // Runs are tracked in MLflow, as the stack deploys by default.
+        cfg.mlflow = true;
         cfg.values.insert(
             "Budgets".to_string(),
             crate::demo::month::DEMO_BUDGETS.to_string(),
@@ -144,6 +150,7 @@ pub struct World {
     recorders: Option<BTreeMap<String, Vec<TimingProxy>>>,
     git_root: tempfile::TempDir,
     log: std::sync::Mutex<Vec<Invocation>>,
+    mlflow: Option<crate::mlflow::MlflowServer>,
 }
 
 impl World {
@@ -247,6 +254,18 @@ impl World {
         ] {
             values.entry(k.to_string()).or_insert(v);
         }
+        let mlflow = if cfg.mlflow {
+            let server = crate::mlflow::MlflowServer::start()
+                .await
+                .map_err(|e| WorldError::Other(e.to_string()))?;
+            // The stack's server is named by MlflowTrackingServerName: its ARN is mlflow::SERVER_ARN.
+            values.insert("MlflowTracking".into(), "create".into());
+            values.insert("MlflowTrackingServerUrl".into(), server.url().to_string());
+            Some(server)
+        } else {
+            values.insert("MlflowTracking".into(), "none".into());
+            None
+        };
         values.extend(cfg.values.clone());
         let template = template::parse(&text, &values)?;
 
@@ -264,6 +283,7 @@ impl World {
             recorders: cfg.record_requests.then(BTreeMap::new),
             git_root,
             log: std::sync::Mutex::new(Vec::new()),
+            mlflow,
         };
         for name in &cfg.functions {
             let overrides = cfg.env.get(name).cloned().unwrap_or_default();
@@ -305,6 +325,25 @@ impl World {
             }
             None => env.extend(aws_env(self.moto.url(), self.sim.url())),
         }
+        // Like AWS_ENDPOINT_URL: the local stand-in for the regional MLflow endpoint the template sets (behind a
+        // recording proxy too when requests are recorded: the IAM replay maps MLflow's REST calls to actions).
+        if let Some(mlflow) = &self.mlflow {
+            let url = match self.recorders.as_mut() {
+                Some(recorders) => {
+                    let proxy = TimingProxy::start(mlflow.url())
+                        .await
+                        .map_err(|e| WorldError::Other(format!("recording proxy: {e}")))?;
+                    let url = proxy.url().to_string();
+                    recorders
+                        .entry(function.to_string())
+                        .or_default()
+                        .push(proxy);
+                    url
+                }
+                None => mlflow.url().to_string(),
+            };
+            env.insert("STUDIO_OPS_MLFLOW_ENDPOINT".into(), url);
+        }
         env.extend(overrides);
         let host = FunctionHost::start(FunctionSpec {
             name: function.to_string(),
@@ -332,6 +371,11 @@ impl World {
                 (function.clone(), calls)
             })
             .collect()
+    }
+
+    /// The MLflow tracking server, when the world was started with `mlflow`.
+    pub fn mlflow(&self) -> Option<&crate::mlflow::MlflowServer> {
+        self.mlflow.as_ref()
     }
 
     /// SDK configuration for moto (every service but SageMaker Studio and CodeCommit).

@@ -15,7 +15,6 @@ use idle_shutdown::adapters::sqs::SqsQueues;
 use idle_shutdown::config::Config;
 use idle_shutdown::decision::{KEEP_ALIVE_TAG, WARNING_TAG};
 use idle_shutdown::handler::{Handler, Outcome, Ports};
-use idle_shutdown::prices::PriceTable;
 use idle_shutdown::report::SweepReport;
 use jiff::{SignedDuration, Timestamp};
 use lambda_runtime::Context;
@@ -27,6 +26,7 @@ use studio_ops_shared::events::suite::{
     AppIdleWarning, AppStopped, IdleSweepCompleted, SpendDigest, SuiteEvent, TeamDigest,
 };
 use studio_ops_shared::idempotency::DynamoIdempotencyStore;
+use studio_ops_shared::prices::{Component, PriceTable};
 use studio_ops_shared::publisher::EventBridgePublisher;
 use studio_ops_shared::{Deadline, ErrorClass, Failure};
 use studio_ops_tests::bench::scale::{
@@ -129,7 +129,9 @@ impl Local {
             vars.insert(k.to_string(), v.to_string());
         }
         let config = Config::from_env(&Env::new(&vars)).unwrap();
-        let prices = PriceTable::for_region("us-east-1", &config.price_overrides).unwrap();
+        let prices =
+            PriceTable::for_region(Component::Studio, "us-east-1", &config.price_overrides)
+                .unwrap();
         let moto = production_like(self.world.moto_sdk());
         let sim = production_like(self.world.sim_sdk());
         let ports = Ports {

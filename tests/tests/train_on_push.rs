@@ -17,10 +17,12 @@ use studio_ops_shared::config::Env;
 use studio_ops_shared::events::suite::SuiteEvent;
 use studio_ops_shared::idempotency::DynamoIdempotencyStore;
 use studio_ops_shared::publisher::EventBridgePublisher;
+use studio_ops_tests::mlflow::{self, entry};
 use studio_ops_tests::moto::workspace_root;
 use studio_ops_tests::runtime_api::Outcome;
 use studio_ops_tests::world::{World, WorldConfig, fixture};
 use train_on_push::adapters::codecommit::CodeCommitSource;
+use train_on_push::adapters::mlflow::MlflowTracker;
 use train_on_push::adapters::s3::S3Artifacts;
 use train_on_push::adapters::sagemaker::{SageMakerRegistry, SageMakerTraining};
 use train_on_push::config::Config;
@@ -36,6 +38,7 @@ type TrainOnPush = Handler<
     S3Artifacts,
     EventBridgePublisher,
     DynamoIdempotencyStore,
+    MlflowTracker,
 >;
 
 const ARIMA_REPOSITORY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sales-arima";
@@ -142,6 +145,16 @@ impl Local {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        let mut vars = vars;
+        if let Some(mlflow) = self.world.mlflow() {
+            for (k, v) in [
+                ("STUDIO_OPS_MLFLOW_TRACKING_SERVER_ARN", mlflow::SERVER_ARN),
+                ("STUDIO_OPS_MLFLOW_ENDPOINT", mlflow.url()),
+                ("STUDIO_OPS_MLFLOW_UI_URL", mlflow.url()),
+            ] {
+                vars.insert(k.to_string(), v.to_string());
+            }
+        }
         Config::from_env(&Env::new(&vars), "us-east-1").unwrap()
     }
 
@@ -167,6 +180,17 @@ impl Local {
                     "train-on-push",
                     config.suite.idempotency_ttl,
                 ),
+                tracker: config.mlflow.as_ref().map(|m| {
+                    let credentials = sim.credentials_provider().unwrap();
+                    MlflowTracker::new(
+                        &m.endpoint,
+                        &m.server_arn,
+                        "us-east-1",
+                        credentials,
+                        studio_ops_shared::aws::AMAZON_TRUST_SERVICES_ROOTS,
+                    )
+                    .unwrap()
+                }),
             },
         )
     }
@@ -745,6 +769,117 @@ async fn a_completed_job_becomes_one_pending_manual_approval_version_carrying_th
     assert_eq!(m.commit_id.as_deref(), Some(commit.as_str()));
     assert_eq!(m.training_job_name, job);
     assert_eq!(local.calls("CreateModelPackage").await, 1);
+    local.world.stop().await;
+}
+
+/// The run is read back from the real MLflow server: opened with the job (params, tags, MlflowConfig on the job),
+/// closed with the job's end (status, final metrics, artifacts, billable seconds), once whatever the replays; the
+/// registered version and its alert carry the run's id and link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_job_is_one_mlflow_run_opened_at_start_closed_at_the_end_and_linked_from_its_version()
+{
+    let local = Local::start_with(WorldConfig {
+        mlflow: true,
+        ..WorldConfig::default()
+    })
+    .await;
+    let changed = change_churn(&local.repo, "num_round = 100", "num_round = 150");
+    let commit = local
+        .repo
+        .commit(&[(CHURN, Some(&changed))], "Tracked in MLflow");
+    let job = naming::job_name("churn-xgboost", &commit);
+    let handler = local.handler();
+    for _ in 0..3 {
+        let push = local.push(&local.first, &commit);
+        handler.handle(push, Context::default()).await.unwrap();
+    }
+    let server = local.world.mlflow().unwrap();
+    let runs = server.runs("churn").await.unwrap();
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    let run = &runs[0];
+    assert_eq!(run["info"]["run_name"], job);
+    assert_eq!(run["info"]["status"], "RUNNING");
+    assert_eq!(entry(run, "params", "num_round"), Some(&json!("150")));
+    assert_eq!(
+        entry(run, "params", "sagemaker.instance_type"),
+        Some(&json!("ml.m5.xlarge"))
+    );
+    assert_eq!(
+        entry(run, "tags", "studio-ops.commit"),
+        Some(&json!(commit))
+    );
+    assert_eq!(
+        entry(run, "tags", "studio-ops.branch"),
+        Some(&json!("main"))
+    );
+    assert_eq!(
+        entry(run, "tags", "studio-ops.manifest"),
+        Some(&json!(CHURN))
+    );
+    let run_id = run["info"]["run_id"].as_str().unwrap().to_string();
+    // The job names the server, experiment and run (MlflowConfig) and carries the run's id.
+    let described = local
+        .sagemaker
+        .describe_training_job()
+        .training_job_name(&job)
+        .send()
+        .await
+        .unwrap();
+    let tags = local.tags_of(described.training_job_arn().unwrap()).await;
+    assert_eq!(tags.get(naming::tag::MLFLOW_RUN_ID), Some(&run_id));
+    let config = described.mlflow_config().unwrap();
+    assert_eq!(config.mlflow_resource_arn(), mlflow::SERVER_ARN);
+    assert_eq!(config.mlflow_experiment_name(), Some("churn"));
+    assert_eq!(config.mlflow_run_name(), Some(job.as_str()));
+    assert!(described.experiment_config().is_none());
+    assert_eq!(
+        local.calls("CreateExperiment").await,
+        0,
+        "no classic experiment"
+    );
+    local.suite_events().await;
+
+    let completed = local.state_change(&job, "Completed", true).await;
+    for _ in 0..3 {
+        handler
+            .handle(completed.clone(), Context::default())
+            .await
+            .unwrap();
+    }
+    let runs = server.runs("churn").await.unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run["info"]["status"], "FINISHED");
+    assert!(run["info"]["end_time"].as_i64().is_some());
+    assert!(
+        entry(run, "tags", "studio-ops.model-artifacts")
+            .and_then(Value::as_str)
+            .is_some_and(|a| a.ends_with("/output/model.tar.gz")),
+        "{run:#?}"
+    );
+    let events = local.suite_events().await;
+    let [SuiteEvent::ModelRegistered(m)] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(m.mlflow_run_id.as_deref(), Some(run_id.as_str()));
+    let link = m.mlflow_run_url.clone().unwrap();
+    assert!(
+        link.starts_with(server.url()) && link.ends_with(&format!("/runs/{run_id}")),
+        "{link}"
+    );
+    assert_eq!(
+        entry(run, "tags", "studio-ops.model-package-arn"),
+        Some(&json!(m.model_package_arn))
+    );
+    let p = aws_sdk_sagemaker::Client::new(local.world.moto_sdk())
+        .describe_model_package()
+        .model_package_name(&m.model_package_arn)
+        .send()
+        .await
+        .unwrap();
+    let meta = p.customer_metadata_properties().unwrap();
+    assert_eq!(meta["studio-ops:mlflow-run-id"], run_id);
+    assert_eq!(meta["studio-ops:mlflow-run-url"], link);
     local.world.stop().await;
 }
 

@@ -576,7 +576,10 @@ mod tests {
         s.ana_gpu("idle-gpu", Some(90));
         let h = crate::handler::Handler::new(
             config(&[]),
-            crate::prices::PriceTable::from_prices("us-east-1", &[("ml.g5.xlarge", 1.41)]),
+            studio_ops_shared::prices::PriceTable::from_prices(
+                "us-east-1",
+                &[("ml.g5.xlarge", 1.41)],
+            ),
             crate::ports::Ports {
                 studio: s,
                 publisher: FlakyPublisher::default(),

@@ -12,8 +12,8 @@ use crate::policy::{
     BILLABLE_APP_TYPES, DEFAULT_EXEMPT_TAG, ExemptTag, LimitRule, Policy, default_rules,
     validate_rules,
 };
-use crate::prices::valid_price;
 use studio_ops_shared::names::is_domain_id;
+use studio_ops_shared::prices;
 use studio_ops_shared::throttle::RateLimit;
 
 /// Comma-separated domain ids to sweep; empty = every domain in the account and region.
@@ -148,18 +148,7 @@ impl Config {
             app_types,
         };
 
-        let price_overrides: BTreeMap<String, f64> = env.json_or(
-            PRICES,
-            "a JSON object of instance type to USD per hour, e.g. {\"ml.g6.xlarge\": 0.98}",
-            BTreeMap::new(),
-        )?;
-        if let Some((t, p)) = price_overrides.iter().find(|(_, p)| !valid_price(**p)) {
-            return Err(malformed(
-                PRICES,
-                "prices above 0 and below 1000 USD per hour",
-                format!("{t}: {p}"),
-            ));
-        }
+        let price_overrides = prices::overrides_from_env(env, PRICES)?;
 
         let per_second = env.number_in(CALLS_PER_SECOND, 1..=100u32, 10)?;
         let burst = env.number_in(CALLS_BURST, 1..=100u32, 10)?;

@@ -21,10 +21,10 @@ use studio_ops_shared::publisher::PublishEvents;
 use crate::error::HandlerError;
 use crate::ledger::{Account, Usage, month_bounds, parse_month};
 use crate::ports::{FailureQueues, SpendLedger, Studio, SweepState};
-use crate::prices::round_usd;
 use crate::sweep::Sweeper;
 use crate::trigger::DigestRequest;
 use crate::weekly::{self, AccountWeek, Lag, MAX_STOPPED_LISTED, Stop, Week, lines, round_hours};
+use studio_ops_shared::prices::round_usd;
 
 /// How long a digest's claim holds without being completed: far more than one publish takes.
 const CLAIM_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);

@@ -16,10 +16,10 @@ use crate::budget::{GROUP_TAG, Mode, Notice, Standing, Step, decide};
 use crate::decision::{AppListing, AppOwner};
 use crate::ledger::{Account, month_bounds, month_of, parse_month};
 use crate::ports::{DeleteOutcome, FailureQueues, SpendLedger, Studio, SweepState};
-use crate::prices::round_usd;
 use crate::report::{BudgetLine, MAX_BUDGET_LINES};
 use crate::sweep::{DomainSpend, Run, Sweeper, Tally};
 use crate::weekly::Stop;
+use studio_ops_shared::prices::round_usd;
 
 /// One account's month: what it spent (priced hours) and its running apps with their hourly prices.
 #[derive(Default)]

@@ -22,10 +22,10 @@ use crate::error::HandlerError;
 use crate::ledger::SpendReport;
 pub use crate::ports::Ports;
 use crate::ports::{FailureQueues, SpendLedger, Studio, SweepState};
-use crate::prices::PriceTable;
 use crate::report::{FUNCTION_NAME, SweepReport};
 use crate::sweep::Sweeper;
 use crate::trigger::{DigestRequest, Trigger};
+use studio_ops_shared::prices::PriceTable;
 
 /// What one invocation did: its answer, and what a test reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -22,8 +22,8 @@ use jiff::{Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 
 use crate::decision::{AppListing, AppOwner};
-use crate::prices::round_usd;
 use crate::state::state_key;
+use studio_ops_shared::prices::round_usd;
 
 /// The kind of spend a Studio app's run time is.
 pub const KIND_STUDIO_APP: &str = "studio-app";

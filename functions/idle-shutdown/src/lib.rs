@@ -19,7 +19,6 @@ pub mod ledger;
 pub mod meter;
 pub mod policy;
 pub mod ports;
-pub mod prices;
 pub mod report;
 pub mod spend;
 pub mod state;

@@ -4,10 +4,10 @@ use idle_shutdown::adapters::dynamodb::DynamoTables;
 use idle_shutdown::adapters::sagemaker::SageMakerStudio;
 use idle_shutdown::adapters::sqs::SqsQueues;
 use idle_shutdown::handler::{Handler, Ports};
-use idle_shutdown::prices::PriceTable;
 use idle_shutdown::{config, report};
 use studio_ops_shared::config::{Env, ProcessEnv};
 use studio_ops_shared::idempotency::DynamoIdempotencyStore;
+use studio_ops_shared::prices::{Component, PriceTable};
 use studio_ops_shared::publisher::EventBridgePublisher;
 use studio_ops_shared::{aws, lambda, telemetry};
 
@@ -17,8 +17,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = config::Config::from_env(&Env::new(&ProcessEnv)).map_err(lambda::init_failed)?;
     let sdk = aws::load_sdk_config(&config.suite.aws).await;
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-    let prices =
-        PriceTable::for_region(&region, &config.price_overrides).map_err(lambda::init_failed)?;
+    let prices = PriceTable::for_region(Component::Studio, &region, &config.price_overrides)
+        .map_err(lambda::init_failed)?;
     tracing::info!(region, known_prices = prices.len(), "price table loaded");
     let ports = Ports {
         studio: SageMakerStudio::new(aws_sdk_sagemaker::Client::new(&sdk), config.rate_limit),

@@ -21,8 +21,8 @@ use tokio::sync::OnceCell;
 use crate::decision::{AppListing, AppOwner};
 use crate::ledger::{self, Account, Usage, account_of, month_of, to_record};
 use crate::ports::{FailureQueues, SpendLedger, Studio, SweepState};
-use crate::prices::round_usd;
 use crate::sweep::{DomainSpend, MonthOfDomain, MonthRecords, Run, Sweeper, cell, lock};
+use studio_ops_shared::prices::round_usd;
 
 /// What the meter did, for the report and the budgets.
 #[derive(Default)]

@@ -8,7 +8,7 @@ use studio_ops_shared::events::suite::IdleSweepCompleted;
 use studio_ops_shared::metrics::{MetricSet, RUN_COMPLETED, Unit};
 
 use crate::decision::AppListing;
-use crate::prices::round_usd;
+use studio_ops_shared::prices::round_usd;
 
 /// The function's name: the value of its metrics' `Function` dimension.
 pub const FUNCTION_NAME: &str = "idle-shutdown";

@@ -70,7 +70,7 @@ mod tests {
     use super::*;
     use crate::adapters::memory::*;
     use crate::ledger::Account;
-    use crate::prices::round_usd;
+    use studio_ops_shared::prices::round_usd;
 
     async fn sweep_at(h: &TestHandler, at: Timestamp, dry_run: bool) -> crate::report::SweepReport {
         let request = RunRequest {

@@ -37,13 +37,13 @@ use crate::ledger::{Account, Usage, meterable};
 use crate::ports::{
     AppDescription, FailureQueues, Ports, SpaceDescription, SpendLedger, Studio, SweepState,
 };
-use crate::prices::PriceTable;
 use crate::report::{AppOutcome, AppResult, DomainFailure, SweepReport};
 use crate::state::{
     AppState, DomainState, SAVE_BATCH, StateChange, examination_order, key_hash, next_unreached,
     quiet, state_key,
 };
 use crate::weekly::Lag;
+use studio_ops_shared::prices::PriceTable;
 
 /// What a sweep works with: the configuration, the price table and the ports.
 pub(crate) struct Sweeper<'a, S, P, I, D, Q> {

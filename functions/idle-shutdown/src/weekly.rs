@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use studio_ops_shared::events::suite::{AccountSpend, IdleOffender, SpendLine, StoppedApp};
 
 use crate::ledger::{Account, Usage, month_of};
-use crate::prices::round_usd;
+use studio_ops_shared::prices::round_usd;
 
 /// The longest a stop is counted as saving (see the module docs).
 pub const MAX_SAVED_SECONDS: i64 = 24 * 3600;

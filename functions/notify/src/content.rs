@@ -246,6 +246,21 @@ impl Body {
     }
 }
 
+/// An MLflow run as a fact: its id, and its page when the address is one of SageMaker managed MLflow's
+/// (`https://….sagemaker.aws/…`, anything else in the metadata is not offered as a link).
+pub fn mlflow_run(id: Option<&str>, url: Option<&str>) -> Option<String> {
+    let id = id?;
+    let page = url.filter(|u| {
+        u.strip_prefix("https://")
+            .and_then(|rest| rest.split('/').next())
+            .is_some_and(|host| host.ends_with(".sagemaker.aws"))
+    });
+    Some(match page {
+        Some(u) => format!("{} ({})", shown(id), shown(u)),
+        None => shown(id),
+    })
+}
+
 /// A name for a subject: sanitized, ASCII, bounded.
 pub fn subject_name(text: &str) -> String {
     sanitize::subject_piece(text, MAX_SUBJECT_NAME_CHARS)

@@ -21,6 +21,9 @@ pub const META_AUTHOR: &str = "studio-ops:author";
 /// Final metrics are `studio-ops:metric:<metric name>` = decimal number (model packages hold no inline metrics;
 /// `ModelMetrics` only points at S3 reports).
 pub const META_METRIC_PREFIX: &str = "studio-ops:metric:";
+/// The MLflow run that trained the version, and its page in the tracking server's UI.
+pub const META_MLFLOW_RUN_ID: &str = "studio-ops:mlflow-run-id";
+pub const META_MLFLOW_RUN_URL: &str = "studio-ops:mlflow-run-url";
 
 /// What kind of registry change an event is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -138,6 +141,8 @@ pub struct PackageDetails {
     pub image: Option<String>,
     pub model_data: Option<String>,
     pub quality_report: Option<String>,
+    pub mlflow_run: Option<String>,
+    pub mlflow_run_url: Option<String>,
 }
 
 /// Lineage read from `MetadataProperties` and `CustomerMetadataProperties`; the studio-ops keys win.
@@ -148,6 +153,8 @@ pub struct Lineage {
     pub training_job: Option<String>,
     pub author: Option<String>,
     pub metrics: BTreeMap<String, f64>,
+    pub mlflow_run: Option<String>,
+    pub mlflow_run_url: Option<String>,
 }
 
 impl Lineage {
@@ -168,6 +175,8 @@ impl Lineage {
                 META_REPOSITORY => l.repository = Some(v.to_string()),
                 META_TRAINING_JOB => l.training_job = Some(v.to_string()),
                 META_AUTHOR => l.author = Some(v.to_string()),
+                META_MLFLOW_RUN_ID => l.mlflow_run = Some(v.to_string()),
+                META_MLFLOW_RUN_URL => l.mlflow_run_url = Some(v.to_string()),
                 other => {
                     if let Some(name) = other.strip_prefix(META_METRIC_PREFIX)
                         && !name.is_empty()
@@ -258,6 +267,8 @@ impl PackageDetails {
             repository: lineage.repository,
             training_job: lineage.training_job,
             author: lineage.author,
+            mlflow_run: lineage.mlflow_run,
+            mlflow_run_url: lineage.mlflow_run_url,
             modified_by: user_context_name(by_str("UserProfileName"), iam_arn),
             approval_description: change.approval_description.clone(),
             created_by: None,
@@ -298,6 +309,8 @@ impl PackageDetails {
             image: pick(self.image, &described.image),
             model_data: pick(self.model_data, &described.model_data),
             quality_report: pick(self.quality_report, &described.quality_report),
+            mlflow_run: pick(self.mlflow_run, &described.mlflow_run),
+            mlflow_run_url: pick(self.mlflow_run_url, &described.mlflow_run_url),
         }
     }
 
@@ -534,6 +547,10 @@ impl<'a> PackageAlert<'a> {
         });
         body.fact_opt("Commit", commit.as_deref());
         body.fact_opt("Training job", pkg.training_job.as_deref());
+        body.fact_opt(
+            "MLflow run",
+            content::mlflow_run(pkg.mlflow_run.as_deref(), pkg.mlflow_run_url.as_deref()),
+        );
         body.fact_opt("Author", pkg.author.as_deref());
         body.fact_opt("Registered", pkg.created_at.as_deref());
         body.fact_opt("Image", pkg.image.as_deref());

@@ -12,7 +12,7 @@ use studio_ops_shared::events::suite::{
 use studio_ops_shared::events::time::LenientTime;
 
 use crate::content::{
-    Alert, Body, EventType, MetricRow, MetricTable, Routing, Severity, dollars, number,
+    self, Alert, Body, EventType, MetricRow, MetricTable, Routing, Severity, dollars, number,
     routing_value, short_commit, shown, subject_name,
 };
 use crate::context::AlertContext;
@@ -882,6 +882,15 @@ fn training_started(d: &TrainingStarted, ctx: &AlertContext) -> Draft {
         format!("{} x {}", d.instance_count, shown(&d.instance_type)),
     );
     b.fact(
+        "Worst-case cost",
+        match (d.max_cost_usd, &d.cost_basis) {
+            (Some(_), Some(basis)) => shown(basis),
+            (Some(usd), None) => format!("${usd:.2}"),
+            (None, Some(basis)) => format!("unknown: {}", shown(basis)),
+            (None, None) => "not estimated".to_string(),
+        },
+    );
+    b.fact(
         "Commit",
         commit_label(&d.commit_id, Some(&d.branch), Some(&d.repository)),
     );
@@ -1018,6 +1027,10 @@ fn model_registered(d: &ModelRegistered, ctx: &AlertContext) -> Draft {
     b.fact_opt(
         "Commit",
         d.commit_id.as_deref().map(|c| commit_label(c, None, None)),
+    );
+    b.fact_opt(
+        "MLflow run",
+        content::mlflow_run(d.mlflow_run_id.as_deref(), d.mlflow_run_url.as_deref()),
     );
     b.fact_opt("Author", d.author.as_deref());
     b.fact("Package ARN", &d.model_package_arn);

@@ -4,11 +4,16 @@
 
 use studio_ops_shared::config::{ConfigError, Env, SuiteConfig};
 
+use studio_ops_shared::prices::{self, Component, PriceTable};
+
 use crate::changes::NewBranchPolicy;
+use crate::cost::{
+    CostGuard, MAX_JOB_COST_USD, MAX_PUSH_COST_USD, UNKNOWN_TRAINING_PRICE, UnknownPrice,
+};
 use crate::images::EcrImage;
 use crate::manifest::{Limits, Policy};
 use crate::paths::{self, S3Location};
-use crate::plan::Deployment;
+use crate::plan::{Deployment, Tracking};
 
 pub const REPOSITORY_NAME: &str = "STUDIO_OPS_REPOSITORY_NAME";
 pub const BRANCH_PATTERNS: &str = "STUDIO_OPS_BRANCH_PATTERNS";
@@ -34,6 +39,15 @@ pub const MANIFEST_MAX_BYTES: &str = "STUDIO_OPS_MANIFEST_MAX_BYTES";
 pub const MANIFEST_MAX_DEPTH: &str = "STUDIO_OPS_MANIFEST_MAX_DEPTH";
 pub const SOURCE_MAX_FILES: &str = "STUDIO_OPS_SOURCE_MAX_FILES";
 pub const SOURCE_MAX_BYTES: &str = "STUDIO_OPS_SOURCE_MAX_BYTES";
+/// auto (MLflow when a tracking server is set, else classic), mlflow or classic.
+pub const EXPERIMENT_TRACKING: &str = "STUDIO_OPS_EXPERIMENT_TRACKING";
+pub const MLFLOW_TRACKING_SERVER_ARN: &str = "STUDIO_OPS_MLFLOW_TRACKING_SERVER_ARN";
+/// The MLflow REST endpoint: the regional one (the template sets it), or the local world's MLflow server.
+pub const MLFLOW_ENDPOINT: &str = "STUDIO_OPS_MLFLOW_ENDPOINT";
+/// The tracking server's UI address, for links to runs in alerts and model packages.
+pub const MLFLOW_UI_URL: &str = "STUDIO_OPS_MLFLOW_UI_URL";
+/// JSON object of instance type → USD per hour that replaces or extends the compiled-in training price table.
+pub const TRAINING_PRICES: &str = "STUDIO_OPS_TRAINING_PRICES_USD_PER_HOUR";
 
 /// Instance types allowed when `STUDIO_OPS_ALLOWED_INSTANCE_TYPES` is not set.
 pub const DEFAULT_INSTANCE_TYPES: &[&str] = &[
@@ -66,6 +80,117 @@ pub struct Config {
     pub deployment: Deployment,
     pub policy: Policy,
     pub source_limits: SourceLimits,
+    pub cost_guard: CostGuard,
+    /// The MLflow tracking server runs are recorded in; None: classic Experiments.
+    pub mlflow: Option<MlflowSettings>,
+}
+
+/// Where and how the MLflow REST API is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MlflowSettings {
+    pub server_arn: String,
+    /// `https://<region>.experiments.sagemaker.aws`, or the override.
+    pub endpoint: String,
+    /// The tracking server's UI address (`TrackingServerUrl`), for links to runs; None: no links.
+    pub ui_url: Option<String>,
+}
+
+/// Which experiment tracking the jobs use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TrackingChoice {
+    /// MLflow when a tracking server is configured, else classic.
+    Auto,
+    Mlflow,
+    Classic,
+}
+
+impl std::str::FromStr for TrackingChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "mlflow" => Ok(Self::Mlflow),
+            "classic" => Ok(Self::Classic),
+            other => Err(format!("{other:?} is not auto, mlflow or classic")),
+        }
+    }
+}
+
+/// Whether `arn` names a SageMaker managed MLflow tracking server in `region`.
+fn is_tracking_server_arn(arn: &str, region: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "sagemaker", r, account, resource]
+        if partition.starts_with("aws")
+            && *r == region
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && resource
+                .strip_prefix("mlflow-tracking-server/")
+                .is_some_and(|name| crate::naming::is_entity_name(name, 256)))
+}
+
+/// An endpoint override: HTTPS anywhere, plain HTTP only on loopback (the local world).
+fn is_allowed_endpoint(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    url.strip_prefix("http://").is_some_and(|rest| {
+        let host = rest.split(['/', ':']).next().unwrap_or_default();
+        host == "127.0.0.1" || host == "localhost"
+    })
+}
+
+fn mlflow_settings(env: &Env<'_>, region: &str) -> Result<Option<MlflowSettings>, ConfigError> {
+    let choice = env.parsed_or(
+        EXPERIMENT_TRACKING,
+        "auto, mlflow or classic",
+        TrackingChoice::Auto,
+    )?;
+    let arn = env.optional(MLFLOW_TRACKING_SERVER_ARN);
+    let arn = match (choice, arn) {
+        (TrackingChoice::Classic, _) | (TrackingChoice::Auto, None) => return Ok(None),
+        (TrackingChoice::Mlflow, None) => {
+            return Err(ConfigError::Missing {
+                var: MLFLOW_TRACKING_SERVER_ARN.to_string(),
+                expected: format!("the tracking server's ARN ({EXPERIMENT_TRACKING}=mlflow)"),
+            });
+        }
+        (_, Some(arn)) => arn,
+    };
+    if !is_tracking_server_arn(&arn, region) {
+        return Err(malformed(
+            MLFLOW_TRACKING_SERVER_ARN,
+            &format!("arn:aws:sagemaker:{region}:<account>:mlflow-tracking-server/<name>"),
+            arn,
+        ));
+    }
+    let endpoint = match env.optional(MLFLOW_ENDPOINT) {
+        None => crate::adapters::mlflow::regional_endpoint(region),
+        Some(url) if is_allowed_endpoint(&url) => url,
+        Some(url) => {
+            return Err(malformed(
+                MLFLOW_ENDPOINT,
+                "an https:// URL (http:// only on loopback)",
+                url,
+            ));
+        }
+    };
+    let ui_url = match env.optional(MLFLOW_UI_URL) {
+        None => None,
+        Some(url) if is_allowed_endpoint(&url) => Some(url.trim_end_matches('/').to_string()),
+        Some(url) => {
+            return Err(malformed(
+                MLFLOW_UI_URL,
+                "the tracking server's https:// URL",
+                url,
+            ));
+        }
+    };
+    Ok(Some(MlflowSettings {
+        server_arn: arn,
+        endpoint,
+        ui_url,
+    }))
 }
 
 fn malformed(var: &str, expected: &str, found: impl Into<String>) -> ConfigError {
@@ -175,7 +300,15 @@ impl Config {
             code,
             output_kms_key: key(OUTPUT_KMS_KEY_ID)?,
             volume_kms_key: key(VOLUME_KMS_KEY_ID)?,
+            tracking: Tracking::Classic,
         };
+        let mlflow = mlflow_settings(env, region)?;
+        let mut deployment = deployment;
+        if let Some(m) = &mlflow {
+            deployment.tracking = Tracking::Mlflow {
+                server_arn: m.server_arn.clone(),
+            };
+        }
 
         let data_texts = env.list(DATA_S3_URIS);
         if data_texts.is_empty() {
@@ -245,6 +378,27 @@ impl Config {
             max_files: env.number_in(SOURCE_MAX_FILES, 1..=10_000, 500)?,
             max_bytes: env.number_in(SOURCE_MAX_BYTES, 1024..=104_857_600, 20_971_520)?,
         };
+        let cost_guard = CostGuard {
+            max_job_usd: f64::from(env.number_in(MAX_JOB_COST_USD, 1..=1_000_000u32, 100)?),
+            max_push_usd: f64::from(env.number_in(MAX_PUSH_COST_USD, 1..=1_000_000u32, 250)?),
+            unknown_price: env.parsed_or(
+                UNKNOWN_TRAINING_PRICE,
+                "refuse or allow",
+                UnknownPrice::Refuse,
+            )?,
+            prices: PriceTable::for_region(
+                Component::Training,
+                region,
+                &prices::overrides_from_env(env, TRAINING_PRICES)?,
+            )
+            .map_err(|e| {
+                malformed(
+                    TRAINING_PRICES,
+                    "a valid compiled-in price table",
+                    e.to_string(),
+                )
+            })?,
+        };
         Ok(Self {
             suite,
             repository_name,
@@ -255,6 +409,8 @@ impl Config {
             deployment,
             policy,
             source_limits,
+            cost_guard,
+            mlflow,
         })
     }
 }
@@ -294,6 +450,12 @@ mod tests {
         assert_eq!(c.new_branch_policy, NewBranchPolicy::None);
         assert_eq!(c.models_root, "models");
         assert_eq!(c.max_jobs_per_push, 10);
+        assert_eq!(c.cost_guard.max_job_usd, 100.0);
+        assert_eq!(c.cost_guard.max_push_usd, 250.0);
+        assert_eq!(c.cost_guard.unknown_price, UnknownPrice::Refuse);
+        assert_eq!(c.cost_guard.prices.hourly("ml.g5.xlarge"), Some(1.408));
+        assert_eq!(c.mlflow, None);
+        assert_eq!(c.deployment.tracking, Tracking::Classic);
         assert_eq!(c.policy.max_instance_count, 4);
         assert_eq!(c.policy.max_volume_gb, 100);
         assert_eq!(c.policy.max_runtime_seconds, 86_400);
@@ -336,6 +498,15 @@ mod tests {
             (MODELS_ROOT, "../models"),
             (MAX_WAIT_SECONDS, "60"),
             (OUTPUT_KMS_KEY_ID, "key with spaces"),
+            (MAX_JOB_COST_USD, "0"),
+            (MAX_PUSH_COST_USD, "ten"),
+            (UNKNOWN_TRAINING_PRICE, "guess"),
+            (TRAINING_PRICES, r#"{"ml.g6.xlarge": -1}"#),
+            (EXPERIMENT_TRACKING, "wandb"),
+            (
+                MLFLOW_TRACKING_SERVER_ARN,
+                "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/x",
+            ),
         ] {
             let mut vars = base();
             vars.insert(var, value);
@@ -343,6 +514,36 @@ mod tests {
             assert!(matches!(err, ConfigError::Malformed { .. }), "{var}: {err}");
             assert!(err.to_string().contains(var), "{err}");
         }
+    }
+
+    #[test]
+    fn mlflow_when_a_tracking_server_is_set_unless_classic_is_asked_for() {
+        let arn = "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/studio-ops";
+        let mut vars = base();
+        vars.insert(MLFLOW_TRACKING_SERVER_ARN, arn);
+        let c = Config::from_env(&Env::new(&vars), "us-east-1").unwrap();
+        let m = c.mlflow.unwrap();
+        assert_eq!(m.endpoint, "https://us-east-1.experiments.sagemaker.aws");
+        assert_eq!(
+            c.deployment.tracking,
+            Tracking::Mlflow {
+                server_arn: arn.into()
+            }
+        );
+        vars.insert(EXPERIMENT_TRACKING, "classic");
+        let c = Config::from_env(&Env::new(&vars), "us-east-1").unwrap();
+        assert_eq!((c.mlflow, c.deployment.tracking), (None, Tracking::Classic));
+        // MLflow asked for without a server; an endpoint off loopback in plain HTTP.
+        let mut vars = base();
+        vars.insert(EXPERIMENT_TRACKING, "mlflow");
+        let e = Config::from_env(&Env::new(&vars), "us-east-1").unwrap_err();
+        assert!(e.to_string().contains(MLFLOW_TRACKING_SERVER_ARN), "{e}");
+        vars.insert(MLFLOW_TRACKING_SERVER_ARN, arn);
+        vars.insert(MLFLOW_ENDPOINT, "http://127.0.0.1:5000");
+        assert!(Config::from_env(&Env::new(&vars), "us-east-1").is_ok());
+        vars.insert(MLFLOW_ENDPOINT, "http://mlflow.example.com");
+        let e = Config::from_env(&Env::new(&vars), "us-east-1").unwrap_err();
+        assert!(e.to_string().contains(MLFLOW_ENDPOINT), "{e}");
     }
 
     #[test]

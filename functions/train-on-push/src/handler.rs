@@ -19,7 +19,7 @@ use studio_ops_shared::publisher::PublishEvents;
 use crate::config::Config;
 use crate::error::HandlerError;
 pub use crate::ports::Ports;
-use crate::ports::{Artifacts, ModelRegistry, SourceRepository, Training};
+use crate::ports::{Artifacts, ModelRegistry, RunTracker, SourceRepository, Training};
 use crate::push::{ModelOutcome, OnPush};
 use crate::registration::OnTrainingJob;
 pub use crate::trigger::{Trigger, parse_trigger};
@@ -109,12 +109,12 @@ fn read_previous<T: DeserializeOwned>(key: &str, recorded: Value) -> Option<T> {
         .ok()
 }
 
-pub struct Handler<S, T, R, A, P, I> {
+pub struct Handler<S, T, R, A, P, I, K> {
     config: Config,
-    ports: Ports<S, T, R, A, P, I>,
+    ports: Ports<S, T, R, A, P, I, K>,
 }
 
-impl<S, T, R, A, P, I> Handler<S, T, R, A, P, I>
+impl<S, T, R, A, P, I, K> Handler<S, T, R, A, P, I, K>
 where
     S: SourceRepository,
     T: Training,
@@ -122,13 +122,14 @@ where
     A: Artifacts,
     P: PublishEvents,
     I: IdempotencyStore,
+    K: RunTracker,
 {
-    pub fn new(config: Config, ports: Ports<S, T, R, A, P, I>) -> Self {
+    pub fn new(config: Config, ports: Ports<S, T, R, A, P, I, K>) -> Self {
         Self { config, ports }
     }
 
     /// The ports (the unit tests read the fakes' records through it).
-    pub fn ports(&self) -> &Ports<S, T, R, A, P, I> {
+    pub fn ports(&self) -> &Ports<S, T, R, A, P, I, K> {
         &self.ports
     }
 
@@ -141,7 +142,10 @@ where
                 let push = OnPush::new(&self.config, &self.ports);
                 push.run(&change, until).await?
             }
-            Trigger::TrainingJob(job) => OnTrainingJob::new(&self.ports).run(&job, until).await?,
+            Trigger::TrainingJob(job) => {
+                let ended = OnTrainingJob::new(&self.config, &self.ports);
+                ended.run(&job, until).await?
+            }
         };
         tracing::info!(event_id = %event_id(&event), outcome = ?outcome, "train-on-push done");
         Ok(outcome)

@@ -2,13 +2,14 @@
 //!
 //! The path of a push: `events/train-on-push/codecommit-*.json` → `trigger` (typed event) →
 //! `handler::Handler::handle` → `push` (the use case; rules: `changes` which models, `manifest` is it
-//! acceptable, `plan` the request) → `ports` → `adapters` (CodeCommit, S3, SageMaker). The path of a finished
+//! acceptable, `plan` the request, `cost` may it start) → `ports` → `adapters` (CodeCommit, S3, SageMaker). The path of a finished
 //! job: `events/train-on-push/sagemaker-training-job-*.json` → `trigger` → `handler` → `registration` (rules:
 //! `plan::Lineage`, `plan::model_package`) → `ports::ModelRegistry` → `adapters::sagemaker`.
 
 pub mod adapters;
 pub mod changes;
 pub mod config;
+pub mod cost;
 pub mod error;
 pub mod handler;
 pub mod images;

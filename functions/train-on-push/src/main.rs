@@ -5,6 +5,7 @@ use studio_ops_shared::idempotency::DynamoIdempotencyStore;
 use studio_ops_shared::publisher::EventBridgePublisher;
 use studio_ops_shared::{aws, lambda, telemetry};
 use train_on_push::adapters::codecommit::CodeCommitSource;
+use train_on_push::adapters::mlflow::MlflowTracker;
 use train_on_push::adapters::s3::S3Artifacts;
 use train_on_push::adapters::sagemaker::{SageMakerRegistry, SageMakerTraining};
 use train_on_push::config::Config;
@@ -33,6 +34,26 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .map_err(lambda::init_failed)?;
     let config = Config::from_env(&env, &region).map_err(lambda::init_failed)?;
     let sagemaker = aws_sdk_sagemaker::Client::new(&sdk);
+    // Runs are recorded in MLflow with the function's own credentials, signed like the SDK's calls.
+    let tracker = match (&config.mlflow, sdk.credentials_provider()) {
+        (Some(m), Some(credentials)) => Some(
+            MlflowTracker::new(
+                &m.endpoint,
+                &m.server_arn,
+                &region,
+                credentials,
+                aws::AMAZON_TRUST_SERVICES_ROOTS,
+            )
+            .map_err(lambda::init_failed)?,
+        ),
+        (Some(_), None) => {
+            return Err(lambda::init_failed(ConfigError::Missing {
+                var: "AWS_ACCESS_KEY_ID".to_string(),
+                expected: "credentials to sign MLflow requests with".to_string(),
+            }));
+        }
+        (None, _) => None,
+    };
     let ports = Ports {
         source: CodeCommitSource::new(aws_sdk_codecommit::Client::new(&sdk)),
         training: SageMakerTraining::new(sagemaker.clone()),
@@ -48,6 +69,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             NAMESPACE,
             config.suite.idempotency_ttl,
         ),
+        tracker,
     };
     let handler = Handler::new(config, ports);
     let handler = &handler;

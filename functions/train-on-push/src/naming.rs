@@ -23,6 +23,9 @@ pub mod tag {
     pub const INFERENCE_IMAGE: &str = "studio-ops:inference-image";
     pub const CONTENT_TYPES: &str = "studio-ops:content-types";
     pub const RESPONSE_TYPES: &str = "studio-ops:response-types";
+    /// The job's MLflow run and experiment ids, set when the run was opened before the job.
+    pub const MLFLOW_RUN_ID: &str = "studio-ops:mlflow-run-id";
+    pub const MLFLOW_EXPERIMENT_ID: &str = "studio-ops:mlflow-experiment-id";
 }
 
 /// True when `name` matches SageMaker's entity-name pattern `[a-zA-Z0-9](-*[a-zA-Z0-9]){0,max-1}`.

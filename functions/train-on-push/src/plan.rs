@@ -27,6 +27,18 @@ pub struct Deployment {
     pub code: S3Location,
     pub output_kms_key: Option<String>,
     pub volume_kms_key: Option<String>,
+    /// Where runs are tracked: a SageMaker managed MLflow tracking server (by ARN) or classic Experiments.
+    pub tracking: Tracking,
+}
+
+/// How a job's run is tracked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tracking {
+    /// SageMaker managed MLflow: studio-ops records the run itself, and `CreateTrainingJob` names the server,
+    /// experiment and run in `MlflowConfig`.
+    Mlflow { server_arn: String },
+    /// Classic SageMaker Experiments (an experiment and a trial per job), shown only in Studio Classic.
+    Classic,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +97,8 @@ pub struct TrainingJobSpec {
     pub experiment_description: String,
     /// The experiment's trial for this commit (a "run" per commit); same as the job name.
     pub trial: String,
+    /// Where the run is tracked (the run is named like the job).
+    pub tracking: Tracking,
     pub source: Option<SourcePackage>,
 }
 
@@ -162,6 +176,7 @@ pub fn training_job(
         experiment,
         experiment_description,
         trial: name.clone(),
+        tracking: deployment.tracking.clone(),
         source,
         name,
     }
@@ -296,6 +311,8 @@ pub struct Lineage {
     pub inference_image: Option<String>,
     pub content_types: Vec<String>,
     pub response_types: Vec<String>,
+    /// The MLflow run recorded for the job (experiment id, run id), if it was tracked in MLflow.
+    pub mlflow_run: Option<(String, String)>,
 }
 
 impl Lineage {
@@ -318,6 +335,7 @@ impl Lineage {
             inference_image: get(tag::INFERENCE_IMAGE),
             content_types: list(tag::CONTENT_TYPES),
             response_types: list(tag::RESPONSE_TYPES),
+            mlflow_run: get(tag::MLFLOW_EXPERIMENT_ID).zip(get(tag::MLFLOW_RUN_ID)),
         })
     }
 }
@@ -346,6 +364,18 @@ const MAX_METADATA_KEY: usize = 128;
 /// Final metrics in a version's customer metadata: `studio-ops:metric:<name>` = value (notify reads them).
 pub const METRIC_PREFIX: &str = "studio-ops:metric:";
 
+/// The MLflow run of the job a version was trained by, in its customer metadata (notify reads them).
+pub const MLFLOW_RUN_ID: &str = "studio-ops:mlflow-run-id";
+pub const MLFLOW_RUN_URL: &str = "studio-ops:mlflow-run-url";
+
+/// A run's page in the tracking server's UI.
+pub fn run_url(ui: &str, experiment_id: &str, run_id: &str) -> String {
+    format!(
+        "{}/#/experiments/{experiment_id}/runs/{run_id}",
+        ui.trim_end_matches('/')
+    )
+}
+
 /// The model version for a completed job of ours.
 pub fn model_package(
     lineage: &Lineage,
@@ -354,6 +384,7 @@ pub fn model_package(
     model_data_url: &str,
     training_image: Option<&str>,
     metrics: &BTreeMap<String, f64>,
+    mlflow_ui: Option<&str>,
 ) -> Result<ModelPackageSpec, String> {
     let image = lineage
         .inference_image
@@ -383,6 +414,12 @@ pub fn model_package(
     meta.insert("studio-ops:branch".to_string(), branch.to_string());
     if let Some(a) = &lineage.author {
         meta.insert("studio-ops:author".to_string(), a.clone());
+    }
+    if let Some((experiment_id, run_id)) = &lineage.mlflow_run {
+        meta.insert(MLFLOW_RUN_ID.to_string(), run_id.clone());
+        if let Some(url) = mlflow_ui.map(|ui| run_url(ui, experiment_id, run_id)) {
+            meta.insert(MLFLOW_RUN_URL.to_string(), url);
+        }
     }
     for (name, value) in metrics {
         let key = naming::tag_value(&format!("{METRIC_PREFIX}{name}"));
@@ -486,6 +523,7 @@ mod tests {
             code: S3Location::parse("s3://studio-ops-data-123456789012/code/").unwrap(),
             output_kms_key: Some("arn:aws:kms:us-east-1:123456789012:key/k".into()),
             volume_kms_key: Some("arn:aws:kms:us-east-1:123456789012:key/k".into()),
+            tracking: Tracking::Classic,
         }
     }
 
@@ -623,6 +661,7 @@ mod tests {
             "s3://b/models/x/model.tar.gz",
             None,
             &metrics,
+            None,
         )
         .unwrap();
         assert_eq!(spec.group, "digits-cnn");
@@ -650,7 +689,7 @@ mod tests {
         let mut no_image = tags;
         no_image.remove(tag::INFERENCE_IMAGE);
         let l = Lineage::from_tags(&no_image).unwrap();
-        assert!(model_package(&l, &j.name, arn, "s3://b/m", None, &BTreeMap::new()).is_err());
+        assert!(model_package(&l, &j.name, arn, "s3://b/m", None, &BTreeMap::new(), None).is_err());
         let spec = model_package(
             &l,
             &j.name,
@@ -658,9 +697,49 @@ mod tests {
             "s3://b/m",
             Some("img:1"),
             &BTreeMap::new(),
+            None,
         )
         .unwrap();
         assert_eq!(spec.image, "img:1");
+        assert!(!spec.customer_metadata.contains_key(MLFLOW_RUN_ID));
+    }
+
+    #[test]
+    fn a_version_records_its_mlflow_run_and_link() {
+        let j = plan("digits-cnn");
+        let mut tags: BTreeMap<String, String> = j.tags.iter().cloned().collect();
+        tags.insert(tag::MLFLOW_RUN_ID.into(), "0a1b2c".into());
+        tags.insert(tag::MLFLOW_EXPERIMENT_ID.into(), "7".into());
+        let lineage = Lineage::from_tags(&tags).unwrap();
+        assert_eq!(lineage.mlflow_run, Some(("7".into(), "0a1b2c".into())));
+        let ui = Some("https://t-abc.us-east-1.experiments.sagemaker.aws/");
+        let spec = model_package(
+            &lineage,
+            &j.name,
+            "arn",
+            "s3://b/m",
+            None,
+            &BTreeMap::new(),
+            ui,
+        )
+        .unwrap();
+        assert_eq!(spec.customer_metadata[MLFLOW_RUN_ID], "0a1b2c");
+        assert_eq!(
+            spec.customer_metadata[MLFLOW_RUN_URL],
+            "https://t-abc.us-east-1.experiments.sagemaker.aws/#/experiments/7/runs/0a1b2c"
+        );
+        // Without the UI's address: the id, no link.
+        let spec = model_package(
+            &lineage,
+            &j.name,
+            "arn",
+            "s3://b/m",
+            None,
+            &BTreeMap::new(),
+            None,
+        )
+        .unwrap();
+        assert!(!spec.customer_metadata.contains_key(MLFLOW_RUN_URL));
     }
 
     #[test]

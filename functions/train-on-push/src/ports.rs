@@ -11,15 +11,16 @@ use studio_ops_shared::AwsCallError;
 
 use crate::plan::{ModelPackageSpec, TrainingJobSpec};
 
-/// Everything the use cases talk to: the four ports of this crate plus the suite's publisher and idempotency
-/// store (`studio_ops_shared`).
-pub struct Ports<S, T, R, A, P, I> {
+/// Everything the use cases talk to: the ports of this crate plus the suite's publisher and idempotency store
+/// (`studio_ops_shared`). `tracker` is None when runs are tracked in classic Experiments.
+pub struct Ports<S, T, R, A, P, I, K> {
     pub source: S,
     pub training: T,
     pub registry: R,
     pub artifacts: A,
     pub publisher: P,
     pub idempotency: I,
+    pub tracker: Option<K>,
 }
 
 /// A commit's message and people.
@@ -96,6 +97,13 @@ pub struct JobDescription {
     pub training_image: Option<String>,
     pub final_metrics: BTreeMap<String, f64>,
     pub failure_reason: Option<String>,
+    pub instance_type: Option<String>,
+    pub instance_count: u32,
+    /// `BillableTimeInSeconds`: wall-clock seconds billed per instance (spot: after the savings).
+    pub billable_seconds: Option<u32>,
+    /// `TrainingStartTime` / `TrainingEndTime`, seconds since the epoch.
+    pub started: Option<i64>,
+    pub ended: Option<i64>,
 }
 
 /// SageMaker training jobs and the Experiments they report to.
@@ -159,6 +167,57 @@ pub trait ModelRegistry: Send + Sync {
         &self,
         spec: &ModelPackageSpec,
     ) -> impl Future<Output = Result<ModelVersion, AwsCallError>> + Send;
+}
+
+/// A run to open (or find) in the experiment tracker: one per training job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunStart {
+    pub experiment: String,
+    /// The training job's name: the run's name and the key that finds it again.
+    pub run_name: String,
+    /// Milliseconds since the epoch.
+    pub start_ms: i64,
+    pub params: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// A run as the tracker knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedRun {
+    pub experiment_id: String,
+    pub run_id: String,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Finished,
+    Failed,
+    Killed,
+}
+
+/// What closes a run: its status, end, final metrics and extra tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunEnd {
+    pub run_id: String,
+    pub status: RunStatus,
+    pub end_ms: i64,
+    pub metrics: Vec<(String, f64)>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// The experiment tracker (SageMaker managed MLflow): runs are recorded by studio-ops itself, because the
+/// built-in containers have no MLflow client and network-isolated jobs cannot reach the server.
+pub trait RunTracker: Send + Sync {
+    /// The run named `run.run_name` in `run.experiment`, created (with the experiment, params and tags) unless
+    /// it exists.
+    fn open_run(
+        &self,
+        run: &RunStart,
+    ) -> impl Future<Output = Result<TrackedRun, AwsCallError>> + Send;
+
+    /// Logs the final metrics and tags and sets the run's status and end time (again, harmlessly, on a replay).
+    fn close_run(&self, end: &RunEnd) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }
 
 /// Object storage for what training reads besides data (the packaged source).

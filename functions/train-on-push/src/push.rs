@@ -16,13 +16,17 @@ use studio_ops_shared::{AwsCallError, ErrorClass};
 
 use crate::changes::{self, Push};
 use crate::config::Config;
+use crate::cost::{self, Estimate};
 use crate::error::HandlerError;
 use crate::handler::{Claimed, Outcome, once_typed};
 use crate::manifest;
 use crate::naming;
+use crate::naming::tag;
 use crate::paths;
-use crate::plan::{self, Lineage, SourcePackage, TrainingJobSpec};
-use crate::ports::{Artifacts, FolderEntry, JobCreation, Ports, SourceRepository, Training};
+use crate::plan::{self, Lineage, SourcePackage, Tracking, TrainingJobSpec};
+use crate::ports::{
+    Artifacts, FolderEntry, JobCreation, Ports, RunStart, RunTracker, SourceRepository, Training,
+};
 use crate::sourcedir::{self, SourceFile};
 use crate::trigger::RepositoryStateChange;
 
@@ -53,6 +57,19 @@ pub enum ModelOutcome {
     },
     /// Another invocation holds this model's claim right now.
     InProgressElsewhere,
+}
+
+/// A model of the push, checked before anything starts.
+enum Checked {
+    /// The folder holds no manifest (or was deleted).
+    NotAModel,
+    /// The manifest, the folder or the cost guard refuses it: the committer hears why.
+    Rejected { line: Option<u32>, reason: String },
+    /// Planned and within the cost guard.
+    Ready {
+        spec: Box<TrainingJobSpec>,
+        estimate: Estimate,
+    },
 }
 
 /// What `launch` found.
@@ -98,20 +115,21 @@ struct People {
 }
 
 /// The push use case over the ports it needs.
-pub struct OnPush<'a, S, T, R, A, P, I> {
+pub struct OnPush<'a, S, T, R, A, P, I, K> {
     config: &'a Config,
-    ports: &'a Ports<S, T, R, A, P, I>,
+    ports: &'a Ports<S, T, R, A, P, I, K>,
 }
 
-impl<'a, S, T, R, A, P, I> OnPush<'a, S, T, R, A, P, I>
+impl<'a, S, T, R, A, P, I, K> OnPush<'a, S, T, R, A, P, I, K>
 where
     S: SourceRepository,
     T: Training,
     A: Artifacts,
     P: PublishEvents,
     I: IdempotencyStore,
+    K: RunTracker,
 {
-    pub fn new(config: &'a Config, ports: &'a Ports<S, T, R, A, P, I>) -> Self {
+    pub fn new(config: &'a Config, ports: &'a Ports<S, T, R, A, P, I, K>) -> Self {
         Self { config, ports }
     }
 
@@ -156,7 +174,8 @@ where
         if models.len() > config.max_jobs_per_push {
             return self.refuse_too_many(&push, &people, &models, until).await;
         }
-        let models = self.train_each(&push, &people, &models, until).await?;
+        let checked = self.check_all(&push, &people, &models).await?;
+        let models = self.train_each(&push, &people, checked, until).await?;
         Ok(Outcome::Pushed {
             repository: push.repository,
             branch: push.branch,
@@ -238,16 +257,16 @@ where
         &self,
         push: &Push,
         people: &People,
-        models: &BTreeSet<String>,
+        checked: BTreeMap<String, Checked>,
         until: Timestamp,
     ) -> Result<BTreeMap<String, ModelOutcome>, HandlerError> {
         let mut results = BTreeMap::new();
         let (mut started, mut rejected) = (0.0, 0.0);
         let mut first_error = None;
-        for model in models {
+        for (model, checked) in checked {
             let key = format!("model#{}#{}#{model}", push.repository, push.commit_id);
             let outcome = once_typed(&self.ports.idempotency, &key, until, || {
-                self.train_model(push, model, people)
+                self.train_model(push, &model, people, checked)
             })
             .await;
             let outcome = match outcome {
@@ -278,18 +297,103 @@ where
         }
     }
 
-    /// Reads, checks and starts one model (called at most once per model and commit); a rejection is published.
+    /// Every model's manifest read, checked and planned before anything starts, then the plans held to the cost
+    /// guard together (the per-push ceiling needs them all). Deterministic, so a replay decides the same.
+    async fn check_all(
+        &self,
+        push: &Push,
+        people: &People,
+        models: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, Checked>, HandlerError> {
+        let mut checked = BTreeMap::new();
+        for model in models {
+            checked.insert(model.clone(), self.check(push, model, people).await?);
+        }
+        let estimates: BTreeMap<String, Estimate> = checked
+            .iter()
+            .filter_map(|(model, c)| match c {
+                Checked::Ready { estimate, .. } => Some((model.clone(), estimate.clone())),
+                _ => None,
+            })
+            .collect();
+        for (model, verdict) in cost::judge(&estimates, &self.config.cost_guard) {
+            if let Err(reason) = verdict {
+                tracing::warn!(model = %model, reason = %reason, "refused by the cost guard");
+                checked.insert(model, Checked::Rejected { line: None, reason });
+            }
+        }
+        Ok(checked)
+    }
+
+    /// One model's manifest read, checked and planned: nothing is written or started here.
+    async fn check(
+        &self,
+        push: &Push,
+        model: &str,
+        people: &People,
+    ) -> Result<Checked, HandlerError> {
+        let manifest_path = changes::manifest_path(&self.config.models_root, model);
+        let Some(bytes) = self
+            .ports
+            .source
+            .file(&push.repository, &push.commit_id, &manifest_path)
+            .await?
+        else {
+            tracing::info!(model, path = %manifest_path, "no manifest: not a model");
+            return Ok(Checked::NotAModel);
+        };
+        if let Some(problem) = changes::folder_problem(model) {
+            return Ok(Checked::Rejected {
+                line: None,
+                reason: problem,
+            });
+        }
+        let manifest = match manifest::parse(&bytes, &self.config.policy) {
+            Ok(m) => m,
+            Err(r) => {
+                return Ok(Checked::Rejected {
+                    line: r.line,
+                    reason: r.reason,
+                });
+            }
+        };
+        let folder = paths::join(&self.config.models_root, model);
+        let target = plan::Target {
+            push,
+            model,
+            folder: &folder,
+            author: people.author.as_deref(),
+        };
+        let spec = plan::training_job(&target, &manifest, &self.config.deployment);
+        let estimate = Estimate::of(&spec, &self.config.cost_guard.prices);
+        Ok(Checked::Ready {
+            spec: Box::new(spec),
+            estimate,
+        })
+    }
+
+    /// Starts one checked model (called at most once per model and commit); a rejection is published.
     async fn train_model(
         &self,
         push: &Push,
         model: &str,
         people: &People,
+        checked: Checked,
     ) -> Result<ModelOutcome, HandlerError> {
         let manifest_path = changes::manifest_path(&self.config.models_root, model);
-        match self.start(push, model, people, &manifest_path).await {
-            Ok(outcome) => Ok(outcome),
-            Err(Stop::Failed(e)) => Err(e),
-            Err(Stop::Rejected { line, reason }) => {
+        let stop = match checked {
+            Checked::NotAModel => return Ok(ModelOutcome::NotAModel),
+            Checked::Rejected { line, reason } => Stop::Rejected { line, reason },
+            Checked::Ready { spec, estimate } => {
+                match self.start(push, people, &spec, &estimate).await {
+                    Ok(outcome) => return Ok(outcome),
+                    Err(stop) => stop,
+                }
+            }
+        };
+        match stop {
+            Stop::Failed(e) => Err(e),
+            Stop::Rejected { line, reason } => {
                 tracing::warn!(model, file = %manifest_path, line, reason = %reason, "manifest rejected");
                 let event = rejection(push, people, Some(model), &manifest_path, line, &reason);
                 self.ports.publisher.publish(&[event]).await?;
@@ -302,42 +406,19 @@ where
         }
     }
 
-    /// Manifest → plan → source archive → job, stopping at the first thing the committer must fix.
+    /// Source archive → job, stopping at the first thing the committer must fix.
     async fn start(
         &self,
         push: &Push,
-        model: &str,
         people: &People,
-        manifest_path: &str,
+        spec: &TrainingJobSpec,
+        estimate: &Estimate,
     ) -> Result<ModelOutcome, Stop> {
-        let repo = &push.repository;
-        let Some(bytes) = self
-            .ports
-            .source
-            .file(repo, &push.commit_id, manifest_path)
-            .await?
-        else {
-            tracing::info!(model, path = %manifest_path, "no manifest: not a model");
-            return Ok(ModelOutcome::NotAModel);
-        };
-        if let Some(problem) = changes::folder_problem(model) {
-            return Err(Stop::rejected(None, problem));
-        }
-        let manifest = manifest::parse(&bytes, &self.config.policy)
-            .map_err(|r| Stop::rejected(r.line, r.reason))?;
-        let folder = paths::join(&self.config.models_root, model);
-        let target = plan::Target {
-            push,
-            model,
-            folder: &folder,
-            author: people.author.as_deref(),
-        };
-        let spec = plan::training_job(&target, &manifest, &self.config.deployment);
         let archive = match &spec.source {
             Some(source) => Some(self.package(push, source, &spec.name).await?),
             None => None,
         };
-        let outcome = match self.launch(&spec, push, archive).await {
+        let outcome = match self.launch(spec, push, archive).await {
             Ok(Launch::Created) => ModelOutcome::Started {
                 job: spec.name.clone(),
             },
@@ -367,7 +448,7 @@ where
         // Published on a replay too: we only get here when no earlier attempt completed, so the event may be missing.
         self.ports
             .publisher
-            .publish(&[started_event(&spec, push, people)])
+            .publish(&[started_event(spec, estimate, push, people)])
             .await
             .map_err(HandlerError::from)?;
         Ok(outcome)
@@ -409,10 +490,28 @@ where
                 .await?;
         }
         let training = &self.ports.training;
-        training
-            .ensure_experiment(&spec.experiment, &spec.experiment_description)
-            .await?;
-        training.ensure_trial(&spec.trial, &spec.experiment).await?;
+        let mut spec = spec.clone();
+        match (&spec.tracking, &self.ports.tracker) {
+            // The run opens before the job, so the job carries its id (a replay finds the same run by name).
+            (Tracking::Mlflow { .. }, Some(tracker)) => {
+                let manifest = changes::manifest_path(&self.config.models_root, &spec.model);
+                let run = tracker.open_run(&run_start(&spec, push, &manifest)).await?;
+                tracing::info!(job = %spec.name, run = %run.run_id, "MLflow run open");
+                spec.tags.push((tag::MLFLOW_RUN_ID.to_string(), run.run_id));
+                spec.tags
+                    .push((tag::MLFLOW_EXPERIMENT_ID.to_string(), run.experiment_id));
+            }
+            (Tracking::Mlflow { .. }, None) => {
+                tracing::warn!(job = %spec.name, "MLflow tracking without a tracker: no run recorded");
+            }
+            (Tracking::Classic, _) => {
+                training
+                    .ensure_experiment(&spec.experiment, &spec.experiment_description)
+                    .await?;
+                training.ensure_trial(&spec.trial, &spec.experiment).await?;
+            }
+        }
+        let spec = &spec;
         match training.create_training_job(spec).await? {
             JobCreation::Created { arn } => {
                 tracing::info!(job = %spec.name, arn = %arn, "training job started");
@@ -566,6 +665,58 @@ where
     }
 }
 
+/// The job's run as MLflow records it: named like the job, params = hyperparameters and resources, tags = where
+/// the code came from.
+fn run_start(spec: &TrainingJobSpec, push: &Push, manifest: &str) -> RunStart {
+    let mut params: Vec<(String, String)> = spec
+        .hyperparameters
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    params.extend([
+        (
+            "sagemaker.instance_type".to_string(),
+            spec.instance_type.clone(),
+        ),
+        (
+            "sagemaker.instance_count".to_string(),
+            spec.instance_count.to_string(),
+        ),
+        ("sagemaker.image".to_string(), spec.training_image.clone()),
+        (
+            "sagemaker.spot".to_string(),
+            spec.spot.is_some().to_string(),
+        ),
+    ]);
+    let mut tags = vec![
+        ("studio-ops.model".to_string(), spec.model.clone()),
+        ("studio-ops.repository".to_string(), push.repository.clone()),
+        ("studio-ops.branch".to_string(), push.branch.clone()),
+        ("studio-ops.commit".to_string(), push.commit_id.clone()),
+        ("studio-ops.manifest".to_string(), manifest.to_string()),
+        (
+            "mlflow.source.git.commit".to_string(),
+            push.commit_id.clone(),
+        ),
+        ("mlflow.source.git.branch".to_string(), push.branch.clone()),
+    ];
+    if let Some(source) = &spec.source {
+        tags.push(("studio-ops.source".to_string(), source.folder.clone()));
+    }
+    tags.extend(spec.tags.iter().filter_map(|(k, v)| match k.as_str() {
+        tag::AUTHOR => Some(("studio-ops.author".to_string(), v.clone())),
+        tag::KIND => Some(("studio-ops.kind".to_string(), v.clone())),
+        _ => None,
+    }));
+    RunStart {
+        experiment: spec.experiment.clone(),
+        run_name: spec.name.clone(),
+        start_ms: jiff::Timestamp::now().as_millisecond(),
+        params,
+        tags,
+    }
+}
+
 /// A Training Rejected for a model (or, with no model, for the whole push).
 fn rejection(
     push: &Push,
@@ -589,7 +740,12 @@ fn rejection(
     .into()
 }
 
-fn started_event(spec: &TrainingJobSpec, push: &Push, people: &People) -> SuiteEvent {
+fn started_event(
+    spec: &TrainingJobSpec,
+    estimate: &Estimate,
+    push: &Push,
+    people: &People,
+) -> SuiteEvent {
     TrainingStarted {
         model: spec.model.clone(),
         training_job_name: spec.name.clone(),
@@ -602,6 +758,8 @@ fn started_event(spec: &TrainingJobSpec, push: &Push, people: &People) -> SuiteE
         experiment: Some(spec.experiment.clone()),
         image: Some(spec.training_image.clone()),
         spot: spec.spot.is_some(),
+        max_cost_usd: estimate.max_usd(),
+        cost_basis: Some(estimate.basis()),
     }
     .into()
 }

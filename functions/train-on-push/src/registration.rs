@@ -12,11 +12,12 @@ use studio_ops_shared::idempotency::IdempotencyStore;
 use studio_ops_shared::metrics::{MetricSet, Unit};
 use studio_ops_shared::publisher::PublishEvents;
 
+use crate::config::Config;
 use crate::error::HandlerError;
 use crate::handler::{Claimed, Outcome, once_typed};
 use crate::naming;
 use crate::plan::{self, Lineage, ModelPackageSpec};
-use crate::ports::{ModelRegistry, ModelVersion, Ports, Training};
+use crate::ports::{ModelRegistry, ModelVersion, Ports, RunEnd, RunStatus, RunTracker, Training};
 use crate::trigger::TrainingJobStateChange;
 
 /// What a finished job left to register: where the model is, its final metrics and the image it trained with.
@@ -24,22 +25,25 @@ struct Trained {
     artifacts: Option<String>,
     metrics: BTreeMap<String, f64>,
     training_image: Option<String>,
+    billable_seconds: Option<u32>,
 }
 
 /// The registration use case over the ports it needs.
-pub struct OnTrainingJob<'a, S, T, R, A, P, I> {
-    ports: &'a Ports<S, T, R, A, P, I>,
+pub struct OnTrainingJob<'a, S, T, R, A, P, I, K> {
+    config: &'a Config,
+    ports: &'a Ports<S, T, R, A, P, I, K>,
 }
 
-impl<'a, S, T, R, A, P, I> OnTrainingJob<'a, S, T, R, A, P, I>
+impl<'a, S, T, R, A, P, I, K> OnTrainingJob<'a, S, T, R, A, P, I, K>
 where
     T: Training,
     R: ModelRegistry,
     P: PublishEvents,
     I: IdempotencyStore,
+    K: RunTracker,
 {
-    pub fn new(ports: &'a Ports<S, T, R, A, P, I>) -> Self {
-        Self { ports }
+    pub fn new(config: &'a Config, ports: &'a Ports<S, T, R, A, P, I, K>) -> Self {
+        Self { config, ports }
     }
 
     pub async fn run(
@@ -102,6 +106,11 @@ where
         let artifacts = trained
             .artifacts
             .ok_or_else(|| HandlerError::NoArtifacts { job: name.clone() })?;
+        let ui = self
+            .config
+            .mlflow
+            .as_ref()
+            .and_then(|m| m.ui_url.as_deref());
         let spec = plan::model_package(
             lineage,
             name,
@@ -109,6 +118,7 @@ where
             &artifacts,
             trained.training_image.as_deref(),
             &trained.metrics,
+            ui,
         )
         .map_err(|message| HandlerError::Unregistrable {
             job: name.clone(),
@@ -116,6 +126,21 @@ where
         })?;
         let version = self.ensure_version(name, &spec).await?;
         tracing::info!(job = %name, arn = %version.arn, "model registered");
+        let mut closing = vec![
+            ("studio-ops.model-artifacts".to_string(), artifacts.clone()),
+            (
+                "studio-ops.model-package-arn".to_string(),
+                version.arn.clone(),
+            ),
+        ];
+        if let Some(seconds) = trained.billable_seconds {
+            closing.push((
+                "studio-ops.billable-seconds".to_string(),
+                seconds.to_string(),
+            ));
+        }
+        self.close_run(lineage, RunStatus::Finished, &trained.metrics, closing)
+            .await?;
         self.ports
             .publisher
             .publish(&[ModelRegistered {
@@ -129,6 +154,8 @@ where
                 model_package_version: version.version,
                 approval_status: Some("PendingManualApproval".to_string()),
                 repository: Some(lineage.repository.clone()),
+                mlflow_run_id: spec.customer_metadata.get(plan::MLFLOW_RUN_ID).cloned(),
+                mlflow_run_url: spec.customer_metadata.get(plan::MLFLOW_RUN_URL).cloned(),
             }
             .into()])
             .await?;
@@ -138,7 +165,7 @@ where
         })
     }
 
-    /// What the event says the job left; when it leaves out the artifacts, the job's description fills in.
+    /// What the event says the job left, with the job's description filling in what it leaves out.
     async fn trained(&self, job: &TrainingJobStateChange) -> Result<Trained, HandlerError> {
         let mut trained = Trained {
             artifacts: job
@@ -157,19 +184,21 @@ where
                 .and_then(|a| a.get("TrainingImage"))
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            billable_seconds: None,
         };
-        if trained.artifacts.is_none()
-            && let Some(d) = self
-                .ports
-                .training
-                .describe_training_job(&job.training_job_name)
-                .await?
+        // The event carries no billable time (and sometimes no artifacts): the description has both.
+        if let Some(d) = self
+            .ports
+            .training
+            .describe_training_job(&job.training_job_name)
+            .await?
         {
-            trained.artifacts = d.model_artifacts;
+            trained.artifacts = trained.artifacts.or(d.model_artifacts);
             if trained.metrics.is_empty() {
                 trained.metrics = d.final_metrics;
             }
             trained.training_image = trained.training_image.or(d.training_image);
+            trained.billable_seconds = trained.billable_seconds.or(d.billable_seconds);
         }
         Ok(trained)
     }
@@ -209,6 +238,19 @@ where
                 "SageMaker gave no failure reason".to_string()
             }
         });
+        let status = if job.training_job_status == "Stopped" {
+            RunStatus::Killed
+        } else {
+            RunStatus::Failed
+        };
+        let closing = vec![("studio-ops.failure-reason".to_string(), reason.clone())];
+        let metrics: BTreeMap<String, f64> = job
+            .final_metric_data_list
+            .iter()
+            .flatten()
+            .map(|m| (m.metric_name.clone(), m.value))
+            .collect();
+        self.close_run(lineage, status, &metrics, closing).await?;
         self.ports
             .publisher
             .publish(&[TrainingFailed {
@@ -228,6 +270,34 @@ where
             status: job.training_job_status.clone(),
             reason,
         })
+    }
+}
+
+impl<S, T, R, A, P, I, K> OnTrainingJob<'_, S, T, R, A, P, I, K>
+where
+    K: RunTracker,
+{
+    /// Closes the job's MLflow run, if it has one and MLflow is configured (a replay closes it again, harmlessly).
+    async fn close_run(
+        &self,
+        lineage: &Lineage,
+        status: RunStatus,
+        metrics: &BTreeMap<String, f64>,
+        tags: Vec<(String, String)>,
+    ) -> Result<(), HandlerError> {
+        let (Some(tracker), Some((_, run_id))) = (&self.ports.tracker, &lineage.mlflow_run) else {
+            return Ok(());
+        };
+        tracker
+            .close_run(&RunEnd {
+                run_id: run_id.clone(),
+                status,
+                end_ms: Timestamp::now().as_millisecond(),
+                metrics: metrics.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                tags,
+            })
+            .await?;
+        Ok(())
     }
 }
 

@@ -153,6 +153,13 @@ pub struct TrainingStarted {
     /// Whether managed spot training was asked for.
     #[serde(default)]
     pub spot: bool,
+    /// The cost guard's worst case for the job in USD; None when the instance type has no known price (and the
+    /// administrator allows unknown prices).
+    #[serde(default)]
+    pub max_cost_usd: Option<f64>,
+    /// How that worst case is made: count x instance type x hours at the hourly price, with the price's source.
+    #[serde(default)]
+    pub cost_basis: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -216,6 +223,11 @@ pub struct ModelRegistered {
     pub approval_status: Option<String>,
     #[serde(default)]
     pub repository: Option<String>,
+    /// The MLflow run that trained the version, and its page in the tracking server's UI (when known).
+    #[serde(default)]
+    pub mlflow_run_id: Option<String>,
+    #[serde(default)]
+    pub mlflow_run_url: Option<String>,
 }
 
 /// A user's (or a shared space's) spend against its monthly budget (idle-shutdown, docs/cost.md): `approaching`
@@ -583,6 +595,8 @@ mod tests {
             experiment: Some("churn-xgboost".into()),
             image: None,
             spot: false,
+            max_cost_usd: Some(5.52),
+            cost_basis: None,
         }
         .into();
         assert_eq!(e.detail_type(), "Training Started");

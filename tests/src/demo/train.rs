@@ -1,6 +1,6 @@
 //! The train-on-push chapter: a data scientist pushes a change to one model, its training job starts; a bad
-//! manifest is refused with its line; the finished job becomes a model version pending approval, which a
-//! reviewer approves.
+//! manifest is refused with its line; a push the cost guard finds too expensive starts nothing; the finished job
+//! becomes a model version pending approval, its MLflow run beside it, which a reviewer approves.
 
 use serde_json::{Value, json};
 
@@ -44,6 +44,17 @@ fn train_answers(invocations: &[Invocation]) -> Vec<String> {
             other => format!("{other:?}"),
         })
         .collect()
+}
+
+/// The reason train-on-push refused `model` in these invocations, if it did.
+fn refusal(invocations: &[Invocation], model: &str) -> Option<String> {
+    invocations
+        .iter()
+        .filter(|i| i.function == "train-on-push")
+        .find_map(|i| match &i.outcome {
+            Outcome::Response(v) => v["models"][model]["reason"].as_str().map(str::to_string),
+            _ => None,
+        })
 }
 
 fn sdk_err(e: impl std::error::Error) -> WorldError {
@@ -134,6 +145,29 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
         train_answers(&invocations).join(" ")
     ));
 
+    // 3b. A push the cost guard refuses before anything starts: two p3.2xlarge for 24 hours.
+    let digits = "models/digits-cnn/training.toml";
+    let big = repo
+        .read(digits)?
+        .replace(
+            "instance_type = \"ml.g4dn.xlarge\"",
+            "instance_type = \"ml.p3.2xlarge\"\ninstance_count = 2",
+        )
+        .replace("max_runtime_minutes = 120", "max_runtime_minutes = 1440");
+    let b3 = repo.head()?;
+    let a3 = repo.commit(&[(digits, Some(&big))], "digits: two V100s for a day")?;
+    let invocations = world.put_event(&push_event(world, &b3, &a3)?).await?;
+    chapter.record(&invocations);
+    let refused = refusal(&invocations, "digits-cnn");
+    chapter.line(format!(
+        "push {} (digits-cnn on 2 x ml.p3.2xlarge, 24 h): {}",
+        &a3[..7],
+        refused.as_deref().unwrap_or("not refused")
+    ));
+    if !refused.is_some_and(|r| r.contains("per-job ceiling")) {
+        chapter.fail("expected the cost guard to refuse digits-cnn");
+    }
+
     // 4. SageMaker finishes the job (moto completes jobs at once) and sends its state change.
     let job = sagemaker
         .describe_training_job()
@@ -203,6 +237,49 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
     if versions.len() != 1 || versions[0].1 != "PendingManualApproval" {
         chapter.fail("expected exactly one version pending approval");
         return Ok(chapter);
+    }
+
+    // 4b. The job's run in MLflow, next to the version that records it.
+    if let Some(mlflow) = world.mlflow() {
+        let runs = mlflow
+            .runs("churn")
+            .await
+            .map_err(|e| WorldError::Other(e.to_string()))?;
+        let described = sagemaker
+            .describe_model_package()
+            .model_package_name(&versions[0].0)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let recorded = described
+            .customer_metadata_properties()
+            .and_then(|m| m.get("studio-ops:mlflow-run-id"))
+            .cloned()
+            .unwrap_or_default();
+        let run = runs
+            .iter()
+            .find(|r| r["info"]["run_name"] == expected_job.as_str());
+        match run {
+            Some(run) => {
+                let metrics: Vec<String> = run["data"]["metrics"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|m| format!("{}={}", m["key"].as_str().unwrap_or("?"), m["value"]))
+                    .collect();
+                chapter.line(format!(
+                    "MLflow experiment churn, run {} ({}): {}, metrics {metrics:?}; the version records run {recorded}",
+                    run["info"]["run_name"].as_str().unwrap_or("?"),
+                    run["info"]["run_id"].as_str().unwrap_or("?"),
+                    run["info"]["status"].as_str().unwrap_or("?"),
+                ));
+                if run["info"]["status"] != "FINISHED" || run["info"]["run_id"] != recorded.as_str()
+                {
+                    chapter.fail("expected the job's finished run, recorded by its version");
+                }
+            }
+            None => chapter.fail(format!("no MLflow run {expected_job} in experiment churn")),
+        }
     }
 
     // 5. The registry announces the new version, then a reviewer approves it (events as SageMaker sends them).

@@ -10,6 +10,7 @@ pub mod knobs;
 pub mod protocol;
 pub mod sagemaker;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -94,7 +95,19 @@ struct Shared {
     codecommit: CodeCommit,
     moto_url: Option<String>,
     http: reqwest::Client,
+    /// What moto drops from a training job, by job name: its `MlflowConfig` and when it was created.
+    training: Mutex<BTreeMap<String, TrainingExtras>>,
 }
+
+/// What SageMaker describes of a training job and moto does not.
+#[derive(Debug, Clone)]
+struct TrainingExtras {
+    mlflow_config: Option<Value>,
+    created: i64,
+}
+
+/// How long a training job of the local world bills: moto finishes jobs at once, SageMaker's would have run.
+pub const TRAINING_BILLABLE_SECONDS: i64 = 900;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -173,6 +186,7 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
         codecommit: CodeCommit::new(&cfg.git_root, &cfg.region, &cfg.account_id),
         moto_url: cfg.moto_url.map(|u| u.trim_end_matches('/').to_owned()),
         http,
+        training: Mutex::new(BTreeMap::new()),
     });
     let app = router(shared);
     let (tx, rx) = oneshot::channel::<()>();
@@ -279,9 +293,68 @@ async fn sagemaker_call(
                 return Err(AwsError::unknown_operation(target));
             };
             lock(&sh.gov).record_forward(op);
-            forward(sh, moto, method, uri, headers, body).await
+            if op == "CreateTrainingJob"
+                && let Some(name) = input.value("TrainingJobName").and_then(Value::as_str)
+            {
+                let extras = TrainingExtras {
+                    mlflow_config: input.value("MlflowConfig").cloned(),
+                    created: Timestamp::now().as_second(),
+                };
+                lock(&sh.training).entry(name.to_string()).or_insert(extras);
+            }
+            let response = forward(sh, moto, method, uri, headers, body).await?;
+            if op != "DescribeTrainingJob" || !response.status().is_success() {
+                return Ok(response);
+            }
+            complete_training_job(sh, response).await
         }
     }
+}
+
+/// moto's DescribeTrainingJob with what SageMaker also answers: the `MlflowConfig` the job was created with,
+/// and for a finished job its start, end and `BillableTimeInSeconds` ([`TRAINING_BILLABLE_SECONDS`]).
+async fn complete_training_job(sh: &Shared, response: Response) -> Result<Response, AwsError> {
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|e| AwsError::internal(format!("reading moto's answer failed: {e}")))?;
+    let Ok(mut job) = serde_json::from_slice::<Value>(&bytes) else {
+        return Ok(Response::from_parts(parts, axum::body::Body::from(bytes)));
+    };
+    let name = job["TrainingJobName"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let extras = lock(&sh.training).get(&name).cloned();
+    if let (Some(extras), Some(obj)) = (extras, job.as_object_mut()) {
+        if let Some(config) = extras.mlflow_config {
+            obj.insert("MlflowConfig".into(), config);
+        }
+        let finished = matches!(
+            obj.get("TrainingJobStatus").and_then(Value::as_str),
+            Some("Completed" | "Failed" | "Stopped")
+        );
+        if finished && !obj.contains_key("BillableTimeInSeconds") {
+            let start = extras.created;
+            obj.insert("TrainingStartTime".into(), json!(start));
+            obj.insert(
+                "TrainingEndTime".into(),
+                json!(start + TRAINING_BILLABLE_SECONDS),
+            );
+            obj.insert(
+                "TrainingTimeInSeconds".into(),
+                json!(TRAINING_BILLABLE_SECONDS),
+            );
+            obj.insert(
+                "BillableTimeInSeconds".into(),
+                json!(TRAINING_BILLABLE_SECONDS),
+            );
+        }
+    }
+    let body = serde_json::to_vec(&job).map_err(|e| AwsError::internal(e.to_string()))?;
+    let mut parts = parts;
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Ok(Response::from_parts(parts, axum::body::Body::from(body)))
 }
 
 const HOP_BY_HOP: &[&str] = &[

@@ -25,10 +25,10 @@ use crate::ports::{
     AppDescription, DeleteOutcome, FailureQueues, ListApps, MonthLedger, Ports, ProfileDescription,
     ReadOwners, SpaceDescription, SpendLedger, StopApps, SweepState, Tagging,
 };
-use crate::prices::PriceTable;
 use crate::report::SweepReport;
 use crate::state::{AppState, DomainState, StateChange, Warning, state_key};
 use crate::weekly::{Lag, Stop};
+use studio_ops_shared::prices::PriceTable;
 
 /// The time the unit tests decide at.
 pub(crate) const NOW: &str = "2026-11-24T21:00:00Z";

@@ -64,6 +64,8 @@ pub fn details_from_describe(out: &DescribeModelPackageOutput) -> PackageDetails
         repository: lineage.repository,
         training_job: lineage.training_job,
         author: lineage.author,
+        mlflow_run: lineage.mlflow_run,
+        mlflow_run_url: lineage.mlflow_run_url,
         modified_by: user_name(out.last_modified_by()),
         approval_description: out.approval_description().map(str::to_string),
         created_by: user_name(out.created_by()),

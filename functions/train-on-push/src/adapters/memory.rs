@@ -15,7 +15,7 @@ use crate::handler::Handler;
 use crate::plan::{ModelPackageSpec, TrainingJobSpec};
 use crate::ports::{
     Artifacts, CommitInfo, FolderEntry, JobCreation, JobDescription, ModelRegistry, ModelVersion,
-    Ports, SourceRepository, Training,
+    Ports, RunEnd, RunStart, RunStatus, RunTracker, SourceRepository, TrackedRun, Training,
 };
 
 pub const REPO: &str = "sagemaker-repository";
@@ -316,6 +316,7 @@ pub type TestHandler = Handler<
     FakeArtifacts,
     RecordingPublisher,
     MemoryIdempotencyStore,
+    FakeTracker,
 >;
 
 pub fn config(extra: &[(&'static str, &'static str)]) -> Config {
@@ -368,8 +369,63 @@ pub fn handler(repo: FakeRepo, extra: &[(&'static str, &'static str)]) -> TestHa
             artifacts: FakeArtifacts::default(),
             publisher: RecordingPublisher::default(),
             idempotency: MemoryIdempotencyStore::default(),
+            tracker: Some(FakeTracker::default()),
         },
     )
+}
+
+/// One run the fake tracker holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeRun {
+    pub experiment: String,
+    pub run_id: String,
+    pub params: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+    pub status: Option<RunStatus>,
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// Runs by name, like MLflow finds them by the job tag; counts creations.
+#[derive(Default)]
+pub struct FakeTracker {
+    pub runs: Mutex<BTreeMap<String, FakeRun>>,
+    pub created: Mutex<u32>,
+}
+
+impl RunTracker for FakeTracker {
+    async fn open_run(&self, run: &RunStart) -> Result<TrackedRun, AwsCallError> {
+        let mut runs = self.runs.lock().unwrap();
+        let next = runs.len() + 1;
+        let found = runs.entry(run.run_name.clone()).or_insert_with(|| {
+            *self.created.lock().unwrap() += 1;
+            FakeRun {
+                experiment: run.experiment.clone(),
+                run_id: format!("run{next}"),
+                params: run.params.clone(),
+                tags: run.tags.clone(),
+                status: None,
+                metrics: Vec::new(),
+            }
+        });
+        Ok(TrackedRun {
+            experiment_id: "1".to_string(),
+            run_id: found.run_id.clone(),
+        })
+    }
+
+    async fn close_run(&self, end: &RunEnd) -> Result<(), AwsCallError> {
+        let mut runs = self.runs.lock().unwrap();
+        let run = runs
+            .values_mut()
+            .find(|r| r.run_id == end.run_id)
+            .ok_or_else(|| {
+                AwsCallError::service("UpdateRun", "RESOURCE_DOES_NOT_EXIST", "no run")
+            })?;
+        run.status = Some(end.status);
+        run.metrics = end.metrics.clone();
+        run.tags.extend(end.tags.iter().cloned());
+        Ok(())
+    }
 }
 
 /// C1 = the fixture tree; C2 = C1 with `change` applied to `path` (None deletes it).

@@ -7,15 +7,15 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_sagemaker::Client;
 use aws_sdk_sagemaker::types::{
     AlgorithmSpecification, Channel, CheckpointConfig, CompressionType, DataSource,
-    ExperimentConfig, InferenceSpecification, MetadataProperties, MetricDefinition,
+    ExperimentConfig, InferenceSpecification, MetadataProperties, MetricDefinition, MlflowConfig,
     ModelApprovalStatus, ModelPackageContainerDefinition, ModelPackageSortBy, OutputDataConfig,
     ResourceConfig, S3DataDistribution, S3DataSource, S3DataType, SortOrder, StoppingCondition,
     Tag, TrainingInputMode, TrainingInstanceType, VpcConfig,
 };
 
-use studio_ops_shared::{AwsCall, AwsCallError};
+use studio_ops_shared::{AwsCall, AwsCallError, ErrorClass};
 
-use crate::plan::{ModelPackageSpec, TrainingJobSpec};
+use crate::plan::{ModelPackageSpec, Tracking, TrainingJobSpec};
 use crate::ports::{JobCreation, JobDescription, ModelRegistry, ModelVersion, Training};
 
 /// Is this "it exists already"? SageMaker says `ResourceInUse` for jobs and `ValidationException ... already
@@ -131,7 +131,7 @@ impl Training for SageMakerTraining {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let result = self
+        let request = self
             .client
             .create_training_job()
             .training_job_name(&spec.name)
@@ -184,17 +184,32 @@ impl Training for SageMakerTraining {
                     .and_then(|s| s.checkpoint_s3_uri.as_ref())
                     .map(|uri| CheckpointConfig::builder().s3_uri(uri).build()),
             )
-            .experiment_config(
+            .set_tags(Some(tags(&spec.tags)));
+        // One tracker per job: MLflow names the server, experiment and run; classic the experiment and trial.
+        let request = match &spec.tracking {
+            Tracking::Mlflow { server_arn } => request.mlflow_config(
+                MlflowConfig::builder()
+                    .mlflow_resource_arn(server_arn)
+                    .mlflow_experiment_name(&spec.experiment)
+                    .mlflow_run_name(&spec.name)
+                    .build()
+                    .map_err(|e| {
+                        AwsCallError::other(
+                            "CreateTrainingJob",
+                            ErrorClass::NonRetryable,
+                            e.to_string(),
+                        )
+                    })?,
+            ),
+            Tracking::Classic => request.experiment_config(
                 ExperimentConfig::builder()
                     .experiment_name(&spec.experiment)
                     .trial_name(&spec.trial)
                     .trial_component_display_name("training")
                     .build(),
-            )
-            .set_tags(Some(tags(&spec.tags)))
-            .send()
-            .await
-            .call("CreateTrainingJob");
+            ),
+        };
+        let result = request.send().await.call("CreateTrainingJob");
         match result {
             Ok(out) => Ok(JobCreation::Created {
                 arn: out.training_job_arn().unwrap_or_default().to_string(),
@@ -242,6 +257,20 @@ impl Training for SageMakerTraining {
                 .filter_map(|m| Some((m.metric_name()?.to_string(), f64::from(m.value()?))))
                 .collect(),
             failure_reason: out.failure_reason().map(str::to_string),
+            instance_type: out
+                .resource_config()
+                .and_then(|r| r.instance_type())
+                .map(|t| t.as_str().to_string()),
+            instance_count: out
+                .resource_config()
+                .and_then(|r| r.instance_count())
+                .and_then(|c| u32::try_from(c).ok())
+                .unwrap_or(1),
+            billable_seconds: out
+                .billable_time_in_seconds()
+                .and_then(|s| u32::try_from(s).ok()),
+            started: out.training_start_time().map(|t| t.secs()),
+            ended: out.training_end_time().map(|t| t.secs()),
         }))
     }
 

@@ -452,3 +452,149 @@ async fn a_transient_failure_of_one_model_holds_back_no_other_and_is_retried() {
     );
     assert_eq!(events(&h).len(), 2);
 }
+
+// ----- the cost guard -----
+
+/// What each published Training Rejected says, by model.
+fn rejections(h: &TestHandler) -> BTreeMap<String, String> {
+    events(h)
+        .into_iter()
+        .filter_map(|e| match e {
+            SuiteEvent::TrainingRejected(r) => Some((r.model.unwrap_or_default(), r.reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_job_at_the_per_job_ceiling_starts_and_one_above_it_is_refused_with_the_figure() {
+    let change = || {
+        repo_with_change(
+            CHURN_PATH,
+            Some(&churn_with("max_depth = 5", "max_depth = 6")),
+            "deeper trees",
+        )
+    };
+    // 1 x ml.m5.xlarge x 1 h at $3/h = $3.
+    let prices = (crate::config::TRAINING_PRICES, r#"{"ml.m5.xlarge": 3.0}"#);
+    let at = handler(change(), &[prices, (crate::cost::MAX_JOB_COST_USD, "3")]);
+    at.handle(update(C1, C2), Context::default()).await.unwrap();
+    assert_eq!(at.ports().training.created.lock().unwrap().len(), 1);
+    let started: Vec<_> = events(&at)
+        .into_iter()
+        .filter_map(|e| match e {
+            SuiteEvent::TrainingStarted(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started[0].max_cost_usd, Some(3.0));
+    assert!(
+        started[0]
+            .cost_basis
+            .as_deref()
+            .unwrap()
+            .contains("1 x ml.m5.xlarge x 1 h at $3/h"),
+        "{started:?}"
+    );
+
+    let below = handler(change(), &[prices, (crate::cost::MAX_JOB_COST_USD, "2")]);
+    let out = below
+        .handle(update(C1, C2), Context::default())
+        .await
+        .unwrap();
+    assert!(below.ports().training.created.lock().unwrap().is_empty());
+    assert!(matches!(
+        models(&out)["churn-xgboost"],
+        ModelOutcome::Rejected { .. }
+    ));
+    let why = &rejections(&below)["churn-xgboost"];
+    assert!(why.contains("$3.00") && why.contains("$2.00"), "{why}");
+}
+
+#[tokio::test]
+async fn a_push_over_its_ceiling_starts_what_fits_and_refuses_the_excess_once() {
+    // A new branch with NEW_BRANCH_POLICY=all trains all four models, each priced to a $10 worst case.
+    let mut repo = FakeRepo::default();
+    repo.add(C2, "four models", FakeRepo::fixture_tree());
+    let h = handler(
+        repo,
+        &[
+            (crate::config::NEW_BRANCH_POLICY, "all"),
+            (
+                crate::config::TRAINING_PRICES,
+                r#"{"ml.m5.xlarge": 10, "ml.g4dn.xlarge": 5, "ml.m5.large": 20, "ml.p3.2xlarge": 2.5}"#,
+            ),
+            (crate::cost::MAX_PUSH_COST_USD, "25"),
+        ],
+    );
+    let created = push_event("referenceCreated", None, C2, "main");
+    for _ in 0..3 {
+        h.handle(created.clone(), Context::default()).await.unwrap();
+    }
+    let mut names: Vec<String> = h
+        .ports()
+        .training
+        .created
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.model.clone())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["churn-xgboost", "digits-cnn"]);
+    let refused = rejections(&h);
+    assert_eq!(
+        refused.keys().collect::<Vec<_>>(),
+        ["sales-arima", "translate-seq2seq"],
+        "each refused once, whatever the replays"
+    );
+    let why = &refused["sales-arima"];
+    assert!(
+        why.contains("$30.00") && why.contains("$25.00") && why.contains("churn-xgboost $10.00"),
+        "{why}"
+    );
+}
+
+#[tokio::test]
+async fn an_instance_type_without_a_price_is_refused_or_allowed_per_setting_never_guessed() {
+    let change = || {
+        repo_with_change(
+            CHURN_PATH,
+            Some(&churn_with("\"ml.m5.xlarge\"", "\"ml.g6.xlarge\"")),
+            "a new GPU",
+        )
+    };
+    let allowed = (
+        crate::config::ALLOWED_INSTANCE_TYPES,
+        "ml.m5.xlarge,ml.g6.xlarge",
+    );
+    let refuse = handler(change(), &[allowed]);
+    refuse
+        .handle(update(C1, C2), Context::default())
+        .await
+        .unwrap();
+    assert!(refuse.ports().training.created.lock().unwrap().is_empty());
+    let why = &rejections(&refuse)["churn-xgboost"];
+    assert!(
+        why.contains("ml.g6.xlarge") && why.contains("unknown price"),
+        "{why}"
+    );
+
+    let allow = handler(
+        change(),
+        &[allowed, (crate::cost::UNKNOWN_TRAINING_PRICE, "allow")],
+    );
+    allow
+        .handle(update(C1, C2), Context::default())
+        .await
+        .unwrap();
+    assert_eq!(allow.ports().training.created.lock().unwrap().len(), 1);
+    let started = events(&allow)
+        .into_iter()
+        .find_map(|e| match e {
+            SuiteEvent::TrainingStarted(s) => Some(s),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(started.max_cost_usd, None);
+}

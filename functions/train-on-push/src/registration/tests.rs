@@ -95,6 +95,7 @@ async fn a_version_registered_before_is_found_not_duplicated() {
             artifacts: FakeArtifacts::default(),
             publisher: RecordingPublisher::default(),
             idempotency: MemoryIdempotencyStore::default(),
+            tracker: Some(FakeTracker::default()),
         },
     );
     h2.handle(

@@ -1,14 +1,54 @@
-//! The instance price table that turns a stopped app into dollars per hour saved: one data file per region
-//! (`prices/<region>.toml`, compiled in), overridable by configuration. Unknown instance types are reported, never guessed.
+//! SageMaker's on-demand instance prices, per billed component: Studio apps (idle-shutdown's savings, meter and
+//! budgets) and Training (train-on-push's cost guard and the ledger's `training-job` lines). One data file per
+//! component and region (`shared/prices/<component>/<region>.toml`, compiled in, each figure citing its source),
+//! overridable by configuration. Unknown instance types are reported, never guessed.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-/// The price files compiled into the binary, by region.
-const EMBEDDED: &[(&str, &str)] = &[
-    ("us-east-1", include_str!("../prices/us-east-1.toml")),
-    ("eu-west-1", include_str!("../prices/eu-west-1.toml")),
+use crate::config::{ConfigError, Env};
+
+/// What SageMaker bills at these prices: each component has its own rates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// Studio apps (JupyterLab, Code Editor, Studio notebooks).
+    Studio,
+    /// Training jobs, per instance.
+    Training,
+}
+
+impl Component {
+    fn folder(self) -> &'static str {
+        match self {
+            Component::Studio => "studio",
+            Component::Training => "training",
+        }
+    }
+}
+
+/// The price files compiled into the binaries, by component and region.
+const EMBEDDED: &[(Component, &str, &str)] = &[
+    (
+        Component::Studio,
+        "us-east-1",
+        include_str!("../prices/studio/us-east-1.toml"),
+    ),
+    (
+        Component::Studio,
+        "eu-west-1",
+        include_str!("../prices/studio/eu-west-1.toml"),
+    ),
+    (
+        Component::Training,
+        "us-east-1",
+        include_str!("../prices/training/us-east-1.toml"),
+    ),
+    (
+        Component::Training,
+        "eu-west-1",
+        include_str!("../prices/training/eu-west-1.toml"),
+    ),
 ];
 
 /// Where a price came from, for the report.
@@ -25,7 +65,8 @@ pub enum PriceFileError {
 struct PriceFile {
     region: String,
     currency: String,
-    #[allow(dead_code)]
+    /// Read by the tests, which check each file sits under its component.
+    #[cfg_attr(not(test), allow(dead_code))]
     component: String,
     #[allow(dead_code)]
     reviewed: String,
@@ -63,7 +104,8 @@ pub struct PriceTable {
     prices: BTreeMap<String, Price>,
 }
 
-/// A valid price: finite, positive, and below a sanity bound that no Studio instance reaches.
+/// A valid price: finite, positive, and below a sanity bound that no single instance reaches (the largest training
+/// instances cost under 100 USD an hour).
 pub fn valid_price(usd_per_hour: f64) -> bool {
     usd_per_hour.is_finite() && usd_per_hour > 0.0 && usd_per_hour < 1000.0
 }
@@ -98,17 +140,23 @@ fn parse_file(name: &str, text: &str) -> Result<PriceFile, PriceFileError> {
 }
 
 impl PriceTable {
-    /// The compiled-in table of `region` (empty when no file exists for it) with `overrides` applied on top.
+    /// The compiled-in table of `component` in `region` (empty when no file exists for it) with `overrides`
+    /// applied on top.
     pub fn for_region(
+        component: Component,
         region: &str,
         overrides: &BTreeMap<String, f64>,
     ) -> Result<Self, PriceFileError> {
         let mut prices = BTreeMap::new();
-        if let Some((name, text)) = EMBEDDED.iter().find(|(r, _)| *r == region) {
-            let file = parse_file(&format!("prices/{name}.toml"), text)?;
+        let embedded = EMBEDDED
+            .iter()
+            .find(|(c, r, _)| *c == component && *r == region);
+        if let Some((c, name, text)) = embedded {
+            let path = format!("prices/{}/{name}.toml", c.folder());
+            let file = parse_file(&path, text)?;
             if file.region != region {
                 return Err(PriceFileError::Invalid {
-                    file: format!("prices/{name}.toml"),
+                    file: path,
                     reason: format!("declares region {:?}", file.region),
                 });
             }
@@ -124,7 +172,8 @@ impl PriceTable {
         } else {
             tracing::warn!(
                 region,
-                "no price file for this region; savings are reported only for configured prices"
+                component = component.folder(),
+                "no price file for this region; only configured prices are known"
             );
         }
         for (instance_type, usd_per_hour) in overrides {
@@ -185,6 +234,27 @@ impl PriceTable {
     }
 }
 
+/// A JSON object of instance type → USD per hour from `var` (empty when unset): the prices an operator adds or
+/// corrects without a release. Every price must pass [`valid_price`].
+pub fn overrides_from_env(
+    env: &Env<'_>,
+    var: &'static str,
+) -> Result<BTreeMap<String, f64>, ConfigError> {
+    let overrides: BTreeMap<String, f64> = env.json_or(
+        var,
+        "a JSON object of instance type to USD per hour, e.g. {\"ml.g6.xlarge\": 0.98}",
+        BTreeMap::new(),
+    )?;
+    match overrides.iter().find(|(_, p)| !valid_price(**p)) {
+        Some((t, p)) => Err(ConfigError::Malformed {
+            var: var.to_string(),
+            expected: "prices above 0 and below 1000 USD per hour".to_string(),
+            found: format!("{t}: {p}"),
+        }),
+        None => Ok(overrides),
+    }
+}
+
 /// Rounds a dollar figure to cents' hundredths for reports (avoids `0.30000000000000004`).
 pub fn round_usd(value: f64) -> f64 {
     (value * 10_000.0).round() / 10_000.0
@@ -196,17 +266,24 @@ mod tests {
 
     #[test]
     fn every_embedded_file_is_valid_and_cites_its_sources() {
-        for (region, text) in EMBEDDED {
+        for (component, region, text) in EMBEDDED {
             let file = parse_file(region, text).unwrap();
             assert_eq!(&file.region, region);
             assert!(!file.prices.is_empty());
             assert!(text.contains("FACTS.md"), "{region} must cite FACTS.md");
+            let training = file.component.contains("Training");
+            assert_eq!(
+                training,
+                *component == Component::Training,
+                "{region}: {}",
+                file.component
+            );
         }
     }
 
     #[test]
     fn us_east_1_carries_the_dated_bulk_file_figures() {
-        let t = PriceTable::for_region("us-east-1", &BTreeMap::new()).unwrap();
+        let t = PriceTable::for_region(Component::Studio, "us-east-1", &BTreeMap::new()).unwrap();
         assert_eq!(t.hourly("ml.t3.medium"), Some(0.05));
         assert_eq!(t.hourly("ml.g4dn.xlarge"), Some(0.7364));
         assert_eq!(t.hourly("ML.G5.XLARGE"), Some(1.41));
@@ -217,12 +294,25 @@ mod tests {
     }
 
     #[test]
+    fn training_is_priced_apart_from_studio() {
+        let none = BTreeMap::new();
+        let train = PriceTable::for_region(Component::Training, "us-east-1", &none).unwrap();
+        let studio = PriceTable::for_region(Component::Studio, "us-east-1", &none).unwrap();
+        assert_eq!(train.hourly("ml.g5.xlarge"), Some(1.408));
+        assert_eq!(studio.hourly("ml.g5.xlarge"), Some(1.41));
+        // A Studio-only type is not a training price.
+        assert_eq!(train.hourly("ml.t3.medium"), None);
+        let ireland = PriceTable::for_region(Component::Training, "eu-west-1", &none).unwrap();
+        assert_eq!(ireland.hourly("ml.p3.2xlarge"), Some(4.131));
+    }
+
+    #[test]
     fn overrides_replace_and_extend() {
         let overrides = BTreeMap::from([
             ("ml.g5.xlarge".to_string(), 1.5),
             ("ml.g6.xlarge".to_string(), 0.98),
         ]);
-        let t = PriceTable::for_region("us-east-1", &overrides).unwrap();
+        let t = PriceTable::for_region(Component::Studio, "us-east-1", &overrides).unwrap();
         assert_eq!(t.hourly("ml.g5.xlarge"), Some(1.5));
         assert_eq!(t.price("ml.g6.xlarge").unwrap().source, OVERRIDE_SOURCE);
         assert_eq!(t.hourly("ml.t3.medium"), Some(0.05));
@@ -231,7 +321,7 @@ mod tests {
     #[test]
     fn unknown_region_has_only_overrides() {
         let overrides = BTreeMap::from([("ml.t3.medium".to_string(), 0.06)]);
-        let t = PriceTable::for_region("eu-central-1", &overrides).unwrap();
+        let t = PriceTable::for_region(Component::Training, "eu-central-1", &overrides).unwrap();
         assert_eq!(t.len(), 1);
         assert_eq!(t.hourly("ml.t3.medium"), Some(0.06));
     }
