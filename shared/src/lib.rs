@@ -14,6 +14,7 @@ pub mod names;
 pub mod prices;
 pub mod publisher;
 pub mod sagemaker;
+pub mod spend;
 pub mod telemetry;
 pub mod throttle;
 

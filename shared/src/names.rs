@@ -1,6 +1,7 @@
 //! The name rules and small parsers several functions need, in one copy each: SageMaker domain ids, commit ids as
-//! people read them, ARNs and the glob patterns admins write in settings.
+//! people read them, ARNs, the glob patterns admins write in settings, and Studio profile names from user names.
 
+use serde::{Deserialize, Serialize};
 use wildmatch::WildMatch;
 
 /// SageMaker's DomainId pattern `d-(-*[a-z0-9]){1,61}` (`reference/FACTS.md`): `d-`, then at most 61 lower-case
@@ -174,4 +175,75 @@ mod tests {
             prop_assert!(glob_matches(&pattern, &longer));
         }
     }
+}
+
+// ----- Studio profile names from user names (provision-users names profiles; train-on-push finds a commit
+// author's profile by the same rule) -----
+
+/// SageMaker's limit for user-profile and space names.
+pub const MAX_NAME_LEN: usize = 63;
+/// Which part of the user name makes the profile name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NameStyle {
+    /// The whole user name: `ana.silva@example.com` → `ana-silva-example-com`.
+    #[default]
+    Full,
+    /// Only the part before `@`: `ana.silva@example.com` → `ana-silva`.
+    LocalPart,
+}
+
+impl std::str::FromStr for NameStyle {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "full" => Ok(Self::Full),
+            "local-part" => Ok(Self::LocalPart),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Whether SageMaker accepts `name` as a user-profile or space name.
+pub fn is_valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_NAME_LEN
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        && b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.last().is_some_and(u8::is_ascii_alphanumeric)
+}
+
+/// The readable part of a name: transliterated to ASCII, lower-cased, every run of other characters
+/// turned into one `-`, no `-` at either end, at most `max` characters. May be empty.
+pub fn slug(user_name: &str, style: NameStyle, max: usize) -> String {
+    let source = match style {
+        NameStyle::Full => user_name,
+        NameStyle::LocalPart => match user_name.rsplit_once('@') {
+            Some((local, _)) if !local.trim().is_empty() => local,
+            _ => user_name,
+        },
+    };
+    let ascii = deunicode::deunicode(source);
+    let mut out = String::with_capacity(ascii.len().min(max));
+    let mut pending_dash = false;
+    for c in ascii.chars() {
+        if c.is_ascii_alphanumeric() {
+            if pending_dash && !out.is_empty() {
+                if out.len() + 1 >= max {
+                    break;
+                }
+                out.push('-');
+            }
+            pending_dash = false;
+            if out.len() >= max {
+                break;
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            pending_dash = true;
+        }
+    }
+    out
 }

@@ -778,6 +778,39 @@ fn user_cases(domain: &str) -> Vec<UserCase> {
             allowed: false,
         },
         UserCase {
+            name: "user_tracks_runs_in_the_teams_mlflow",
+            requests: [
+                "sagemaker:CreatePresignedMlflowTrackingServerUrl",
+                "sagemaker-mlflow:CreateExperiment",
+                "sagemaker-mlflow:CreateRun",
+                "sagemaker-mlflow:LogBatch",
+                "sagemaker-mlflow:UpdateRun",
+                "sagemaker-mlflow:SearchRuns",
+            ]
+            .into_iter()
+            .map(|a| IamRequest::new(a, studio_ops_tests::mlflow::SERVER_ARN))
+            // AccessUI has no resource type: IAM asks about "*".
+            .chain([IamRequest::new("sagemaker-mlflow:AccessUI", "*")])
+            .collect(),
+            allowed: true,
+        },
+        UserCase {
+            name: "user_deleting_an_mlflow_run_is_denied",
+            requests: vec![IamRequest::new(
+                "sagemaker-mlflow:DeleteRun",
+                studio_ops_tests::mlflow::SERVER_ARN,
+            )],
+            allowed: false,
+        },
+        UserCase {
+            name: "user_logging_to_another_mlflow_server_is_denied",
+            requests: vec![IamRequest::new(
+                "sagemaker-mlflow:CreateRun",
+                sagemaker_arn("mlflow-tracking-server/someone-elses"),
+            )],
+            allowed: false,
+        },
+        UserCase {
             name: "user_deletes_own_app",
             requests: vec![IamRequest::new(
                 "sagemaker:DeleteApp",

@@ -22,6 +22,7 @@ use studio_ops_tests::moto::workspace_root;
 use studio_ops_tests::runtime_api::Outcome;
 use studio_ops_tests::world::{World, WorldConfig, fixture};
 use train_on_push::adapters::codecommit::CodeCommitSource;
+use train_on_push::adapters::dynamodb::DynamoSpendLedger;
 use train_on_push::adapters::mlflow::MlflowTracker;
 use train_on_push::adapters::s3::S3Artifacts;
 use train_on_push::adapters::sagemaker::{SageMakerRegistry, SageMakerTraining};
@@ -39,6 +40,7 @@ type TrainOnPush = Handler<
     EventBridgePublisher,
     DynamoIdempotencyStore,
     MlflowTracker,
+    DynamoSpendLedger,
 >;
 
 const ARIMA_REPOSITORY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sales-arima";
@@ -146,6 +148,8 @@ impl Local {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         let mut vars = vars;
+        vars.insert("STUDIO_OPS_SPEND_TABLE".into(), names.spend_table.clone());
+        vars.insert("STUDIO_OPS_DOMAIN_ID".into(), names.domain_id.clone());
         if let Some(mlflow) = self.world.mlflow() {
             for (k, v) in [
                 ("STUDIO_OPS_MLFLOW_TRACKING_SERVER_ARN", mlflow::SERVER_ARN),
@@ -191,6 +195,10 @@ impl Local {
                     )
                     .unwrap()
                 }),
+                ledger: config
+                    .spend
+                    .as_ref()
+                    .map(|s| DynamoSpendLedger::new(aws_sdk_dynamodb::Client::new(moto), &s.table)),
             },
         )
     }
@@ -760,6 +768,35 @@ async fn a_completed_job_becomes_one_pending_manual_approval_version_carrying_th
         .send()
         .await
         .unwrap();
+
+    // The job's spend, recorded once in the ledger whatever the three deliveries: the simulator bills 900 s
+    // on one ml.m5.xlarge; no profile of the domain is the author's, so the repository is billed.
+    let ledger = aws_sdk_dynamodb::Client::new(local.world.moto_sdk())
+        .scan()
+        .table_name(&local.world.names.spend_table)
+        .send()
+        .await
+        .unwrap();
+    let records: Vec<_> = ledger
+        .items()
+        .iter()
+        .filter(|i| {
+            i.get("kind")
+                .and_then(|k| k.as_s().ok())
+                .map(String::as_str)
+                == Some("training-job")
+        })
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record = records[0];
+    let text = |k: &str| record[k].as_s().unwrap().clone();
+    let number = |k: &str| record[k].as_n().unwrap().parse::<f64>().unwrap();
+    assert_eq!(text("sk"), format!("training#{job}"));
+    assert_eq!(text("account"), "repository/sagemaker-repository");
+    assert!(text("pk").starts_with(&format!("{}#", local.world.names.domain_id)));
+    assert_eq!(number("seconds"), 900.0);
+    assert_eq!(number("usdPerHour"), 0.23);
+    assert!((number("usd") - 0.0575).abs() < 1e-6, "{record:?}");
 
     let events = local.suite_events().await;
     let [SuiteEvent::ModelRegistered(m)] = events.as_slice() else {

@@ -130,6 +130,8 @@ impl Budgets {
     pub fn known_budget(&self, account: &Account) -> Option<Option<f64>> {
         match account {
             Account::Space(s) => Some(self.spaces.get(&s.to_lowercase()).copied()),
+            // Training billed to a repository (no profile to hold a budget): counted, never budgeted.
+            Account::Repository(_) => Some(None),
             Account::User(u) => match self.users.get(&u.to_lowercase()) {
                 Some(b) => Some(Some(*b)),
                 None if self.groups.is_empty() => Some(self.user_monthly_usd),

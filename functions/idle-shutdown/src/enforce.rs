@@ -80,7 +80,7 @@ where
                 let in_scope = match (only_user, &account) {
                     (None, _) => true,
                     (Some(user), Account::User(u)) => u.eq_ignore_ascii_case(user),
-                    (Some(_), Account::Space(_)) => false,
+                    (Some(_), Account::Space(_) | Account::Repository(_)) => false,
                 };
                 if !in_scope {
                     continue;
@@ -353,6 +353,8 @@ where
         let (user, space) = match account {
             Account::User(u) => (Some(u.clone()), None),
             Account::Space(s) => (None, Some(s.clone())),
+            // Repositories have no budget: no alert is ever made for one.
+            Account::Repository(_) => (None, None),
         };
         BudgetAlert {
             domain_id: domain.to_string(),

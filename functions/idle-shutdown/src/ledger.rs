@@ -16,7 +16,6 @@
 
 use std::collections::BTreeMap;
 
-use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
@@ -25,119 +24,17 @@ use crate::decision::{AppListing, AppOwner};
 use crate::state::state_key;
 use studio_ops_shared::prices::round_usd;
 
-/// The kind of spend a Studio app's run time is.
-pub const KIND_STUDIO_APP: &str = "studio-app";
+pub use studio_ops_shared::spend::{
+    Account, KIND_STUDIO_APP, Usage, day_start, month_bounds, month_of, parse_month,
+};
 /// Months further back than this are not written when an app first shows up in a month (an app older than a year
 /// is metered from then on).
 pub const MAX_MONTHS_BACK: i32 = 12;
-
-/// Who a usage is billed to: the user profile (its own apps and its private spaces' apps) or the shared space.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "name", rename_all = "kebab-case")]
-pub enum Account {
-    User(String),
-    Space(String),
-}
-
-impl Account {
-    /// `user/ana`, `space/team-lab`: the form items and budgets name an account by (lower case).
-    pub fn key(&self) -> String {
-        match self {
-            Account::User(u) => format!("user/{}", u.to_lowercase()),
-            Account::Space(s) => format!("space/{}", s.to_lowercase()),
-        }
-    }
-
-    /// Reads [`Account::key`]'s form.
-    pub fn from_key(key: &str) -> Option<Self> {
-        let (kind, name) = key.split_once('/')?;
-        if name.is_empty() {
-            return None;
-        }
-        match kind {
-            "user" => Some(Account::User(name.to_string())),
-            "space" => Some(Account::Space(name.to_string())),
-            _ => None,
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        match self {
-            Account::User(n) | Account::Space(n) => n,
-        }
-    }
-}
-
-/// One app incarnation's run time within one month, as known up to `until`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Usage {
-    pub domain_id: String,
-    /// `2026-12`.
-    pub month: String,
-    /// The record's key within its domain and month ([`usage_key`]).
-    pub key: String,
-    pub kind: String,
-    pub account: Account,
-    /// The space the app ran in, if any.
-    pub space: Option<String>,
-    pub app_type: String,
-    pub app_name: String,
-    pub instance_type: String,
-    /// The incarnation's `CreationTime` (seconds).
-    pub created: i64,
-    /// Metered up to this time (seconds, exclusive).
-    pub until: i64,
-    /// Run seconds within the month, up to `until`.
-    pub seconds: i64,
-    /// Run seconds per day of the month (`2026-12-05` → seconds); they add up to `seconds`.
-    pub days: BTreeMap<String, i64>,
-    /// The hourly price it is counted at; `None`: unpriced, counted in hours only.
-    pub usd_per_hour: Option<f64>,
-}
-
-impl Usage {
-    pub fn hours(&self) -> f64 {
-        self.seconds as f64 / 3600.0
-    }
-
-    /// What it cost, if priced.
-    pub fn usd(&self) -> Option<f64> {
-        self.usd_per_hour.map(|p| p * self.hours())
-    }
-}
 
 /// Whether `new` may replace `old`: only a later reading of the same record. The one rule that makes recording
 /// idempotent and monotone (the DynamoDB adapter writes it as `attribute_not_exists(#until) OR #until < :until`).
 pub fn supersedes(new: &Usage, old: Option<&Usage>) -> bool {
     old.is_none_or(|old| old.until < new.until)
-}
-
-/// `2026-12` for a time (UTC).
-pub fn month_of(t: Timestamp) -> String {
-    let d = t.to_zoned_datetime(TimeZone::UTC).date();
-    format!("{:04}-{:02}", d.year(), d.month())
-}
-
-/// Reads a month (`2026-12`), refusing anything else.
-pub fn parse_month(month: &str) -> Option<Date> {
-    let (y, m) = month.split_once('-')?;
-    if y.len() != 4 || m.len() != 2 {
-        return None;
-    }
-    Date::new(y.parse().ok()?, m.parse().ok()?, 1).ok()
-}
-
-fn start_of(day: Date) -> i64 {
-    day.to_zoned_datetime(TimeZone::UTC)
-        .map(|z| z.timestamp().as_second())
-        .unwrap_or(i64::MAX)
-}
-
-/// A month's first and one-past-last second (UTC).
-pub fn month_bounds(first: Date) -> (i64, i64) {
-    let first = first.first_of_month();
-    let next = first.checked_add(1.month()).unwrap_or(first);
-    (start_of(first), start_of(next))
 }
 
 /// The key of an incarnation's records: `app#user/ana/jupyterlab/default#1764000000` (the sweep state's key of the
@@ -178,7 +75,7 @@ fn per_day(from: i64, to: i64) -> BTreeMap<String, i64> {
     let mut day = start.to_zoned_datetime(TimeZone::UTC).date();
     let mut at = from;
     while at < to {
-        let next = day.tomorrow().map(start_of).unwrap_or(i64::MAX);
+        let next = day.tomorrow().map(day_start).unwrap_or(i64::MAX);
         let end = next.min(to);
         days.insert(day.to_string(), end - at);
         at = end;
@@ -386,6 +283,9 @@ pub struct SpendReport {
     pub domains: Vec<DomainSpend>,
     pub users: Vec<AccountSpend>,
     pub spaces: Vec<AccountSpend>,
+    /// Repositories billed for training jobs whose author maps to no user profile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<AccountSpend>,
     /// Users and spaces beyond [`MAX_ACCOUNT_LINES`] each, left out of the lines (their spend is in the totals).
     #[serde(default)]
     pub accounts_omitted: usize,
@@ -420,6 +320,7 @@ pub fn report(month: &str, usages: &[Usage], failed_domains: Vec<String>) -> Spe
     }
     let mut users = Vec::new();
     let mut spaces = Vec::new();
+    let mut repositories = Vec::new();
     for ((domain_id, account), spend) in by_account(usages) {
         let mut spend = spend.rounded();
         spend.by_day.clear();
@@ -431,6 +332,7 @@ pub fn report(month: &str, usages: &[Usage], failed_domains: Vec<String>) -> Spe
         match account {
             Account::User(_) => users.push(line),
             Account::Space(_) => spaces.push(line),
+            Account::Repository(_) => repositories.push(line),
         }
     }
     let costliest = |a: &AccountSpend, b: &AccountSpend| {
@@ -442,10 +344,13 @@ pub fn report(month: &str, usages: &[Usage], failed_domains: Vec<String>) -> Spe
     };
     users.sort_by(costliest);
     spaces.sort_by(costliest);
+    repositories.sort_by(costliest);
     let omitted = users.len().saturating_sub(MAX_ACCOUNT_LINES)
-        + spaces.len().saturating_sub(MAX_ACCOUNT_LINES);
+        + spaces.len().saturating_sub(MAX_ACCOUNT_LINES)
+        + repositories.len().saturating_sub(MAX_ACCOUNT_LINES);
     users.truncate(MAX_ACCOUNT_LINES);
     spaces.truncate(MAX_ACCOUNT_LINES);
+    repositories.truncate(MAX_ACCOUNT_LINES);
     SpendReport {
         month: month.to_string(),
         total: total.rounded(),
@@ -458,6 +363,7 @@ pub fn report(month: &str, usages: &[Usage], failed_domains: Vec<String>) -> Spe
             .collect(),
         users,
         spaces,
+        repositories,
         accounts_omitted: omitted,
         unpriced_instance_types: unpriced
             .into_iter()

@@ -4,82 +4,15 @@
 
 use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
+pub use studio_ops_shared::names::{MAX_NAME_LEN, NameStyle, is_valid_name, slug};
+
 use sha2::{Digest, Sha256};
 
-/// SageMaker's limit for user-profile and space names.
-pub const MAX_NAME_LEN: usize = 63;
 /// What a profile's private space name adds to the profile name.
 const SPACE_SUFFIX: &str = "-private";
 /// Hex digits of the user-id hash in a disambiguated name, first and second try.
 const SHORT_HASH: usize = 8;
 const LONG_HASH: usize = 16;
-
-/// Which part of the user name makes the profile name.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum NameStyle {
-    /// The whole user name: `ana.silva@example.com` → `ana-silva-example-com`.
-    #[default]
-    Full,
-    /// Only the part before `@`: `ana.silva@example.com` → `ana-silva`.
-    LocalPart,
-}
-
-impl std::str::FromStr for NameStyle {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "full" => Ok(Self::Full),
-            "local-part" => Ok(Self::LocalPart),
-            _ => Err(()),
-        }
-    }
-}
-
-/// Whether SageMaker accepts `name` as a user-profile or space name.
-pub fn is_valid_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= MAX_NAME_LEN
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-        && b.first().is_some_and(u8::is_ascii_alphanumeric)
-        && b.last().is_some_and(u8::is_ascii_alphanumeric)
-}
-
-/// The readable part of a name: transliterated to ASCII, lower-cased, every run of other characters
-/// turned into one `-`, no `-` at either end, at most `max` characters. May be empty.
-pub fn slug(user_name: &str, style: NameStyle, max: usize) -> String {
-    let source = match style {
-        NameStyle::Full => user_name,
-        NameStyle::LocalPart => match user_name.rsplit_once('@') {
-            Some((local, _)) if !local.trim().is_empty() => local,
-            _ => user_name,
-        },
-    };
-    let ascii = deunicode::deunicode(source);
-    let mut out = String::with_capacity(ascii.len().min(max));
-    let mut pending_dash = false;
-    for c in ascii.chars() {
-        if c.is_ascii_alphanumeric() {
-            if pending_dash && !out.is_empty() {
-                if out.len() + 1 >= max {
-                    break;
-                }
-                out.push('-');
-            }
-            pending_dash = false;
-            if out.len() >= max {
-                break;
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            pending_dash = true;
-        }
-    }
-    out
-}
 
 /// The first `len` hex digits of SHA-256(`input`).
 pub fn short_hash(input: &str, len: usize) -> String {

@@ -39,6 +39,9 @@ pub const MANIFEST_MAX_BYTES: &str = "STUDIO_OPS_MANIFEST_MAX_BYTES";
 pub const MANIFEST_MAX_DEPTH: &str = "STUDIO_OPS_MANIFEST_MAX_DEPTH";
 pub const SOURCE_MAX_FILES: &str = "STUDIO_OPS_SOURCE_MAX_FILES";
 pub const SOURCE_MAX_BYTES: &str = "STUDIO_OPS_SOURCE_MAX_BYTES";
+/// The suite's spend table and the Studio domain a finished job's spend is recorded under.
+pub const SPEND_TABLE: &str = "STUDIO_OPS_SPEND_TABLE";
+pub const DOMAIN_ID: &str = "STUDIO_OPS_DOMAIN_ID";
 /// auto (MLflow when a tracking server is set, else classic), mlflow or classic.
 pub const EXPERIMENT_TRACKING: &str = "STUDIO_OPS_EXPERIMENT_TRACKING";
 pub const MLFLOW_TRACKING_SERVER_ARN: &str = "STUDIO_OPS_MLFLOW_TRACKING_SERVER_ARN";
@@ -83,6 +86,15 @@ pub struct Config {
     pub cost_guard: CostGuard,
     /// The MLflow tracking server runs are recorded in; None: classic Experiments.
     pub mlflow: Option<MlflowSettings>,
+    /// Where finished jobs' spend is recorded; None: it is not.
+    pub spend: Option<SpendSettings>,
+}
+
+/// The suite's spend ledger and the domain its records belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendSettings {
+    pub table: String,
+    pub domain_id: String,
 }
 
 /// Where and how the MLflow REST API is reached.
@@ -113,6 +125,31 @@ impl std::str::FromStr for TrackingChoice {
             "classic" => Ok(Self::Classic),
             other => Err(format!("{other:?} is not auto, mlflow or classic")),
         }
+    }
+}
+
+/// The spend ledger, when both its table and the domain are set.
+fn spend_settings(env: &Env<'_>) -> Result<Option<SpendSettings>, ConfigError> {
+    match (env.optional(SPEND_TABLE), env.optional(DOMAIN_ID)) {
+        (Some(table), Some(domain_id)) => {
+            if !studio_ops_shared::names::is_domain_id(&domain_id) {
+                return Err(malformed(
+                    DOMAIN_ID,
+                    "a SageMaker domain id (d-...)",
+                    domain_id,
+                ));
+            }
+            Ok(Some(SpendSettings { table, domain_id }))
+        }
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError::Missing {
+            var: DOMAIN_ID.to_string(),
+            expected: format!("the Studio domain the spend belongs to (with {SPEND_TABLE})"),
+        }),
+        (None, Some(_)) => Err(ConfigError::Missing {
+            var: SPEND_TABLE.to_string(),
+            expected: format!("the suite's spend table (with {DOMAIN_ID})"),
+        }),
     }
 }
 
@@ -411,6 +448,7 @@ impl Config {
             source_limits,
             cost_guard,
             mlflow,
+            spend: spend_settings(env)?,
         })
     }
 }
@@ -455,6 +493,7 @@ mod tests {
         assert_eq!(c.cost_guard.unknown_price, UnknownPrice::Refuse);
         assert_eq!(c.cost_guard.prices.hourly("ml.g5.xlarge"), Some(1.408));
         assert_eq!(c.mlflow, None);
+        assert_eq!(c.spend, None);
         assert_eq!(c.deployment.tracking, Tracking::Classic);
         assert_eq!(c.policy.max_instance_count, 4);
         assert_eq!(c.policy.max_volume_gb, 100);
@@ -544,6 +583,20 @@ mod tests {
         vars.insert(MLFLOW_ENDPOINT, "http://mlflow.example.com");
         let e = Config::from_env(&Env::new(&vars), "us-east-1").unwrap_err();
         assert!(e.to_string().contains(MLFLOW_ENDPOINT), "{e}");
+    }
+
+    #[test]
+    fn the_spend_ledger_needs_its_table_and_a_domain() {
+        let mut vars = base();
+        vars.insert(SPEND_TABLE, "studio-ops-spend");
+        let e = Config::from_env(&Env::new(&vars), "us-east-1").unwrap_err();
+        assert!(e.to_string().contains(DOMAIN_ID), "{e}");
+        vars.insert(DOMAIN_ID, "not-a-domain");
+        let e = Config::from_env(&Env::new(&vars), "us-east-1").unwrap_err();
+        assert!(e.to_string().contains(DOMAIN_ID), "{e}");
+        vars.insert(DOMAIN_ID, "d-studioops0001");
+        let c = Config::from_env(&Env::new(&vars), "us-east-1").unwrap();
+        assert_eq!(c.spend.unwrap().domain_id, "d-studioops0001");
     }
 
     #[test]

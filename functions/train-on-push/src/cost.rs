@@ -1,5 +1,6 @@
-//! The cost guard's rule (pure): the worst case a planned job can bill, and which models of a push may start
-//! under the administrator's ceilings — one per job, one for all of a push's jobs together.
+//! The cost rules (pure): the worst case a planned job can bill, and which models of a push may start under the
+//! administrator's ceilings — one per job, one for all of a push's jobs together; and what a finished job cost, as
+//! the spend ledger records it.
 //!
 //! Worst case = instance count × the longest time SageMaker can bill (`MaxRuntimeInSeconds`) × the on-demand
 //! training price of the instance type (`studio_ops_shared::prices`, component Training). A managed spot job is
@@ -10,7 +11,11 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use studio_ops_shared::names::{MAX_NAME_LEN, NameStyle, is_valid_name, slug};
 use studio_ops_shared::prices::{PriceTable, round_usd};
+use studio_ops_shared::spend::{Account, KIND_TRAINING_JOB, Usage, month_of};
 
 use crate::plan::TrainingJobSpec;
 
@@ -157,6 +162,61 @@ pub fn judge(
     verdicts
 }
 
+/// What a finished job billed, as it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Billed {
+    pub job: String,
+    pub instance_type: String,
+    pub instance_count: u32,
+    /// `BillableTimeInSeconds`: per instance.
+    pub billable_seconds: u32,
+    /// `TrainingEndTime` (else the time the end was handled), seconds since the epoch.
+    pub ended: i64,
+}
+
+/// The profile names a commit author's profile may have: the author (a user name or e-mail) named as
+/// provision-users names profiles, in either style (`studio_ops_shared::names::slug`), valid names only.
+pub fn profile_candidates(author: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for style in [NameStyle::Full, NameStyle::LocalPart] {
+        let name = slug(author, style, MAX_NAME_LEN);
+        if is_valid_name(&name) && !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// The ledger record of a finished job (kind `training-job`, keyed by the job, in the month it ended): billed
+/// seconds x instance count, at the training price (unpriced: hours only, never guessed). One record per job, so a
+/// replay writes the same record again, which the ledger's conditional put turns away.
+pub fn training_spend(
+    domain_id: &str,
+    account: Account,
+    billed: &Billed,
+    prices: &PriceTable,
+) -> Usage {
+    let seconds = i64::from(billed.billable_seconds) * i64::from(billed.instance_count.max(1));
+    let end = Timestamp::from_second(billed.ended).unwrap_or(Timestamp::UNIX_EPOCH);
+    let day = end.to_zoned_datetime(TimeZone::UTC).date().to_string();
+    Usage {
+        domain_id: domain_id.to_string(),
+        month: month_of(end),
+        key: format!("training#{}", billed.job),
+        kind: KIND_TRAINING_JOB.to_string(),
+        account,
+        space: None,
+        app_type: "TrainingJob".to_string(),
+        app_name: billed.job.clone(),
+        instance_type: billed.instance_type.clone(),
+        created: billed.ended - i64::from(billed.billable_seconds),
+        until: billed.ended,
+        seconds,
+        days: BTreeMap::from([(day, seconds)]),
+        usd_per_hour: prices.hourly(&billed.instance_type),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +333,40 @@ mod tests {
         assert_eq!(one(&allow, e), Ok(()));
         assert_eq!("ALLOW".parse::<UnknownPrice>(), Ok(UnknownPrice::Allow));
         assert!("maybe".parse::<UnknownPrice>().is_err());
+    }
+
+    #[test]
+    fn a_finished_job_is_one_training_record_priced_per_instance_second() {
+        let g = guard(100.0, 100.0, UnknownPrice::Refuse);
+        let billed = Billed {
+            job: "churn-xgboost-abc1234".into(),
+            instance_type: "ml.g5.xlarge".into(),
+            instance_count: 2,
+            billable_seconds: 1800,
+            ended: 1_764_950_400, // 2025-12-05T16:00:00Z
+        };
+        let u = training_spend("d-1", Account::User("ana-silva".into()), &billed, &g.prices);
+        assert_eq!(u.kind, KIND_TRAINING_JOB);
+        assert_eq!(u.key, "training#churn-xgboost-abc1234");
+        assert_eq!(u.month, "2025-12");
+        assert_eq!(u.seconds, 3600);
+        assert_eq!(u.days["2025-12-05"], 3600);
+        assert_eq!(u.usd(), Some(1.5));
+        let unknown = Billed {
+            instance_type: "ml.g6.xlarge".into(),
+            ..billed
+        };
+        let u = training_spend("d-1", Account::Repository("r".into()), &unknown, &g.prices);
+        assert_eq!((u.usd_per_hour, u.usd()), (None, None));
+    }
+
+    #[test]
+    fn an_author_maps_to_profile_names_in_both_styles() {
+        assert_eq!(
+            profile_candidates("ana.silva@example.com"),
+            ["ana-silva-example-com", "ana-silva"]
+        );
+        assert_eq!(profile_candidates("ana"), ["ana"]);
+        assert!(profile_candidates("@@@").is_empty());
     }
 }

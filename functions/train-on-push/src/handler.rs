@@ -19,7 +19,7 @@ use studio_ops_shared::publisher::PublishEvents;
 use crate::config::Config;
 use crate::error::HandlerError;
 pub use crate::ports::Ports;
-use crate::ports::{Artifacts, ModelRegistry, RunTracker, SourceRepository, Training};
+use crate::ports::{Artifacts, ModelRegistry, RunTracker, SourceRepository, SpendLedger, Training};
 use crate::push::{ModelOutcome, OnPush};
 use crate::registration::OnTrainingJob;
 pub use crate::trigger::{Trigger, parse_trigger};
@@ -109,12 +109,12 @@ fn read_previous<T: DeserializeOwned>(key: &str, recorded: Value) -> Option<T> {
         .ok()
 }
 
-pub struct Handler<S, T, R, A, P, I, K> {
+pub struct Handler<S, T, R, A, P, I, K, L> {
     config: Config,
-    ports: Ports<S, T, R, A, P, I, K>,
+    ports: Ports<S, T, R, A, P, I, K, L>,
 }
 
-impl<S, T, R, A, P, I, K> Handler<S, T, R, A, P, I, K>
+impl<S, T, R, A, P, I, K, L> Handler<S, T, R, A, P, I, K, L>
 where
     S: SourceRepository,
     T: Training,
@@ -123,13 +123,14 @@ where
     P: PublishEvents,
     I: IdempotencyStore,
     K: RunTracker,
+    L: SpendLedger,
 {
-    pub fn new(config: Config, ports: Ports<S, T, R, A, P, I, K>) -> Self {
+    pub fn new(config: Config, ports: Ports<S, T, R, A, P, I, K, L>) -> Self {
         Self { config, ports }
     }
 
     /// The ports (the unit tests read the fakes' records through it).
-    pub fn ports(&self) -> &Ports<S, T, R, A, P, I, K> {
+    pub fn ports(&self) -> &Ports<S, T, R, A, P, I, K, L> {
         &self.ports
     }
 

@@ -5,6 +5,7 @@ use studio_ops_shared::idempotency::DynamoIdempotencyStore;
 use studio_ops_shared::publisher::EventBridgePublisher;
 use studio_ops_shared::{aws, lambda, telemetry};
 use train_on_push::adapters::codecommit::CodeCommitSource;
+use train_on_push::adapters::dynamodb::DynamoSpendLedger;
 use train_on_push::adapters::mlflow::MlflowTracker;
 use train_on_push::adapters::s3::S3Artifacts;
 use train_on_push::adapters::sagemaker::{SageMakerRegistry, SageMakerTraining};
@@ -70,6 +71,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             config.suite.idempotency_ttl,
         ),
         tracker,
+        ledger: config
+            .spend
+            .as_ref()
+            .map(|s| DynamoSpendLedger::new(aws_sdk_dynamodb::Client::new(&sdk), s.table.clone())),
     };
     let handler = Handler::new(config, ports);
     let handler = &handler;

@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use studio_ops_shared::AwsCallError;
+use studio_ops_shared::spend::Usage;
 
 use crate::plan::{ModelPackageSpec, TrainingJobSpec};
 
 /// Everything the use cases talk to: the ports of this crate plus the suite's publisher and idempotency store
 /// (`studio_ops_shared`). `tracker` is None when runs are tracked in classic Experiments.
-pub struct Ports<S, T, R, A, P, I, K> {
+pub struct Ports<S, T, R, A, P, I, K, L> {
     pub source: S,
     pub training: T,
     pub registry: R,
@@ -21,6 +22,8 @@ pub struct Ports<S, T, R, A, P, I, K> {
     pub publisher: P,
     pub idempotency: I,
     pub tracker: Option<K>,
+    /// The spend ledger the finished jobs' cost goes to (`None`: not recorded).
+    pub ledger: Option<L>,
 }
 
 /// A commit's message and people.
@@ -132,6 +135,13 @@ pub trait Training: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<Option<JobDescription>, AwsCallError>> + Send;
 
+    /// Whether the domain has a user profile of this name (whom a job's spend is billed to).
+    fn user_profile_exists(
+        &self,
+        domain_id: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+
     /// Every tag of a resource (all pages).
     fn tags(
         &self,
@@ -218,6 +228,12 @@ pub trait RunTracker: Send + Sync {
 
     /// Logs the final metrics and tags and sets the run's status and end time (again, harmlessly, on a replay).
     fn close_run(&self, end: &RunEnd) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+}
+
+/// The suite's spend ledger (`studio_ops_shared::spend`), where a finished job's cost is recorded.
+pub trait SpendLedger: Send + Sync {
+    /// Writes the record unless the ledger holds it already (`false` then).
+    fn record(&self, usage: &Usage) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
 }
 
 /// Object storage for what training reads besides data (the packaged source).

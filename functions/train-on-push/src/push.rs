@@ -25,7 +25,8 @@ use crate::naming::tag;
 use crate::paths;
 use crate::plan::{self, Lineage, SourcePackage, Tracking, TrainingJobSpec};
 use crate::ports::{
-    Artifacts, FolderEntry, JobCreation, Ports, RunStart, RunTracker, SourceRepository, Training,
+    Artifacts, FolderEntry, JobCreation, Ports, RunStart, RunTracker, SourceRepository,
+    SpendLedger, Training,
 };
 use crate::sourcedir::{self, SourceFile};
 use crate::trigger::RepositoryStateChange;
@@ -115,12 +116,12 @@ struct People {
 }
 
 /// The push use case over the ports it needs.
-pub struct OnPush<'a, S, T, R, A, P, I, K> {
+pub struct OnPush<'a, S, T, R, A, P, I, K, L> {
     config: &'a Config,
-    ports: &'a Ports<S, T, R, A, P, I, K>,
+    ports: &'a Ports<S, T, R, A, P, I, K, L>,
 }
 
-impl<'a, S, T, R, A, P, I, K> OnPush<'a, S, T, R, A, P, I, K>
+impl<'a, S, T, R, A, P, I, K, L> OnPush<'a, S, T, R, A, P, I, K, L>
 where
     S: SourceRepository,
     T: Training,
@@ -128,8 +129,9 @@ where
     P: PublishEvents,
     I: IdempotencyStore,
     K: RunTracker,
+    L: SpendLedger,
 {
-    pub fn new(config: &'a Config, ports: &'a Ports<S, T, R, A, P, I, K>) -> Self {
+    pub fn new(config: &'a Config, ports: &'a Ports<S, T, R, A, P, I, K, L>) -> Self {
         Self { config, ports }
     }
 

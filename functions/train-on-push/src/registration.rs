@@ -13,12 +13,17 @@ use studio_ops_shared::metrics::{MetricSet, Unit};
 use studio_ops_shared::publisher::PublishEvents;
 
 use crate::config::Config;
+use crate::cost::{self, Billed};
 use crate::error::HandlerError;
 use crate::handler::{Claimed, Outcome, once_typed};
 use crate::naming;
 use crate::plan::{self, Lineage, ModelPackageSpec};
-use crate::ports::{ModelRegistry, ModelVersion, Ports, RunEnd, RunStatus, RunTracker, Training};
+use crate::ports::{
+    JobDescription, ModelRegistry, ModelVersion, Ports, RunEnd, RunStatus, RunTracker, SpendLedger,
+    Training,
+};
 use crate::trigger::TrainingJobStateChange;
+use studio_ops_shared::spend::Account;
 
 /// What a finished job left to register: where the model is, its final metrics and the image it trained with.
 struct Trained {
@@ -26,23 +31,25 @@ struct Trained {
     metrics: BTreeMap<String, f64>,
     training_image: Option<String>,
     billable_seconds: Option<u32>,
+    description: Option<JobDescription>,
 }
 
 /// The registration use case over the ports it needs.
-pub struct OnTrainingJob<'a, S, T, R, A, P, I, K> {
+pub struct OnTrainingJob<'a, S, T, R, A, P, I, K, L> {
     config: &'a Config,
-    ports: &'a Ports<S, T, R, A, P, I, K>,
+    ports: &'a Ports<S, T, R, A, P, I, K, L>,
 }
 
-impl<'a, S, T, R, A, P, I, K> OnTrainingJob<'a, S, T, R, A, P, I, K>
+impl<'a, S, T, R, A, P, I, K, L> OnTrainingJob<'a, S, T, R, A, P, I, K, L>
 where
     T: Training,
     R: ModelRegistry,
     P: PublishEvents,
     I: IdempotencyStore,
     K: RunTracker,
+    L: SpendLedger,
 {
-    pub fn new(config: &'a Config, ports: &'a Ports<S, T, R, A, P, I, K>) -> Self {
+    pub fn new(config: &'a Config, ports: &'a Ports<S, T, R, A, P, I, K, L>) -> Self {
         Self { config, ports }
     }
 
@@ -141,6 +148,8 @@ where
         }
         self.close_run(lineage, RunStatus::Finished, &trained.metrics, closing)
             .await?;
+        self.record_spend(job, lineage, trained.description.as_ref())
+            .await?;
         self.ports
             .publisher
             .publish(&[ModelRegistered {
@@ -185,6 +194,7 @@ where
                 .and_then(Value::as_str)
                 .map(str::to_string),
             billable_seconds: None,
+            description: None,
         };
         // The event carries no billable time (and sometimes no artifacts): the description has both.
         if let Some(d) = self
@@ -193,12 +203,13 @@ where
             .describe_training_job(&job.training_job_name)
             .await?
         {
-            trained.artifacts = trained.artifacts.or(d.model_artifacts);
+            trained.artifacts = trained.artifacts.or(d.model_artifacts.clone());
             if trained.metrics.is_empty() {
-                trained.metrics = d.final_metrics;
+                trained.metrics = d.final_metrics.clone();
             }
-            trained.training_image = trained.training_image.or(d.training_image);
+            trained.training_image = trained.training_image.or(d.training_image.clone());
             trained.billable_seconds = trained.billable_seconds.or(d.billable_seconds);
+            trained.description = Some(d);
         }
         Ok(trained)
     }
@@ -251,6 +262,13 @@ where
             .map(|m| (m.metric_name.clone(), m.value))
             .collect();
         self.close_run(lineage, status, &metrics, closing).await?;
+        let description = self
+            .ports
+            .training
+            .describe_training_job(&job.training_job_name)
+            .await?;
+        self.record_spend(job, lineage, description.as_ref())
+            .await?;
         self.ports
             .publisher
             .publish(&[TrainingFailed {
@@ -273,10 +291,68 @@ where
     }
 }
 
-impl<S, T, R, A, P, I, K> OnTrainingJob<'_, S, T, R, A, P, I, K>
+impl<S, T, R, A, P, I, K, L> OnTrainingJob<'_, S, T, R, A, P, I, K, L>
 where
+    T: Training,
     K: RunTracker,
+    L: SpendLedger,
 {
+    /// Records what the job cost in the spend ledger (kind `training-job`), billed to the commit author's profile
+    /// when one of the names the author maps to is a profile of the domain, else to the repository. The caller's
+    /// claim makes it once per job; the ledger's conditional put backs that up.
+    async fn record_spend(
+        &self,
+        job: &TrainingJobStateChange,
+        lineage: &Lineage,
+        description: Option<&JobDescription>,
+    ) -> Result<(), HandlerError> {
+        let (Some(settings), Some(ledger)) = (&self.config.spend, &self.ports.ledger) else {
+            return Ok(());
+        };
+        let Some(d) = description else {
+            tracing::warn!(job = %job.training_job_name, "no description: its spend is not recorded");
+            return Ok(());
+        };
+        let (Some(instance_type), Some(billable_seconds)) = (&d.instance_type, d.billable_seconds)
+        else {
+            tracing::warn!(job = %job.training_job_name, "no billable time or instance type: spend not recorded");
+            return Ok(());
+        };
+        let mut account = Account::Repository(lineage.repository.clone());
+        for name in lineage
+            .author
+            .as_deref()
+            .map(cost::profile_candidates)
+            .unwrap_or_default()
+        {
+            if self
+                .ports
+                .training
+                .user_profile_exists(&settings.domain_id, &name)
+                .await?
+            {
+                account = Account::User(name);
+                break;
+            }
+        }
+        let billed = Billed {
+            job: job.training_job_name.clone(),
+            instance_type: instance_type.clone(),
+            instance_count: d.instance_count,
+            billable_seconds,
+            ended: d.ended.unwrap_or_else(|| Timestamp::now().as_second()),
+        };
+        let usage = cost::training_spend(
+            &settings.domain_id,
+            account,
+            &billed,
+            &self.config.cost_guard.prices,
+        );
+        let written = ledger.record(&usage).await?;
+        tracing::info!(job = %billed.job, account = %usage.account.key(), usd = ?usage.usd(), written, "training spend");
+        Ok(())
+    }
+
     /// Closes the job's MLflow run, if it has one and MLflow is configured (a replay closes it again, harmlessly).
     async fn close_run(
         &self,

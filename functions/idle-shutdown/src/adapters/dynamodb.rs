@@ -31,21 +31,21 @@ use studio_ops_shared::error::AwsCall;
 use studio_ops_shared::{AwsCallError, ErrorClass};
 
 use crate::budget::{Notice, Notices};
-use crate::ledger::{Account, Usage, month_bounds, parse_month};
+use crate::ledger::{Account, Usage};
 use crate::ports::{MonthLedger, SpendLedger, SweepState};
 use crate::state::{
     AppState, DOMAIN_RECORD, DomainState, SAVE_BATCH, StateChange, Warning, decode_unreached,
     encode_unreached,
 };
 use crate::weekly::{Lag, Stop};
+pub use studio_ops_shared::spend::{LEDGER_RETENTION, ledger_partition};
+use studio_ops_shared::spend::{conditional, month_expiry, put_usage, usage_of};
 
 /// How long an item lives without being rewritten. An app's item is rewritten at least whenever its quiet period
 /// ends (its idle limit, hours); one left this long belongs to an app that is gone.
 pub const TTL: SignedDuration = SignedDuration::from_hours(30 * 24);
 /// Unprocessed items of a batch write are sent again this many times (with growing pauses) before giving up.
 const UNPROCESSED_RETRIES: u32 = 5;
-/// How long a month's spend records are kept after the month: a year and a month, for a year-on-year comparison.
-pub const LEDGER_RETENTION: SignedDuration = SignedDuration::from_hours(400 * 24);
 
 /// idle-shutdown's two tables: the sweep state and the spend ledger.
 pub struct DynamoTables {
@@ -66,110 +66,6 @@ impl DynamoTables {
             spend_table: spend_table.into(),
         }
     }
-}
-
-/// The partition of a domain's month in the spend table.
-pub fn ledger_partition(domain_id: &str, month: &str) -> String {
-    format!("{domain_id}#{month}")
-}
-
-/// When a month's items expire: [`LEDGER_RETENTION`] after the month (after `fallback` if the month does not read).
-fn month_expiry(month: &str, fallback: i64) -> i64 {
-    parse_month(month).map_or(fallback, |m| month_bounds(m).1) + LEDGER_RETENTION.as_secs()
-}
-
-/// A conditional write's answer: `true` when it passed, `false` when its condition failed — a value, not an error.
-fn conditional<T, E, R>(
-    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
-    operation: &'static str,
-) -> Result<bool, AwsCallError>
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match result {
-        Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error().and_then(|s| s.code())
-                == Some("ConditionalCheckFailedException") =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(AwsCallError::from_sdk(operation, &e)),
-    }
-}
-
-fn usage_item(usage: &Usage) -> HashMap<String, AttributeValue> {
-    let expires = month_expiry(&usage.month, usage.until);
-    let mut item = HashMap::from([
-        (
-            "pk".to_string(),
-            s(ledger_partition(&usage.domain_id, &usage.month)),
-        ),
-        ("sk".to_string(), s(&usage.key)),
-        ("kind".to_string(), s(&usage.kind)),
-        ("account".to_string(), s(usage.account.key())),
-        ("appType".to_string(), s(&usage.app_type)),
-        ("appName".to_string(), s(&usage.app_name)),
-        ("instanceType".to_string(), s(&usage.instance_type)),
-        ("created".to_string(), n(usage.created)),
-        ("until".to_string(), n(usage.until)),
-        ("seconds".to_string(), n(usage.seconds)),
-        (
-            "days".to_string(),
-            AttributeValue::M(
-                usage
-                    .days
-                    .iter()
-                    .map(|(d, secs)| (d.clone(), n(*secs)))
-                    .collect(),
-            ),
-        ),
-        ("expiration".to_string(), n(expires)),
-    ]);
-    if let Some(space) = &usage.space {
-        item.insert("space".into(), s(space));
-    }
-    if let Some(price) = usage.usd_per_hour {
-        item.insert("usdPerHour".into(), AttributeValue::N(price.to_string()));
-        if let Some(usd) = usage.usd() {
-            item.insert("usd".into(), AttributeValue::N(format!("{usd:.6}")));
-        }
-    }
-    item
-}
-
-/// A ledger item as written by [`usage_item`]; `None` for one that does not read (reported, never guessed).
-fn usage_of(domain_id: &str, month: &str, item: &HashMap<String, AttributeValue>) -> Option<Usage> {
-    let days = match item.get("days") {
-        // Left out by the sweep's projection.
-        None => BTreeMap::new(),
-        Some(AttributeValue::M(m)) => m
-            .iter()
-            .map(|(d, v)| Some((d.clone(), v.as_n().ok()?.parse().ok()?)))
-            .collect::<Option<BTreeMap<String, i64>>>()?,
-        Some(_) => return None,
-    };
-    let usd_per_hour = match item.get("usdPerHour") {
-        None => None,
-        Some(v) => Some(v.as_n().ok()?.parse::<f64>().ok()?),
-    };
-    Some(Usage {
-        domain_id: domain_id.to_string(),
-        month: month.to_string(),
-        key: string(item, "sk")?.to_string(),
-        kind: string(item, "kind")?.to_string(),
-        account: Account::from_key(string(item, "account")?)?,
-        space: string(item, "space").map(str::to_string),
-        app_type: string(item, "appType")?.to_string(),
-        app_name: string(item, "appName")?.to_string(),
-        instance_type: string(item, "instanceType")?.to_string(),
-        created: number(item, "created")?,
-        until: number(item, "until")?,
-        seconds: number(item, "seconds")?,
-        days,
-        usd_per_hour,
-    })
 }
 
 /// What a sweep reads of the month's items: all but the records' per-day map.
@@ -251,18 +147,8 @@ impl SpendLedger for DynamoTables {
     }
 
     async fn record(&self, usage: &Usage) -> Result<bool, AwsCallError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.spend_table)
-            .set_item(Some(usage_item(usage)))
-            .condition_expression("attribute_not_exists(#until) OR #until < :until")
-            .expression_attribute_names("#until", "until")
-            .expression_attribute_values(":until", n(usage.until))
-            .send()
-            .await;
-        // Failed condition: the ledger already holds a later reading.
-        conditional(result, "PutItem")
+        // false: the ledger already holds a later reading.
+        put_usage(&self.client, &self.spend_table, usage).await
     }
 
     async fn claim_notice(
@@ -679,39 +565,6 @@ impl SweepState for DynamoTables {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_spend_record_reads_back_as_written() {
-        let usage = Usage {
-            domain_id: "d-test".into(),
-            month: "2026-12".into(),
-            key: "app#space/team/jupyterlab/default#1796076000".into(),
-            kind: crate::ledger::KIND_STUDIO_APP.into(),
-            account: Account::Space("team".into()),
-            space: Some("team".into()),
-            app_type: "JupyterLab".into(),
-            app_name: "default".into(),
-            instance_type: "ml.g5.xlarge".into(),
-            created: 1_796_076_000,
-            until: 1_796_083_200,
-            seconds: 7200,
-            days: BTreeMap::from([("2026-12-01".into(), 7200)]),
-            usd_per_hour: Some(1.41),
-        };
-        let item = usage_item(&usage);
-        assert_eq!(string(&item, "pk"), Some("d-test#2026-12"));
-        assert_eq!(usage_of("d-test", "2026-12", &item), Some(usage.clone()));
-        let unpriced = Usage {
-            usd_per_hour: None,
-            ..usage
-        };
-        let item = usage_item(&unpriced);
-        assert!(!item.contains_key("usd"));
-        assert_eq!(usage_of("d-test", "2026-12", &item), Some(unpriced));
-        let mut broken = item.clone();
-        broken.insert("account".into(), s("group/x"));
-        assert_eq!(usage_of("d-test", "2026-12", &broken), None);
-    }
 
     #[test]
     fn an_app_item_reads_back_as_written() {

@@ -15,8 +15,10 @@ use crate::handler::Handler;
 use crate::plan::{ModelPackageSpec, TrainingJobSpec};
 use crate::ports::{
     Artifacts, CommitInfo, FolderEntry, JobCreation, JobDescription, ModelRegistry, ModelVersion,
-    Ports, RunEnd, RunStart, RunStatus, RunTracker, SourceRepository, TrackedRun, Training,
+    Ports, RunEnd, RunStart, RunStatus, RunTracker, SourceRepository, SpendLedger, TrackedRun,
+    Training,
 };
+use studio_ops_shared::spend::Usage;
 
 pub const REPO: &str = "sagemaker-repository";
 /// The commit the fixture tree is at, and the one after it.
@@ -168,7 +170,13 @@ pub struct FakeTraining {
     pub tag_calls: Mutex<u32>,
     /// Answers for CreateTrainingJob by job name (taken once).
     pub refusals: Mutex<BTreeMap<String, AwsCallError>>,
+    /// The domain's user profiles.
+    pub profiles: Mutex<Vec<String>>,
 }
+
+/// How long every fake job bills, per instance, and when it ends (2025-12-05T10:00:00Z).
+pub const FAKE_BILLABLE_SECONDS: u32 = 600;
+pub const FAKE_ENDED: i64 = 1_764_928_800;
 
 impl Training for FakeTraining {
     async fn ensure_experiment(&self, name: &str, _: &str) -> Result<(), AwsCallError> {
@@ -211,6 +219,13 @@ impl Training for FakeTraining {
         &self,
         name: &str,
     ) -> Result<Option<JobDescription>, AwsCallError> {
+        let spec = self
+            .created
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|s| s.name == name)
+            .cloned();
         Ok(self
             .jobs
             .lock()
@@ -221,8 +236,15 @@ impl Training for FakeTraining {
                 status: "Completed".into(),
                 model_artifacts: Some(format!("s3://out/{name}/output/model.tar.gz")),
                 final_metrics: BTreeMap::from([("validation:auc".to_string(), 0.9)]),
+                instance_type: spec.as_ref().map(|s| s.instance_type.clone()),
+                instance_count: spec.as_ref().map_or(1, |s| s.instance_count),
+                billable_seconds: Some(FAKE_BILLABLE_SECONDS),
+                ended: Some(FAKE_ENDED),
                 ..Default::default()
             }))
+    }
+    async fn user_profile_exists(&self, _: &str, name: &str) -> Result<bool, AwsCallError> {
+        Ok(self.profiles.lock().unwrap().iter().any(|p| p == name))
     }
     async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, AwsCallError> {
         *self.tag_calls.lock().unwrap() += 1;
@@ -317,6 +339,7 @@ pub type TestHandler = Handler<
     RecordingPublisher,
     MemoryIdempotencyStore,
     FakeTracker,
+    FakeLedger,
 >;
 
 pub fn config(extra: &[(&'static str, &'static str)]) -> Config {
@@ -370,8 +393,28 @@ pub fn handler(repo: FakeRepo, extra: &[(&'static str, &'static str)]) -> TestHa
             publisher: RecordingPublisher::default(),
             idempotency: MemoryIdempotencyStore::default(),
             tracker: Some(FakeTracker::default()),
+            ledger: Some(FakeLedger::default()),
         },
     )
+}
+
+/// The spend ledger as a map of records by key, with the ledger's rule: a record is replaced only by a later one.
+#[derive(Default)]
+pub struct FakeLedger {
+    pub records: Mutex<BTreeMap<String, Usage>>,
+}
+
+impl SpendLedger for FakeLedger {
+    async fn record(&self, usage: &Usage) -> Result<bool, AwsCallError> {
+        let mut records = self.records.lock().unwrap();
+        match records.get(&usage.key) {
+            Some(old) if old.until >= usage.until => Ok(false),
+            _ => {
+                records.insert(usage.key.clone(), usage.clone());
+                Ok(true)
+            }
+        }
+    }
 }
 
 /// One run the fake tracker holds.

@@ -4,6 +4,7 @@
 //! the use cases with.
 
 pub mod codecommit;
+pub mod dynamodb;
 #[cfg(test)]
 pub mod memory;
 pub mod mlflow;

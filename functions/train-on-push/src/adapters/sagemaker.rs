@@ -274,6 +274,22 @@ impl Training for SageMakerTraining {
         }))
     }
 
+    async fn user_profile_exists(&self, domain_id: &str, name: &str) -> Result<bool, AwsCallError> {
+        match self
+            .client
+            .describe_user_profile()
+            .domain_id(domain_id)
+            .user_profile_name(name)
+            .send()
+            .await
+            .call("DescribeUserProfile")
+        {
+            Ok(_) => Ok(true),
+            Err(e) if not_found(e.code.as_deref(), &e.message) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, AwsCallError> {
         let mut pages = self
             .client

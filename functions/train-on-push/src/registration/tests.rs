@@ -96,6 +96,7 @@ async fn a_version_registered_before_is_found_not_duplicated() {
             publisher: RecordingPublisher::default(),
             idempotency: MemoryIdempotencyStore::default(),
             tracker: Some(FakeTracker::default()),
+            ledger: Some(FakeLedger::default()),
         },
     );
     h2.handle(
@@ -198,4 +199,76 @@ async fn an_answer_recorded_in_an_older_shape_counts_as_already_done() {
     );
     assert!(h.ports().registry.versions.lock().unwrap().is_empty());
     assert!(events(&h).is_empty());
+}
+
+/// A push starts churn-xgboost's job (the fakes); its completion, delivered three times, is recorded once in the
+/// spend ledger, billed to the author's profile, at the training price.
+#[tokio::test]
+async fn a_finished_jobs_spend_is_recorded_once_under_its_authors_profile() {
+    use crate::naming::tag;
+    let churn = "models/churn-xgboost/training.toml";
+    let text = std::fs::read_to_string(format!("{FIXTURES}/{churn}")).unwrap();
+    let repo = repo_with_change(churn, Some(&text.replace("eta = 0.2", "eta = 0.3")), "eta");
+    let h = handler(
+        repo,
+        &[
+            (crate::config::SPEND_TABLE, "studio-ops-spend"),
+            (crate::config::DOMAIN_ID, "d-studioops0001"),
+        ],
+    );
+    let mut push: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/train-on-push/codecommit-reference-updated.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    push["detail"]["oldCommitId"] = json!(C1);
+    push["detail"]["commitId"] = json!(C2);
+    h.handle(push, Context::default()).await.unwrap();
+    let spec = h.ports().training.created.lock().unwrap()[0].clone();
+    let author = spec
+        .tags
+        .iter()
+        .find(|(k, _)| k == tag::AUTHOR)
+        .map(|(_, v)| v.clone())
+        .expect("the job names its author");
+    let profile = crate::cost::profile_candidates(&author).pop().unwrap();
+    h.ports()
+        .training
+        .profiles
+        .lock()
+        .unwrap()
+        .push(profile.clone());
+
+    let mut done = job_event("sagemaker-training-job-completed.json");
+    done["detail"]["TrainingJobName"] = json!(spec.name);
+    done["detail"]["TrainingJobArn"] = json!(format!(
+        "arn:aws:sagemaker:us-east-1:123456789012:training-job/{}",
+        spec.name
+    ));
+    done["detail"].as_object_mut().unwrap().remove("Tags");
+    for _ in 0..3 {
+        h.handle(done.clone(), Context::default()).await.unwrap();
+    }
+    let records = h
+        .ports()
+        .ledger
+        .as_ref()
+        .unwrap()
+        .records
+        .lock()
+        .unwrap()
+        .clone();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let usage = &records[&format!("training#{}", spec.name)];
+    assert_eq!(usage.kind, "training-job");
+    assert_eq!(usage.account.key(), format!("user/{profile}"));
+    assert_eq!(usage.domain_id, "d-studioops0001");
+    assert_eq!(usage.month, "2025-12");
+    assert_eq!(usage.seconds, i64::from(FAKE_BILLABLE_SECONDS));
+    // ml.m5.xlarge at the us-east-1 training price, 10 minutes.
+    assert_eq!(usage.usd_per_hour, Some(0.23));
+    assert!((usage.usd().unwrap() - 0.23 / 6.0).abs() < 1e-9);
 }
