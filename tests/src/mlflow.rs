@@ -174,9 +174,10 @@ pub fn entry<'a>(run: &'a Value, kind: &str, key: &str) -> Option<&'a Value> {
 impl Drop for MlflowServer {
     fn drop(&mut self) {
         // The uvicorn worker is a child of the server: end the whole group, not only the server.
-        if let Some(pid) = self.child.id() {
+        // `--` so that the negative id is read as a process group, never as an option; never a group below 2.
+        if let Some(pid) = self.child.id().filter(|pid| *pid > 1) {
             let _ = std::process::Command::new("kill")
-                .args(["-KILL", &format!("-{pid}")])
+                .args(["-s", "KILL", "--", &format!("-{pid}")])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
