@@ -238,19 +238,23 @@ pub async fn put_usage(
     conditional(result, "PutItem")
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+/// A DynamoDB string attribute (the spend table's and idle-shutdown's sweep-state items).
+pub fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: i64) -> AttributeValue {
+/// A DynamoDB number attribute.
+pub fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+/// An item's number attribute, if it reads as a whole number.
+pub fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
     item.get(name)?.as_n().ok()?.parse().ok()
 }
 
-fn string<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+/// An item's string attribute.
+pub fn string<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
     item.get(name)?.as_s().ok().map(String::as_str)
 }
 

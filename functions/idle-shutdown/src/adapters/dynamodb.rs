@@ -39,7 +39,9 @@ use crate::state::{
 };
 use crate::weekly::{Lag, Stop};
 pub use studio_ops_shared::spend::{LEDGER_RETENTION, ledger_partition};
-use studio_ops_shared::spend::{conditional, month_expiry, put_usage, usage_of};
+use studio_ops_shared::spend::{
+    conditional, month_expiry, n, number, put_usage, s, string, usage_of,
+};
 
 /// How long an item lives without being rewritten. An app's item is rewritten at least whenever its quiet period
 /// ends (its idle limit, hours); one left this long belongs to an app that is gone.
@@ -361,22 +363,6 @@ impl DynamoTables {
 /// A time as the table keeps it: whole seconds, RFC 3339.
 fn seconds_text(at: Timestamp) -> String {
     at.round(jiff::Unit::Second).unwrap_or(at).to_string()
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
-    item.get(name)?.as_n().ok()?.parse().ok()
-}
-
-fn string<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
-    item.get(name)?.as_s().ok().map(String::as_str)
 }
 
 /// An app item as the sweep reads it; `None` (logged) for an item that does not read.
