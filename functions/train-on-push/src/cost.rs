@@ -132,12 +132,12 @@ pub fn judge(
             )),
             None => Ok(()),
             Some(usd) if usd > guard.max_job_usd => Err(format!(
-                "the job could cost up to ${usd:.2} ({}), above the per-job ceiling of ${:.2} ({MAX_JOB_COST_USD}). Lower max_runtime_seconds, instance_count or the instance type",
+                "the job could cost up to ${usd:.2} ({}), above the per-job ceiling of ${:.2} ({MAX_JOB_COST_USD}). Lower max_runtime_minutes, instance_count or the instance type",
                 estimate.basis(),
                 guard.max_job_usd
             )),
             Some(usd) if round_usd(total + usd) > guard.max_push_usd => Err(format!(
-                "the job could cost up to ${usd:.2} ({}); with the push's other jobs ({}) that is ${:.2}, above the per-push ceiling of ${:.2} ({MAX_PUSH_COST_USD}). Push this model on its own, or lower its max_runtime_seconds",
+                "the job could cost up to ${usd:.2} ({}); with the push's other jobs ({}) that is ${:.2}, above the per-push ceiling of ${:.2} ({MAX_PUSH_COST_USD}). Push this model on its own, or lower its max_runtime_minutes",
                 estimate.basis(),
                 if admitted.is_empty() {
                     "none".to_string()
@@ -273,7 +273,12 @@ mod tests {
         let below = guard(29.99, 1000.0, UnknownPrice::Refuse);
         let why = one(&below, e(&below)).unwrap_err();
         assert!(
-            why.contains("$30.00") && why.contains("$29.99") && why.contains(MAX_JOB_COST_USD),
+            why.contains("$30.00")
+                && why.contains("$29.99")
+                && why.contains(MAX_JOB_COST_USD)
+                // The manifest's own field names, so that the committer knows what to change.
+                && why.contains("max_runtime_minutes")
+                && why.contains("instance_count"),
             "{why}"
         );
     }
