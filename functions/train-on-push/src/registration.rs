@@ -23,6 +23,7 @@ use crate::ports::{
     Training,
 };
 use crate::trigger::TrainingJobStateChange;
+use studio_ops_shared::ErrorClass;
 use studio_ops_shared::spend::Account;
 
 /// What a finished job left to register: where the model is, its final metrics and the image it trained with.
@@ -313,9 +314,18 @@ where
             tracing::warn!(job = %job.training_job_name, "no description: its spend is not recorded");
             return Ok(());
         };
-        let (Some(instance_type), Some(billable_seconds)) = (&d.instance_type, d.billable_seconds)
+        // The end as SageMaker gives it (never this invocation's clock: a replay must write the same record, in the
+        // same month).
+        let ended = d.ended.or_else(|| {
+            job.training_end_time
+                .as_ref()
+                .or(job.last_modified_time.as_ref())
+                .map(|t| t.0.as_second())
+        });
+        let (Some(instance_type), Some(billable_seconds), Some(ended)) =
+            (&d.instance_type, d.billable_seconds, ended)
         else {
-            tracing::warn!(job = %job.training_job_name, "no billable time or instance type: spend not recorded");
+            tracing::warn!(job = %job.training_job_name, "no billable time, instance type or end: spend not recorded");
             return Ok(());
         };
         let mut account = Account::Repository(lineage.repository.clone());
@@ -340,7 +350,7 @@ where
             instance_type: instance_type.clone(),
             instance_count: d.instance_count,
             billable_seconds,
-            ended: d.ended.unwrap_or_else(|| Timestamp::now().as_second()),
+            ended,
         };
         let usage = cost::training_spend(
             &settings.domain_id,
@@ -364,7 +374,7 @@ where
         let (Some(tracker), Some((_, run_id))) = (&self.ports.tracker, &lineage.mlflow_run) else {
             return Ok(());
         };
-        tracker
+        let closed = tracker
             .close_run(&RunEnd {
                 run_id: run_id.clone(),
                 status,
@@ -372,8 +382,17 @@ where
                 metrics: metrics.iter().map(|(k, v)| (k.clone(), *v)).collect(),
                 tags,
             })
-            .await?;
-        Ok(())
+            .await;
+        match closed {
+            Ok(()) => Ok(()),
+            // MLflow refused for good (the run was deleted, a value it does not take): the version and the alert
+            // matter more than the run's close, so go on; a passing failure is retried with the event.
+            Err(e) if e.class == ErrorClass::NonRetryable => {
+                tracing::warn!(run = %run_id, error = %e, "MLflow run not closed");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -272,3 +272,69 @@ async fn a_finished_jobs_spend_is_recorded_once_under_its_authors_profile() {
     assert_eq!(usage.usd_per_hour, Some(0.23));
     assert!((usage.usd().unwrap() - 0.23 / 6.0).abs() < 1e-9);
 }
+
+/// A run MLflow no longer has (deleted by an admin) is not closed, and the version is registered all the same.
+#[tokio::test]
+async fn a_run_mlflow_refuses_to_close_does_not_hold_back_the_version() {
+    let h = handler(FakeRepo::default(), &[]);
+    let mut done = job_event("sagemaker-training-job-completed.json");
+    let tags = done["detail"]["Tags"].as_object_mut().unwrap();
+    tags.insert(
+        crate::naming::tag::MLFLOW_RUN_ID.into(),
+        json!("deleted-run"),
+    );
+    tags.insert(crate::naming::tag::MLFLOW_EXPERIMENT_ID.into(), json!("7"));
+    let out = h.handle(done, Context::default()).await.unwrap();
+    assert!(matches!(out, Outcome::Registered { .. }), "{out:?}");
+    assert_eq!(h.ports().registry.versions.lock().unwrap().len(), 1);
+    let published = events(&h);
+    let [SuiteEvent::ModelRegistered(m)] = published.as_slice() else {
+        panic!("{published:?}")
+    };
+    assert_eq!(m.mlflow_run_id.as_deref(), Some("deleted-run"));
+}
+
+/// An author no profile of the domain matches: the job's spend is billed to its repository.
+#[tokio::test]
+async fn spend_without_the_authors_profile_goes_to_the_repository() {
+    let churn = "models/churn-xgboost/training.toml";
+    let text = std::fs::read_to_string(format!("{FIXTURES}/{churn}")).unwrap();
+    let repo = repo_with_change(churn, Some(&text.replace("eta = 0.2", "eta = 0.3")), "eta");
+    let h = handler(
+        repo,
+        &[
+            (crate::config::SPEND_TABLE, "studio-ops-spend"),
+            (crate::config::DOMAIN_ID, "d-studioops0001"),
+        ],
+    );
+    let mut push: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/train-on-push/codecommit-reference-updated.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    push["detail"]["oldCommitId"] = json!(C1);
+    push["detail"]["commitId"] = json!(C2);
+    h.handle(push, Context::default()).await.unwrap();
+    let job = h.ports().training.created.lock().unwrap()[0].name.clone();
+    let mut done = job_event("sagemaker-training-job-completed.json");
+    done["detail"]["TrainingJobName"] = json!(job);
+    done["detail"]["TrainingJobArn"] = json!(format!(
+        "arn:aws:sagemaker:us-east-1:123456789012:training-job/{job}"
+    ));
+    done["detail"].as_object_mut().unwrap().remove("Tags");
+    h.handle(done, Context::default()).await.unwrap();
+    let records = h
+        .ports()
+        .ledger
+        .as_ref()
+        .unwrap()
+        .records
+        .lock()
+        .unwrap()
+        .clone();
+    let usage = &records[&format!("training#{job}")];
+    assert_eq!(usage.account.key(), "repository/sagemaker-repository");
+}
