@@ -23,9 +23,10 @@ pub const SIGNING_NAME: &str = "sagemaker-mlflow";
 pub const SERVER_HEADER: &str = "x-mlflow-sm-tracking-server-arn";
 /// The tag that finds a job's run again (a replay, the job's end).
 pub const JOB_TAG: &str = "studio-ops.training-job";
-/// MLflow's limits per log-batch request.
+/// What one log-batch request carries at most (MLflow takes 100 params, 100 tags and 1000 metrics).
 const MAX_PARAMS_PER_BATCH: usize = 100;
 const MAX_TAGS_PER_BATCH: usize = 100;
+const MAX_METRICS_PER_BATCH: usize = 100;
 /// MLflow refuses longer param values (6000 on current servers; 500 on older ones, so stay under that).
 const MAX_PARAM_VALUE: usize = 500;
 
@@ -240,7 +241,8 @@ impl MlflowTracker {
         }
     }
 
-    /// The run this job opened before, if any (found by its job tag, deleted runs included).
+    /// The run this job opened before, if any (found by its job tag; a deleted run is not found, so a new one
+    /// records the job).
     async fn find_run(
         &self,
         experiment_id: &str,
@@ -254,7 +256,7 @@ impl MlflowTracker {
                 Some(&json!({
                     "experiment_ids": [experiment_id],
                     "filter": format!("tags.`{JOB_TAG}` = '{}'", job.replace('\'', "")),
-                    "run_view_type": "ALL",
+                    "run_view_type": "ACTIVE_ONLY",
                     "max_results": 1,
                 })),
             )
@@ -282,7 +284,7 @@ impl MlflowTracker {
             .collect();
         let mut params = params.chunks(MAX_PARAMS_PER_BATCH);
         let mut tags = tags.chunks(MAX_TAGS_PER_BATCH);
-        let mut metrics = metrics.chunks(MAX_PARAMS_PER_BATCH);
+        let mut metrics = metrics.chunks(MAX_METRICS_PER_BATCH);
         loop {
             let (p, t, m) = (params.next(), tags.next(), metrics.next());
             if p.is_none() && t.is_none() && m.is_none() {
