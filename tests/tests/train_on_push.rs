@@ -703,6 +703,16 @@ async fn a_completed_job_becomes_one_pending_manual_approval_version_carrying_th
         .unwrap();
     local.suite_events().await;
 
+    // The author's profile, named as provision-users names it with STUDIO_OPS_PROFILE_NAME_STYLE=local-part.
+    local
+        .sagemaker
+        .create_user_profile()
+        .domain_id(&local.world.names.domain_id)
+        .user_profile_name("ana-silva")
+        .send()
+        .await
+        .unwrap();
+
     // Moto finishes jobs at once; SageMaker's state change arrives three times, once without tags.
     let completed = local.state_change(&job, "Completed", true).await;
     for _ in 0..2 {
@@ -770,7 +780,7 @@ async fn a_completed_job_becomes_one_pending_manual_approval_version_carrying_th
         .unwrap();
 
     // The job's spend, recorded once in the ledger whatever the three deliveries: the simulator bills 900 s
-    // on one ml.m5.xlarge; no profile of the domain is the author's, so the repository is billed.
+    // on one ml.m5.xlarge, billed to the profile the author (ana.silva@example.com) has in the domain.
     let ledger = aws_sdk_dynamodb::Client::new(local.world.moto_sdk())
         .scan()
         .table_name(&local.world.names.spend_table)
@@ -792,7 +802,7 @@ async fn a_completed_job_becomes_one_pending_manual_approval_version_carrying_th
     let text = |k: &str| record[k].as_s().unwrap().clone();
     let number = |k: &str| record[k].as_n().unwrap().parse::<f64>().unwrap();
     assert_eq!(text("sk"), format!("training#{job}"));
-    assert_eq!(text("account"), "repository/sagemaker-repository");
+    assert_eq!(text("account"), "user/ana-silva");
     assert!(text("pk").starts_with(&format!("{}#", local.world.names.domain_id)));
     assert_eq!(number("seconds"), 900.0);
     assert_eq!(number("usdPerHour"), 0.23);
