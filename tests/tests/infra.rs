@@ -953,7 +953,9 @@ fn every_scheduled_function_has_a_heartbeat_alarm_that_a_silent_schedule_fires()
         covered.insert(function.name.clone());
     }
     assert!(
-        covered.contains("idle-shutdown") && covered.contains("provision-users"),
+        covered.contains("idle-shutdown")
+            && covered.contains("provision-users")
+            && covered.contains("train-on-push"),
         "{covered:?}"
     );
 }
@@ -1132,6 +1134,11 @@ fn every_schedules_input_is_a_request_its_function_reads() {
         let parsed = match function.name.as_str() {
             "idle-shutdown" => idle_shutdown::trigger::Trigger::parse(&input).map(drop),
             "provision-users" => provision_users::trigger::parse_trigger(&input).map(drop),
+            "train-on-push" => match train_on_push::trigger::parse_trigger(&input) {
+                Ok(train_on_push::trigger::Trigger::CatchUp) => Ok(()),
+                Ok(other) => panic!("train-on-push's schedule reads as {other:?}"),
+                Err(e) => Err(e),
+            },
             other => panic!("teach this test how {other} reads its schedule"),
         };
         parsed.unwrap_or_else(|e| panic!("{}'s schedule {}: {e}", function.name, schedule.event));

@@ -22,7 +22,7 @@ use studio_ops_tests::moto::workspace_root;
 use studio_ops_tests::runtime_api::Outcome;
 use studio_ops_tests::world::{World, WorldConfig, fixture};
 use train_on_push::adapters::codecommit::CodeCommitSource;
-use train_on_push::adapters::dynamodb::DynamoSpendLedger;
+use train_on_push::adapters::dynamodb::{DynamoPushState, DynamoSpendLedger};
 use train_on_push::adapters::mlflow::MlflowTracker;
 use train_on_push::adapters::s3::S3Artifacts;
 use train_on_push::adapters::sagemaker::{SageMakerRegistry, SageMakerTraining};
@@ -41,6 +41,7 @@ type TrainOnPush = Handler<
     DynamoIdempotencyStore,
     MlflowTracker,
     DynamoSpendLedger,
+    DynamoPushState,
 >;
 
 const ARIMA_REPOSITORY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sales-arima";
@@ -199,6 +200,10 @@ impl Local {
                     .spend
                     .as_ref()
                     .map(|s| DynamoSpendLedger::new(aws_sdk_dynamodb::Client::new(moto), &s.table)),
+                state: DynamoPushState::new(
+                    aws_sdk_dynamodb::Client::new(moto),
+                    config.suite.idempotency_table.clone(),
+                ),
             },
         )
     }
@@ -686,6 +691,94 @@ async fn skip_train_and_a_branch_outside_the_patterns_start_nothing() {
         .unwrap();
     assert!(matches!(out, Answer::Ignored { .. }), "{out:?}");
     assert_eq!(local.calls("CreateTrainingJob").await, 0);
+    assert!(local.suite_events().await.is_empty());
+    local.world.stop().await;
+}
+
+/// CodeCommit's events are best effort: two pushes whose events never came are trained by the hourly catch-up,
+/// once however often it runs, the rejection reported once; a late event finds the work done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_pushes_are_caught_up_once_and_a_late_event_finds_them_done() {
+    let local = Local::start().await;
+    let catch_up = fixture("train-on-push/scheduler-catch-up.json").unwrap();
+    let branch_state = |out: &Answer| -> Value {
+        let Answer::CaughtUp { branches, .. } = out else {
+            panic!("not a catch-up: {out:?}")
+        };
+        serde_json::to_value(&branches["main"]).unwrap()
+    };
+    // The first run records main's head and trains nothing.
+    let out = local
+        .handler()
+        .handle(catch_up.clone(), Context::default())
+        .await
+        .unwrap();
+    assert_eq!(branch_state(&out)["state"], "started-watching", "{out:?}");
+    assert_eq!(branch_state(&out)["head"], json!(local.first));
+    // Two pushes whose events are lost: churn tuned, then a manifest the policy refuses.
+    let changed = change_churn(&local.repo, "eta = 0.2", "eta = 0.1");
+    let c1 = local
+        .repo
+        .commit(&[(CHURN, Some(&changed))], "Slower learning");
+    let arima = "models/sales-arima/training.toml";
+    let bad = local.repo.read(arima).replace(
+        "instance_type = \"ml.m5.large\"",
+        "instance_type = \"ml.p4d.24xlarge\"",
+    );
+    let c2 = local.repo.commit(&[(arima, Some(&bad))], "arima: go big");
+    // The catch-up, three times and from a fresh environment: one job, one rejection, one report.
+    for _ in 0..3 {
+        local
+            .handler()
+            .handle(catch_up.clone(), Context::default())
+            .await
+            .unwrap();
+    }
+    let job = naming::job_name("churn-xgboost", &c2);
+    assert_eq!(local.training_job_names().await, vec![job.clone()]);
+    assert_eq!(local.calls("CreateTrainingJob").await, 1);
+    let events = local.suite_events().await;
+    let rejected: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            SuiteEvent::TrainingRejected(r) => r.model.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rejected, vec!["sales-arima".to_string()]);
+    let reports: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            SuiteEvent::PushCaughtUp(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reports.len(), 1, "{events:?}");
+    assert_eq!(
+        reports[0].from_commit.as_deref(),
+        Some(local.first.as_str())
+    );
+    assert_eq!(reports[0].to_commit, c2);
+    assert_eq!(reports[0].started, vec![job.clone()]);
+    assert_eq!(reports[0].rejected, vec!["sales-arima".to_string()]);
+    // The next run finds main evaluated.
+    let out = local
+        .handler()
+        .handle(catch_up.clone(), Context::default())
+        .await
+        .unwrap();
+    assert_eq!(branch_state(&out)["state"], "up-to-date", "{out:?}");
+    // The first push's event arrives after all: churn's folder is the tree the caught-up job trains from.
+    let late = local
+        .handler()
+        .handle(local.push(&local.first, &c1), Context::default())
+        .await
+        .unwrap();
+    let Answer::Pushed { models, .. } = &late else {
+        panic!("{late:?}")
+    };
+    assert_eq!(models["churn-xgboost"], ModelOutcome::SameTree { job });
+    assert_eq!(local.calls("CreateTrainingJob").await, 1);
     assert!(local.suite_events().await.is_empty());
     local.world.stop().await;
 }

@@ -29,13 +29,14 @@ pub enum EventType {
     TrainingRejected,
     TrainingFailed,
     ModelRegistered,
+    PushCaughtUp,
     BudgetAlert,
     SpendDigest,
     TeamDigest,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 18] = [
+    pub const ALL: [EventType; 19] = [
         EventType::ModelPackagePending,
         EventType::ModelPackageApproved,
         EventType::ModelPackageRejected,
@@ -51,6 +52,7 @@ impl EventType {
         EventType::TrainingRejected,
         EventType::TrainingFailed,
         EventType::ModelRegistered,
+        EventType::PushCaughtUp,
         EventType::BudgetAlert,
         EventType::SpendDigest,
         EventType::TeamDigest,
@@ -73,6 +75,7 @@ impl EventType {
             EventType::TrainingRejected => "training-rejected",
             EventType::TrainingFailed => "training-failed",
             EventType::ModelRegistered => "model-registered",
+            EventType::PushCaughtUp => "push-caught-up",
             EventType::BudgetAlert => "budget-alert",
             EventType::SpendDigest => "spend-digest",
             EventType::TeamDigest => "team-digest",
@@ -97,6 +100,7 @@ impl EventType {
             SuiteEvent::TrainingRejected(_) => EventType::TrainingRejected,
             SuiteEvent::TrainingFailed(_) => EventType::TrainingFailed,
             SuiteEvent::ModelRegistered(_) => EventType::ModelRegistered,
+            SuiteEvent::PushCaughtUp(_) => EventType::PushCaughtUp,
             SuiteEvent::BudgetAlert(_) => EventType::BudgetAlert,
             SuiteEvent::SpendDigest(_) => EventType::SpendDigest,
             SuiteEvent::TeamDigest(_) => EventType::TeamDigest,

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use studio_ops_shared::events::suite::{
     AppIdleWarning, AppStopped, BudgetAlert, IdleSweepCompleted, ModelRegistered,
-    ProvisioningBlocked, ProvisioningFailed, SpendDigest, SpendLine, SuiteEvent, TeamDigest,
-    TrainingFailed, TrainingRejected, TrainingStarted, UserDeprovisioned, UserProvisioned,
+    ProvisioningBlocked, ProvisioningFailed, PushCaughtUp, SpendDigest, SpendLine, SuiteEvent,
+    TeamDigest, TrainingFailed, TrainingRejected, TrainingStarted, UserDeprovisioned,
+    UserProvisioned,
 };
 use studio_ops_shared::events::time::LenientTime;
 
@@ -35,6 +36,7 @@ pub fn alert(event: &SuiteEvent, ctx: &AlertContext) -> Alert {
         SuiteEvent::TrainingRejected(d) => training_rejected(d, ctx),
         SuiteEvent::TrainingFailed(d) => training_failed(d, ctx),
         SuiteEvent::ModelRegistered(d) => model_registered(d, ctx),
+        SuiteEvent::PushCaughtUp(d) => push_caught_up(d, ctx),
         SuiteEvent::BudgetAlert(d) => budget_alert(d, ctx),
         SuiteEvent::SpendDigest(d) => spend_digest(d, ctx),
         SuiteEvent::TeamDigest(d) => team_digest(d),
@@ -944,6 +946,45 @@ fn training_rejected(d: &TrainingRejected, ctx: &AlertContext) -> Draft {
         }
     ));
     b.step("Settings such as the execution role, network and output location come from the function's configuration and cannot be set in a manifest.");
+    a.route(ctx.domain(None), None, d.author.as_deref())
+}
+
+fn push_caught_up(d: &PushCaughtUp, ctx: &AlertContext) -> Draft {
+    let range = match &d.from_commit {
+        Some(from) => format!("{}..{}", short_commit(from), short_commit(&d.to_commit)),
+        None => format!("new branch at {}", short_commit(&d.to_commit)),
+    };
+    let mut a = Draft::new(
+        Severity::Info,
+        format!("Push caught up: {}", subject_name(&d.branch)),
+        format!(
+            "CodeCommit did not deliver a push to {} ({range}), so the hourly catch-up evaluated it: {} training job(s) started, {} manifest(s) rejected.",
+            shown(&d.branch),
+            d.started.len(),
+            d.rejected.len()
+        ),
+    );
+    let b = &mut a.body;
+    b.fact(
+        "Commit",
+        commit_label(&d.to_commit, Some(&d.branch), Some(&d.repository)),
+    );
+    b.fact_opt(
+        "Previously evaluated",
+        d.from_commit.as_deref().map(short_commit),
+    );
+    if !d.started.is_empty() {
+        b.fact("Jobs started", d.started.join(", "));
+    }
+    if !d.rejected.is_empty() {
+        b.fact("Rejected", d.rejected.join(", "));
+    }
+    b.fact_opt("Author", d.author.as_deref());
+    b.step("Nothing to do: the push was trained late rather than never. If this repeats, check the CodeCommit → EventBridge rule of the stack.");
+    let region = ctx.region();
+    for job in d.started.iter().take(3) {
+        b.link("Training job", links::training_job_console(region, job));
+    }
     a.route(ctx.domain(None), None, d.author.as_deref())
 }
 

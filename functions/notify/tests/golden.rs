@@ -131,7 +131,7 @@ fn check(path: &Path, want: &str) -> Option<String> {
 #[test]
 fn every_alert_kind_matches_its_golden_file() {
     let messages = rendered();
-    assert_eq!(messages.len(), 17, "3 model-package kinds + 14 suite kinds");
+    assert_eq!(messages.len(), 18, "3 model-package kinds + 15 suite kinds");
     let mut problems = Vec::new();
     for (kind, m) in &messages {
         let path = crate_dir().join("tests/golden").join(format!("{kind}.txt"));
@@ -286,6 +286,7 @@ fn attribute_sets_per_kind() {
             ("error", &["domain", "model_group", "user"][..]),
         ),
         ("training-rejected", ("warning", &["domain", "user"][..])),
+        ("push-caught-up", ("info", &["domain", "user"][..])),
         ("app-idle-warning", ("warning", &["domain", "user"][..])),
         ("app-stopped", ("warning", &["domain", "user"][..])),
         ("idle-sweep-completed", ("info", &[][..])),

@@ -16,10 +16,13 @@ use studio_ops_shared::events::event_id;
 use studio_ops_shared::idempotency::{IdempotencyStore, Once, once};
 use studio_ops_shared::publisher::PublishEvents;
 
+use crate::catchup::{BranchCatchUp, CatchUp};
 use crate::config::Config;
 use crate::error::HandlerError;
 pub use crate::ports::Ports;
-use crate::ports::{Artifacts, ModelRegistry, RunTracker, SourceRepository, SpendLedger, Training};
+use crate::ports::{
+    Artifacts, ModelRegistry, PushState, RunTracker, SourceRepository, SpendLedger, Training,
+};
 use crate::push::{ModelOutcome, OnPush};
 use crate::registration::OnTrainingJob;
 pub use crate::trigger::{Trigger, parse_trigger};
@@ -55,6 +58,13 @@ pub enum Outcome {
         job: String,
         status: String,
         reason: String,
+    },
+    /// The catch-up's run: per watched branch, what it found and did (`omitted`: branches beyond one run's limit).
+    CaughtUp {
+        repository: String,
+        branches: BTreeMap<String, BranchCatchUp>,
+        #[serde(default)]
+        omitted: usize,
     },
     /// This job outcome was handled before; `previous` is that answer (None when it was recorded in an older
     /// shape, which is still "already done").
@@ -109,12 +119,12 @@ fn read_previous<T: DeserializeOwned>(key: &str, recorded: Value) -> Option<T> {
         .ok()
 }
 
-pub struct Handler<S, T, R, A, P, I, K, L> {
+pub struct Handler<S, T, R, A, P, I, K, L, W> {
     config: Config,
-    ports: Ports<S, T, R, A, P, I, K, L>,
+    ports: Ports<S, T, R, A, P, I, K, L, W>,
 }
 
-impl<S, T, R, A, P, I, K, L> Handler<S, T, R, A, P, I, K, L>
+impl<S, T, R, A, P, I, K, L, W> Handler<S, T, R, A, P, I, K, L, W>
 where
     S: SourceRepository,
     T: Training,
@@ -124,20 +134,22 @@ where
     I: IdempotencyStore,
     K: RunTracker,
     L: SpendLedger,
+    W: PushState,
 {
-    pub fn new(config: Config, ports: Ports<S, T, R, A, P, I, K, L>) -> Self {
+    pub fn new(config: Config, ports: Ports<S, T, R, A, P, I, K, L, W>) -> Self {
         Self { config, ports }
     }
 
     /// The ports (the unit tests read the fakes' records through it).
-    pub fn ports(&self) -> &Ports<S, T, R, A, P, I, K, L> {
+    pub fn ports(&self) -> &Ports<S, T, R, A, P, I, K, L, W> {
         &self.ports
     }
 
     pub async fn handle(&self, event: Value, context: Context) -> Result<Outcome, HandlerError> {
         let trigger = parse_trigger(&event)?;
         // A claim lapses with this invocation, so that a retry after a crash or timeout may take it again.
-        let until = Deadline::from_context(&context).wall_clock();
+        let deadline = Deadline::from_context(&context);
+        let until = deadline.wall_clock();
         let outcome = match trigger {
             Trigger::Push(change) => {
                 let push = OnPush::new(&self.config, &self.ports);
@@ -146,6 +158,11 @@ where
             Trigger::TrainingJob(job) => {
                 let ended = OnTrainingJob::new(&self.config, &self.ports);
                 ended.run(&job, until).await?
+            }
+            Trigger::CatchUp => {
+                CatchUp::new(&self.config, &self.ports)
+                    .run(&deadline)
+                    .await?
             }
         };
         tracing::info!(event_id = %event_id(&event), outcome = ?outcome, "train-on-push done");

@@ -7,6 +7,7 @@
 //! `plan::Lineage`, `plan::model_package`) → `ports::ModelRegistry` → `adapters::sagemaker`.
 
 pub mod adapters;
+pub mod catchup;
 pub mod changes;
 pub mod config;
 pub mod cost;
@@ -31,5 +32,7 @@ pub const METRICS: studio_ops_shared::metrics::Catalogue = studio_ops_shared::me
         "ManifestsRejected",
         "ModelsRegistered",
         "TrainingJobsFailed",
+        studio_ops_shared::metrics::RUN_COMPLETED,
+        "PushesCaughtUp",
     ],
 };

@@ -1,11 +1,14 @@
 //! train-on-push: a push starts training for the models it changed; a finished job becomes a registered model version.
 
+// The handler's future (a catch-up holding a push's) is deeper than the compiler's default layout depth.
+#![recursion_limit = "256"]
+
 use studio_ops_shared::config::{ConfigError, Env, ProcessEnv};
 use studio_ops_shared::idempotency::DynamoIdempotencyStore;
 use studio_ops_shared::publisher::EventBridgePublisher;
 use studio_ops_shared::{aws, lambda, telemetry};
 use train_on_push::adapters::codecommit::CodeCommitSource;
-use train_on_push::adapters::dynamodb::DynamoSpendLedger;
+use train_on_push::adapters::dynamodb::{DynamoPushState, DynamoSpendLedger};
 use train_on_push::adapters::mlflow::MlflowTracker;
 use train_on_push::adapters::s3::S3Artifacts;
 use train_on_push::adapters::sagemaker::{SageMakerRegistry, SageMakerTraining};
@@ -75,6 +78,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .spend
             .as_ref()
             .map(|s| DynamoSpendLedger::new(aws_sdk_dynamodb::Client::new(&sdk), s.table.clone())),
+        state: DynamoPushState::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            config.suite.idempotency_table.clone(),
+        ),
     };
     let handler = Handler::new(config, ports);
     let handler = &handler;

@@ -14,7 +14,7 @@ use crate::plan::{ModelPackageSpec, TrainingJobSpec};
 
 /// Everything the use cases talk to: the ports of this crate plus the suite's publisher and idempotency store
 /// (`studio_ops_shared`). `tracker` is None when runs are tracked in classic Experiments.
-pub struct Ports<S, T, R, A, P, I, K, L> {
+pub struct Ports<S, T, R, A, P, I, K, L, W> {
     pub source: S,
     pub training: T,
     pub registry: R,
@@ -24,6 +24,8 @@ pub struct Ports<S, T, R, A, P, I, K, L> {
     pub tracker: Option<K>,
     /// The spend ledger the finished jobs' cost goes to (`None`: not recorded).
     pub ledger: Option<L>,
+    /// What train-on-push remembers between invocations: each branch's last evaluated head, the trees trained.
+    pub state: W,
 }
 
 /// A commit's message and people.
@@ -33,6 +35,10 @@ pub struct CommitInfo {
     pub author_name: Option<String>,
     pub author_email: Option<String>,
     pub committer_email: Option<String>,
+    /// The parents' commit ids (none for a root commit, two or more for a merge).
+    pub parents: Vec<String>,
+    /// When it was committed (the committer's date), seconds since the epoch, if CodeCommit says.
+    pub committed_at: Option<i64>,
 }
 
 /// One entry of a folder listing.
@@ -40,8 +46,11 @@ pub struct CommitInfo {
 pub enum FolderEntry {
     /// A file: its path from the repository root and whether it is executable.
     File { path: String, executable: bool },
-    /// A sub-folder: its path from the repository root.
-    Folder { path: String },
+    /// A sub-folder: its path from the repository root and its Git tree id (same id, same files).
+    Folder {
+        path: String,
+        tree_id: Option<String>,
+    },
     /// A symbolic link or a submodule: never packaged.
     Other { path: String, what: &'static str },
 }
@@ -79,6 +88,69 @@ pub trait SourceRepository: Send + Sync {
         commit_id: &str,
         path: &str,
     ) -> impl Future<Output = Result<Option<Vec<u8>>, AwsCallError>> + Send;
+
+    /// Every branch of the repository (`ListBranches`, all pages).
+    fn branches(
+        &self,
+        repository: &str,
+    ) -> impl Future<Output = Result<Vec<String>, AwsCallError>> + Send;
+
+    /// The branch's head commit, or None if there is no such branch (`GetBranch`).
+    fn head(
+        &self,
+        repository: &str,
+        branch: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
+}
+
+/// What train-on-push remembers between invocations (the suite's table, `train-on-push#…` items without expiry).
+pub trait PushState: Send + Sync {
+    /// The last head of `branch` whose push was evaluated in full (every model it changed trained or rejected).
+    fn evaluated(
+        &self,
+        repository: &str,
+        branch: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
+
+    /// Moves the branch's evaluated head from `from` (None: no record yet) to `to`; false, changing nothing, when
+    /// the record holds anything else (an invocation that read the same record moved it first).
+    fn advance(
+        &self,
+        repository: &str,
+        branch: &str,
+        from: Option<&str>,
+        to: &str,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+
+    /// When the catch-up first recorded the repository's heads (its starting point), if it has.
+    fn watching_since(
+        &self,
+        repository: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
+
+    /// Records the starting point unless there is one; false when there was.
+    fn start_watching(
+        &self,
+        repository: &str,
+        at: &str,
+    ) -> impl Future<Output = Result<bool, AwsCallError>> + Send;
+
+    /// The job that trained a model from this tree of its folder, if one did.
+    fn trained_tree(
+        &self,
+        repository: &str,
+        model: &str,
+        tree_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
+
+    /// Records that `job` trains the model from this tree (the first job recorded for the tree stays).
+    fn record_tree(
+        &self,
+        repository: &str,
+        model: &str,
+        tree_id: &str,
+        job: &str,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
 }
 
 /// What `create_training_job` found.

@@ -1,7 +1,9 @@
 //! The push use case: a push to a watched branch → the models it changed → per model, its manifest checked,
 //! its training job planned and started (or a Training Rejected for the committer). Each model is claimed
 //! once per commit; one model's failure holds back no other, and the first one is returned at the end so
-//! that Lambda retries the event (the models already done are then duplicates).
+//! that Lambda retries the event (the models already done are then duplicates). A model whose folder is the very
+//! tree an earlier job trained from (a merge into another branch, a cherry-pick) is not trained again. Once every
+//! model of the push is evaluated, the branch's evaluated head moves to the commit (the catch-up reads it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,7 +27,7 @@ use crate::naming::tag;
 use crate::paths;
 use crate::plan::{self, Lineage, SourcePackage, Tracking, TrainingJobSpec};
 use crate::ports::{
-    Artifacts, FolderEntry, JobCreation, Ports, RunStart, RunTracker, SourceRepository,
+    Artifacts, FolderEntry, JobCreation, Ports, PushState, RunStart, RunTracker, SourceRepository,
     SpendLedger, Training,
 };
 use crate::sourcedir::{self, SourceFile};
@@ -52,6 +54,10 @@ pub enum ModelOutcome {
     },
     /// The folder holds no manifest (or was deleted): not a model.
     NotAModel,
+    /// The model's folder is the very tree `job` trained from (on this or another branch): not trained again.
+    SameTree {
+        job: String,
+    },
     /// Done by an earlier delivery: its answer (None when recorded in an older shape).
     Duplicate {
         previous: Option<Box<ModelOutcome>>,
@@ -64,13 +70,25 @@ pub enum ModelOutcome {
 enum Checked {
     /// The folder holds no manifest (or was deleted).
     NotAModel,
+    /// Trained from this very tree already, by `job`.
+    SameTree { job: String },
     /// The manifest, the folder or the cost guard refuses it: the committer hears why.
     Rejected { line: Option<u32>, reason: String },
     /// Planned and within the cost guard.
     Ready {
         spec: Box<TrainingJobSpec>,
         estimate: Estimate,
+        /// The model folder's tree, recorded once the job starts.
+        tree: Option<String>,
     },
+}
+
+/// A model the push selected: its folder's tree (Git's id for its files) and whether the commit message asked for it
+/// by name (then it is trained even from a tree trained before, e.g. to retrain on new data).
+#[derive(Debug, Clone, Default)]
+pub struct Selected {
+    pub tree: Option<String>,
+    pub named: bool,
 }
 
 /// What `launch` found.
@@ -116,12 +134,12 @@ struct People {
 }
 
 /// The push use case over the ports it needs.
-pub struct OnPush<'a, S, T, R, A, P, I, K, L> {
+pub struct OnPush<'a, S, T, R, A, P, I, K, L, W> {
     config: &'a Config,
-    ports: &'a Ports<S, T, R, A, P, I, K, L>,
+    ports: &'a Ports<S, T, R, A, P, I, K, L, W>,
 }
 
-impl<'a, S, T, R, A, P, I, K, L> OnPush<'a, S, T, R, A, P, I, K, L>
+impl<'a, S, T, R, A, P, I, K, L, W> OnPush<'a, S, T, R, A, P, I, K, L, W>
 where
     S: SourceRepository,
     T: Training,
@@ -130,8 +148,9 @@ where
     I: IdempotencyStore,
     K: RunTracker,
     L: SpendLedger,
+    W: PushState,
 {
-    pub fn new(config: &'a Config, ports: &'a Ports<S, T, R, A, P, I, K, L>) -> Self {
+    pub fn new(config: &'a Config, ports: &'a Ports<S, T, R, A, P, I, K, L, W>) -> Self {
         Self { config, ports }
     }
 
@@ -151,6 +170,41 @@ where
                 });
             }
         };
+        let outcome = self.evaluate(&push, until).await?;
+        if evaluated_in_full(&outcome) {
+            self.advance(&push).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// The branch's evaluated head moves from the push's previous tip to its commit. When the record holds another
+    /// commit (a push was missed, or arrived out of order) it stays: the catch-up evaluates from there, and what this
+    /// push did is then found done (same job names, same claims).
+    async fn advance(&self, push: &Push) -> Result<(), HandlerError> {
+        let state = &self.ports.state;
+        let moved = state
+            .advance(
+                &push.repository,
+                &push.branch,
+                push.before.as_deref(),
+                &push.commit_id,
+            )
+            .await?;
+        if moved {
+            tracing::info!(branch = %push.branch, head = %push.commit_id, "evaluated head moved");
+        } else {
+            let recorded = state.evaluated(&push.repository, &push.branch).await?;
+            tracing::info!(
+                branch = %push.branch, head = %push.commit_id, recorded = ?recorded,
+                "evaluated head left for the catch-up"
+            );
+        }
+        Ok(())
+    }
+
+    async fn evaluate(&self, push: &Push, until: Timestamp) -> Result<Outcome, HandlerError> {
+        let config = self.config;
+        let push = push.clone();
         let commit = self
             .ports
             .source
@@ -165,6 +219,7 @@ where
             });
         }
         let models = self.models_to_train(&push, &directives).await?;
+        let names: BTreeSet<String> = models.keys().cloned().collect();
         let people = People {
             author: commit
                 .author_email
@@ -174,7 +229,7 @@ where
             pushed_by: push.pushed_by.clone(),
         };
         if models.len() > config.max_jobs_per_push {
-            return self.refuse_too_many(&push, &people, &models, until).await;
+            return self.refuse_too_many(&push, &people, &names, until).await;
         }
         let checked = self.check_all(&push, &people, &models).await?;
         let models = self.train_each(&push, &people, checked, until).await?;
@@ -186,24 +241,28 @@ where
         })
     }
 
-    /// The model folders that exist at the commit, narrowed to what changed and what the message names.
+    /// The model folders that exist at the commit, narrowed to what changed and what the message names, with their
+    /// trees.
     async fn models_to_train(
         &self,
         push: &Push,
         directives: &changes::Directives,
-    ) -> Result<BTreeSet<String>, HandlerError> {
+    ) -> Result<BTreeMap<String, Selected>, HandlerError> {
         let src = &self.ports.source;
         let root = &self.config.models_root;
-        let existing: BTreeSet<String> = src
+        let trees: BTreeMap<String, Option<String>> = src
             .folder(&push.repository, &push.commit_id, root)
             .await?
             .unwrap_or_default()
             .into_iter()
             .filter_map(|e| match e {
-                FolderEntry::Folder { path } => path.rsplit('/').next().map(str::to_string),
+                FolderEntry::Folder { path, tree_id } => {
+                    path.rsplit('/').next().map(|m| (m.to_string(), tree_id))
+                }
                 _ => None,
             })
             .collect();
+        let existing: BTreeSet<String> = trees.keys().cloned().collect();
         let changed = match &push.before {
             Some(before) => Some(changes::changed_models(
                 src.changed_paths(&push.repository, before, &push.commit_id, root)
@@ -214,12 +273,22 @@ where
             )),
             None => None,
         };
-        Ok(changes::select(
+        let chosen = changes::select(
             changed.as_ref(),
             &existing,
             directives,
             self.config.new_branch_policy,
-        ))
+        );
+        Ok(chosen
+            .into_iter()
+            .map(|model| {
+                let selected = Selected {
+                    tree: trees.get(&model).cloned().flatten(),
+                    named: directives.all || directives.models.contains(&model),
+                };
+                (model, selected)
+            })
+            .collect())
     }
 
     /// More models than one push may train: nothing starts, and the committer hears why (once per commit).
@@ -305,11 +374,14 @@ where
         &self,
         push: &Push,
         people: &People,
-        models: &BTreeSet<String>,
+        models: &BTreeMap<String, Selected>,
     ) -> Result<BTreeMap<String, Checked>, HandlerError> {
         let mut checked = BTreeMap::new();
-        for model in models {
-            checked.insert(model.clone(), self.check(push, model, people).await?);
+        for (model, selected) in models {
+            checked.insert(
+                model.clone(),
+                self.check(push, model, selected, people).await?,
+            );
         }
         let estimates: BTreeMap<String, Estimate> = checked
             .iter()
@@ -332,6 +404,7 @@ where
         &self,
         push: &Push,
         model: &str,
+        selected: &Selected,
         people: &People,
     ) -> Result<Checked, HandlerError> {
         let manifest_path = changes::manifest_path(&self.config.models_root, model);
@@ -367,11 +440,44 @@ where
             author: people.author.as_deref(),
         };
         let spec = plan::training_job(&target, &manifest, &self.config.deployment);
+        if let Some(job) = self
+            .trained_before(push, model, selected, &spec.name)
+            .await?
+        {
+            tracing::info!(model, job = %job, "the same tree was trained before");
+            return Ok(Checked::SameTree { job });
+        }
         let estimate = Estimate::of(&spec, &self.config.cost_guard.prices);
         Ok(Checked::Ready {
             spec: Box::new(spec),
             estimate,
+            tree: selected.tree.clone(),
         })
+    }
+
+    /// The job that trained this very tree of the model's folder, when one did under another name and did not fail
+    /// or stop (then this push trains it again). A model the message names is always trained.
+    async fn trained_before(
+        &self,
+        push: &Push,
+        model: &str,
+        selected: &Selected,
+        job_name: &str,
+    ) -> Result<Option<String>, HandlerError> {
+        let Some(tree) = selected.tree.as_deref().filter(|_| !selected.named) else {
+            return Ok(None);
+        };
+        let state = &self.ports.state;
+        let Some(job) = state.trained_tree(&push.repository, model, tree).await? else {
+            return Ok(None);
+        };
+        if job == job_name {
+            return Ok(None);
+        }
+        let described = self.ports.training.describe_training_job(&job).await?;
+        Ok(described
+            .filter(|d| !matches!(d.status.as_str(), "Failed" | "Stopped"))
+            .map(|_| job))
     }
 
     /// Starts one checked model (called at most once per model and commit); a rejection is published.
@@ -385,13 +491,24 @@ where
         let manifest_path = changes::manifest_path(&self.config.models_root, model);
         let stop = match checked {
             Checked::NotAModel => return Ok(ModelOutcome::NotAModel),
+            Checked::SameTree { job } => return Ok(ModelOutcome::SameTree { job }),
             Checked::Rejected { line, reason } => Stop::Rejected { line, reason },
-            Checked::Ready { spec, estimate } => {
-                match self.start(push, people, &spec, &estimate).await {
-                    Ok(outcome) => return Ok(outcome),
-                    Err(stop) => stop,
+            Checked::Ready {
+                spec,
+                estimate,
+                tree,
+            } => match self.start(push, people, &spec, &estimate).await {
+                Ok(outcome) => {
+                    if let Some(tree) = tree {
+                        self.ports
+                            .state
+                            .record_tree(&push.repository, model, &tree, &spec.name)
+                            .await?;
+                    }
+                    return Ok(outcome);
                 }
-            }
+                Err(stop) => stop,
+            },
         };
         match stop {
             Stop::Failed(e) => Err(e),
@@ -580,7 +697,7 @@ where
             };
             for entry in entries {
                 match entry {
-                    FolderEntry::Folder { path } => pending.push(path),
+                    FolderEntry::Folder { path, .. } => pending.push(path),
                     FolderEntry::Other { path, what } => {
                         return Err(Stop::rejected(
                             source.source_dir_line,
@@ -768,3 +885,15 @@ fn started_event(
 
 #[cfg(test)]
 mod tests;
+
+/// Whether every model of the push came to an answer (trained, found trained, rejected, skipped): then the branch's
+/// evaluated head may move past the commit. A model another invocation is still working on holds it back.
+fn evaluated_in_full(outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Skipped { .. } | Outcome::TooManyModels { .. } => true,
+        Outcome::Pushed { models, .. } => !models
+            .values()
+            .any(|m| matches!(m, ModelOutcome::InProgressElsewhere)),
+        _ => false,
+    }
+}

@@ -36,12 +36,12 @@ struct Trained {
 }
 
 /// The registration use case over the ports it needs.
-pub struct OnTrainingJob<'a, S, T, R, A, P, I, K, L> {
+pub struct OnTrainingJob<'a, S, T, R, A, P, I, K, L, W> {
     config: &'a Config,
-    ports: &'a Ports<S, T, R, A, P, I, K, L>,
+    ports: &'a Ports<S, T, R, A, P, I, K, L, W>,
 }
 
-impl<'a, S, T, R, A, P, I, K, L> OnTrainingJob<'a, S, T, R, A, P, I, K, L>
+impl<'a, S, T, R, A, P, I, K, L, W> OnTrainingJob<'a, S, T, R, A, P, I, K, L, W>
 where
     T: Training,
     R: ModelRegistry,
@@ -50,7 +50,7 @@ where
     K: RunTracker,
     L: SpendLedger,
 {
-    pub fn new(config: &'a Config, ports: &'a Ports<S, T, R, A, P, I, K, L>) -> Self {
+    pub fn new(config: &'a Config, ports: &'a Ports<S, T, R, A, P, I, K, L, W>) -> Self {
         Self { config, ports }
     }
 
@@ -292,7 +292,7 @@ where
     }
 }
 
-impl<S, T, R, A, P, I, K, L> OnTrainingJob<'_, S, T, R, A, P, I, K, L>
+impl<S, T, R, A, P, I, K, L, W> OnTrainingJob<'_, S, T, R, A, P, I, K, L, W>
 where
     T: Training,
     K: RunTracker,

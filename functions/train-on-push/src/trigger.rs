@@ -1,12 +1,13 @@
-//! The events train-on-push is invoked with, and only it: CodeCommit's "Repository State Change" (a push) and
-//! SageMaker's "Training Job State Change" (a job finished), read from their EventBridge envelopes into one
-//! [`Trigger`]. Unknown fields are tolerated; a missing or mistyped required field is a NonRetryable
+//! The events train-on-push is invoked with, and only it: CodeCommit's "Repository State Change" (a push),
+//! SageMaker's "Training Job State Change" (a job finished) and the catch-up schedule (EventBridge Scheduler's input
+//! `{"catchUp": true}`, or a classic `Scheduled Event`), read into one [`Trigger`]. Unknown fields are tolerated; a missing or mistyped required field is a NonRetryable
 //! [`EventError`] naming its JSON path.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use studio_ops_shared::events::schedule;
 use studio_ops_shared::events::time::LenientTime;
 use studio_ops_shared::events::{EventError, detail_type, parse_envelope};
 
@@ -20,10 +21,22 @@ pub const TRAINING_JOB_DETAIL_TYPE: &str = "SageMaker Training Job State Change"
 pub enum Trigger {
     Push(RepositoryStateChange),
     TrainingJob(TrainingJobStateChange),
+    /// The catch-up schedule: compare each watched branch's head with the last one evaluated.
+    CatchUp,
 }
 
 /// Reads an invocation's event by its `detail-type`; anything else is a NonRetryable error.
 pub fn parse_trigger(event: &Value) -> Result<Trigger, EventError> {
+    if let Some(flag) = event.get("catchUp") {
+        return match (flag, event.as_object().map(|o| o.len())) {
+            (Value::Bool(true), Some(1)) => Ok(Trigger::CatchUp),
+            _ => Err(EventError::new(
+                "catch-up request",
+                "catchUp",
+                "expected exactly {\"catchUp\": true}",
+            )),
+        };
+    }
     match detail_type(event) {
         Some(PUSH_DETAIL_TYPE) => parse_envelope::<RepositoryStateChange>(PUSH_DETAIL_TYPE, event)
             .map(|e| Trigger::Push(e.detail)),
@@ -31,10 +44,13 @@ pub fn parse_trigger(event: &Value) -> Result<Trigger, EventError> {
             parse_envelope::<TrainingJobStateChange>(TRAINING_JOB_DETAIL_TYPE, event)
                 .map(|e| Trigger::TrainingJob(e.detail))
         }
+        Some(schedule::DETAIL_TYPE) => Ok(Trigger::CatchUp),
         other => Err(EventError::new(
             "train-on-push",
             "detail-type",
-            format!("expected a CodeCommit push or a training-job state change, got {other:?}"),
+            format!(
+                "expected a CodeCommit push, a training-job state change or the catch-up schedule, got {other:?}"
+            ),
         )),
     }
 }
@@ -151,6 +167,24 @@ mod tests {
             panic!("not a training job")
         };
         assert_eq!(j.final_metric_data_list.as_ref().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn the_catch_up_schedule_and_nothing_like_it() {
+        assert_eq!(
+            parse_trigger(&fixture("scheduler-catch-up.json")).unwrap(),
+            Trigger::CatchUp
+        );
+        let classic = serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+        assert_eq!(parse_trigger(&classic).unwrap(), Trigger::CatchUp);
+        for bad in [
+            serde_json::json!({"catchUp": false}),
+            serde_json::json!({"catchUp": "yes"}),
+            serde_json::json!({"catchUp": true, "dryrun": true}),
+        ] {
+            let err = parse_trigger(&bad).unwrap_err();
+            assert_eq!(err.path, "catchUp", "{bad}");
+        }
     }
 
     #[test]

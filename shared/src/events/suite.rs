@@ -230,6 +230,29 @@ pub struct ModelRegistered {
     pub mlflow_run_url: Option<String>,
 }
 
+/// The hourly catch-up found a branch ahead of the last push train-on-push evaluated (a push event CodeCommit
+/// delivered late or never) and trained what it left behind.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PushCaughtUp {
+    pub repository: String,
+    pub branch: String,
+    /// The head evaluated before; None for a branch created since the catch-up's starting point.
+    #[serde(default)]
+    pub from_commit: Option<String>,
+    /// The branch's head, now evaluated.
+    pub to_commit: String,
+    /// The jobs started for the models the missed pushes changed.
+    #[serde(default)]
+    pub started: Vec<String>,
+    /// The models whose manifests were refused (each refusal also went to its committer as Training Rejected).
+    #[serde(default)]
+    pub rejected: Vec<String>,
+    /// The head commit's author (e-mail when known).
+    #[serde(default)]
+    pub author: Option<String>,
+}
+
 /// A user's (or a shared space's) spend against its monthly budget (idle-shutdown, docs/cost.md): `approaching`
 /// (the warning threshold crossed), `exceeded` (the budget reached: the running apps stop at `stopsAt` unless an
 /// admin raises the budget or grants an extension), `enforced` (apps stopped for the budget).
@@ -421,6 +444,8 @@ pub enum SuiteEvent {
     TrainingFailed(TrainingFailed),
     #[serde(rename = "Model Registered")]
     ModelRegistered(ModelRegistered),
+    #[serde(rename = "Push Caught Up")]
+    PushCaughtUp(PushCaughtUp),
     #[serde(rename = "Budget Alert")]
     BudgetAlert(BudgetAlert),
     #[serde(rename = "Spend Digest")]
@@ -442,6 +467,7 @@ pub const DETAIL_TYPES: &[&str] = &[
     "Training Rejected",
     "Training Failed",
     "Model Registered",
+    "Push Caught Up",
     "Budget Alert",
     "Spend Digest",
     "Team Digest",
@@ -462,6 +488,7 @@ impl SuiteEvent {
             SuiteEvent::TrainingRejected(_) => "Training Rejected",
             SuiteEvent::TrainingFailed(_) => "Training Failed",
             SuiteEvent::ModelRegistered(_) => "Model Registered",
+            SuiteEvent::PushCaughtUp(_) => "Push Caught Up",
             SuiteEvent::BudgetAlert(_) => "Budget Alert",
             SuiteEvent::SpendDigest(_) => "Spend Digest",
             SuiteEvent::TeamDigest(_) => "Team Digest",
@@ -602,7 +629,7 @@ mod tests {
         assert_eq!(e.detail_type(), "Training Started");
         let back = SuiteEvent::from_parts(e.detail_type(), &e.detail()).unwrap();
         assert_eq!(back, e);
-        assert_eq!(DETAIL_TYPES.len(), 14);
+        assert_eq!(DETAIL_TYPES.len(), 15);
     }
 
     /// Every suite fixture in events/notify: the serde tag, `detail_type()` and `DETAIL_TYPES` name each event alike.

@@ -75,6 +75,16 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
         "repository {} holds four models: churn-xgboost, translate-seq2seq, sales-arima, digits-cnn",
         world.names.repository
     ));
+    // 0. The hourly catch-up's first run: main's head becomes its starting point; nothing trains.
+    let (first, after) = world
+        .invoke("train-on-push", json!({"catchUp": true}))
+        .await?;
+    chapter.record(std::slice::from_ref(&first));
+    chapter.record(&after);
+    chapter.line(format!(
+        "push catch-up, first run: {}",
+        train_answers(std::slice::from_ref(&first)).join(" ")
+    ));
 
     // 1. A change to one model.
     let manifest = "models/churn-xgboost/training.toml";
@@ -334,5 +344,51 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
     }
     chapter.fact("trainingJob", expected_job);
     chapter.fact("modelPackage", package_arn);
+
+    // 6. A push whose event CodeCommit never delivers (its events are best effort): the hourly catch-up trains it.
+    let translate = "models/translate-seq2seq/training.toml";
+    let longer = repo
+        .read(translate)?
+        .replace("max_num_epochs = 10", "max_num_epochs = 12");
+    let dropped = repo.commit(&[(translate, Some(&longer))], "translate: two more epochs")?;
+    let mut caught = Vec::new();
+    for run in 1..=2 {
+        let (inv, after) = world
+            .invoke("train-on-push", json!({"catchUp": true}))
+            .await?;
+        chapter.record(std::slice::from_ref(&inv));
+        chapter.record(&after);
+        caught.push(answers(&after, "notify").len());
+        chapter.line(format!(
+            "push {} never delivered; catch-up run {run}: {}",
+            &dropped[..7],
+            train_answers(std::slice::from_ref(&inv)).join(" ")
+        ));
+    }
+    let translate_job = format!("translate-seq2seq-{}", &dropped[..7]);
+    let all_jobs: Vec<String> = sagemaker
+        .list_training_jobs()
+        .send()
+        .await
+        .map_err(sdk_err)?
+        .training_job_summaries()
+        .iter()
+        .map(|j| j.training_job_name().unwrap_or_default().to_string())
+        .collect();
+    let translate_jobs = all_jobs
+        .iter()
+        .filter(|j| j.starts_with("translate-"))
+        .count();
+    chapter.line(format!(
+        "after two catch-up runs: {translate_jobs} translate job ({translate_job}); notify sent {:?} alert(s) per run",
+        caught
+    ));
+    if translate_jobs != 1 || !all_jobs.contains(&translate_job) {
+        chapter.fail("expected the catch-up to start exactly the dropped push's job");
+    }
+    if caught.first().copied().unwrap_or_default() == 0 || caught.get(1).copied() != Some(0) {
+        chapter.fail("expected one Push Caught Up alert, on the first run only");
+    }
+    chapter.fact("caughtUpJob", translate_job);
     Ok(chapter)
 }

@@ -1,4 +1,5 @@
-//! The repository port over CodeCommit: GetCommit, GetDifferences (every page), GetFolder and GetFile.
+//! The repository port over CodeCommit: GetCommit, GetDifferences (every page), GetFolder, GetFile, ListBranches
+//! (every page) and GetBranch.
 
 use aws_sdk_codecommit::Client;
 use aws_sdk_codecommit::types::FileModeTypeEnum;
@@ -42,6 +43,11 @@ impl SourceRepository for CodeCommitSource {
             author_name: text(commit.and_then(|c| c.author()).and_then(|a| a.name())),
             author_email: text(commit.and_then(|c| c.author()).and_then(|a| a.email())),
             committer_email: text(commit.and_then(|c| c.committer()).and_then(|a| a.email())),
+            parents: commit.map(|c| c.parents().to_vec()).unwrap_or_default(),
+            committed_at: commit
+                .and_then(|c| c.committer())
+                .and_then(|c| c.date())
+                .and_then(epoch_seconds),
         })
     }
 
@@ -117,6 +123,7 @@ impl SourceRepository for CodeCommitSource {
             if let Some(p) = f.absolute_path() {
                 entries.push(FolderEntry::Folder {
                     path: p.to_string(),
+                    tree_id: f.tree_id().map(str::to_string),
                 });
             }
         }
@@ -159,5 +166,55 @@ impl SourceRepository for CodeCommitSource {
             Err(e) if e.is("FileDoesNotExistException") => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    async fn branches(&self, repository: &str) -> Result<Vec<String>, AwsCallError> {
+        let mut pages = self
+            .client
+            .list_branches()
+            .repository_name(repository)
+            .into_paginator()
+            .send();
+        let mut branches = Vec::new();
+        while let Some(page) = pages.next().await {
+            branches.extend(page.call("ListBranches")?.branches().iter().cloned());
+        }
+        Ok(branches)
+    }
+
+    async fn head(&self, repository: &str, branch: &str) -> Result<Option<String>, AwsCallError> {
+        match self
+            .client
+            .get_branch()
+            .repository_name(repository)
+            .branch_name(branch)
+            .send()
+            .await
+            .call("GetBranch")
+        {
+            Ok(out) => Ok(out.branch().and_then(|b| b.commit_id()).map(str::to_string)),
+            // Deleted since it was listed.
+            Err(e) if e.is("BranchDoesNotExistException") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// CodeCommit's `UserInfo.date`: `1484167798 -0800` (Git's own form: seconds since the epoch, then the zone).
+fn epoch_seconds(date: &str) -> Option<i64> {
+    date.split_whitespace().next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn commit_dates_read_as_git_writes_them() {
+        assert_eq!(
+            super::epoch_seconds("1484167798 -0800"),
+            Some(1_484_167_798)
+        );
+        assert_eq!(super::epoch_seconds("1484167798"), Some(1_484_167_798));
+        assert_eq!(super::epoch_seconds("Tue Jan 10 2017"), None);
+        assert_eq!(super::epoch_seconds(""), None);
     }
 }

@@ -15,8 +15,8 @@ use crate::handler::Handler;
 use crate::plan::{ModelPackageSpec, TrainingJobSpec};
 use crate::ports::{
     Artifacts, CommitInfo, FolderEntry, JobCreation, JobDescription, ModelRegistry, ModelVersion,
-    Ports, RunEnd, RunStart, RunStatus, RunTracker, SourceRepository, SpendLedger, TrackedRun,
-    Training,
+    Ports, PushState, RunEnd, RunStart, RunStatus, RunTracker, SourceRepository, SpendLedger,
+    TrackedRun, Training,
 };
 use studio_ops_shared::spend::Usage;
 
@@ -33,6 +33,10 @@ pub const FIXTURES: &str = concat!(
 #[derive(Default)]
 pub struct FakeRepo {
     pub commits: HashMap<String, (String, BTreeMap<String, Vec<u8>>)>,
+    /// Each commit's parents and date (seconds); a commit without an entry is a root dated 0.
+    pub graph: HashMap<String, (Vec<String>, i64)>,
+    /// Branch → head.
+    pub branches: Mutex<BTreeMap<String, String>>,
     pub symlinks: Vec<String>,
     pub calls: Mutex<Vec<String>>,
 }
@@ -66,6 +70,37 @@ impl FakeRepo {
             .insert(id.to_string(), (message.to_string(), files));
     }
 
+    /// Records a commit's parents and date.
+    pub fn link(&mut self, id: &str, parents: &[&str], date: i64) {
+        self.graph.insert(
+            id.to_string(),
+            (parents.iter().map(|p| p.to_string()).collect(), date),
+        );
+    }
+
+    /// Points a branch at a commit.
+    pub fn set_branch(&self, branch: &str, head: &str) {
+        self.branches
+            .lock()
+            .unwrap()
+            .insert(branch.to_string(), head.to_string());
+    }
+
+    /// The folder's content hash, standing in for Git's tree id (same files, same id).
+    fn tree_hash(tree: &BTreeMap<String, Vec<u8>>, folder: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for (path, bytes) in tree.range(format!("{folder}/")..) {
+            if !path.starts_with(&format!("{folder}/")) {
+                break;
+            }
+            h.update(path.as_bytes());
+            h.update([0]);
+            h.update(bytes);
+        }
+        hex::encode(h.finalize())
+    }
+
     fn tree(&self, id: &str) -> Result<&BTreeMap<String, Vec<u8>>, AwsCallError> {
         self.commits.get(id).map(|(_, t)| t).ok_or_else(|| {
             AwsCallError::service(
@@ -87,11 +122,14 @@ impl SourceRepository for FakeRepo {
         let (message, _) = self.commits.get(id).ok_or_else(|| {
             AwsCallError::service("GetCommit", "CommitDoesNotExistException", "no commit")
         })?;
+        let (parents, date) = self.graph.get(id).cloned().unwrap_or_default();
         Ok(CommitInfo {
             message: message.clone(),
             author_name: Some("Ana Silva".into()),
             author_email: Some("ana.silva@example.com".into()),
             committer_email: Some("ana.silva@example.com".into()),
+            parents,
+            committed_at: Some(date),
         })
     }
 
@@ -149,13 +187,99 @@ impl SourceRepository for FakeRepo {
         if entries.is_empty() && folders.is_empty() {
             return Ok(None);
         }
-        entries.extend(folders.into_iter().map(|path| FolderEntry::Folder { path }));
+        let tree = self.tree(id)?;
+        entries.extend(folders.into_iter().map(|path| FolderEntry::Folder {
+            tree_id: Some(Self::tree_hash(tree, &path)),
+            path,
+        }));
         Ok(Some(entries))
     }
 
     async fn file(&self, _: &str, id: &str, path: &str) -> Result<Option<Vec<u8>>, AwsCallError> {
         self.called(format!("GetFile {path}"));
         Ok(self.tree(id)?.get(path).cloned())
+    }
+
+    async fn branches(&self, _: &str) -> Result<Vec<String>, AwsCallError> {
+        self.called("ListBranches".to_string());
+        Ok(self.branches.lock().unwrap().keys().cloned().collect())
+    }
+
+    async fn head(&self, _: &str, branch: &str) -> Result<Option<String>, AwsCallError> {
+        self.called(format!("GetBranch {branch}"));
+        Ok(self.branches.lock().unwrap().get(branch).cloned())
+    }
+}
+
+/// The push state as maps, with the adapter's conditions.
+#[derive(Default)]
+pub struct FakeState {
+    pub heads: Mutex<BTreeMap<(String, String), String>>,
+    pub watching: Mutex<BTreeMap<String, String>>,
+    pub trees: Mutex<BTreeMap<(String, String, String), String>>,
+}
+
+impl PushState for FakeState {
+    async fn evaluated(&self, repo: &str, branch: &str) -> Result<Option<String>, AwsCallError> {
+        Ok(self
+            .heads
+            .lock()
+            .unwrap()
+            .get(&(repo.to_string(), branch.to_string()))
+            .cloned())
+    }
+    async fn advance(
+        &self,
+        repo: &str,
+        branch: &str,
+        from: Option<&str>,
+        to: &str,
+    ) -> Result<bool, AwsCallError> {
+        let mut heads = self.heads.lock().unwrap();
+        let key = (repo.to_string(), branch.to_string());
+        if heads.get(&key).map(String::as_str) != from {
+            return Ok(false);
+        }
+        heads.insert(key, to.to_string());
+        Ok(true)
+    }
+    async fn watching_since(&self, repo: &str) -> Result<Option<String>, AwsCallError> {
+        Ok(self.watching.lock().unwrap().get(repo).cloned())
+    }
+    async fn start_watching(&self, repo: &str, at: &str) -> Result<bool, AwsCallError> {
+        let mut w = self.watching.lock().unwrap();
+        if w.contains_key(repo) {
+            return Ok(false);
+        }
+        w.insert(repo.to_string(), at.to_string());
+        Ok(true)
+    }
+    async fn trained_tree(
+        &self,
+        repo: &str,
+        model: &str,
+        tree: &str,
+    ) -> Result<Option<String>, AwsCallError> {
+        Ok(self
+            .trees
+            .lock()
+            .unwrap()
+            .get(&(repo.to_string(), model.to_string(), tree.to_string()))
+            .cloned())
+    }
+    async fn record_tree(
+        &self,
+        repo: &str,
+        model: &str,
+        tree: &str,
+        job: &str,
+    ) -> Result<(), AwsCallError> {
+        self.trees
+            .lock()
+            .unwrap()
+            .entry((repo.to_string(), model.to_string(), tree.to_string()))
+            .or_insert_with(|| job.to_string());
+        Ok(())
     }
 }
 
@@ -168,6 +292,8 @@ pub struct FakeTraining {
     pub created: Mutex<Vec<TrainingJobSpec>>,
     pub experiments: Mutex<Vec<(String, String)>>,
     pub tag_calls: Mutex<u32>,
+    /// A job's status other than Completed (the default).
+    pub statuses: Mutex<BTreeMap<String, String>>,
     /// Answers for CreateTrainingJob by job name (taken once).
     pub refusals: Mutex<BTreeMap<String, AwsCallError>>,
     /// The domain's user profiles.
@@ -177,6 +303,15 @@ pub struct FakeTraining {
 /// How long every fake job bills, per instance, and when it ends (2025-12-05T10:00:00Z).
 pub const FAKE_BILLABLE_SECONDS: u32 = 600;
 pub const FAKE_ENDED: i64 = 1_764_928_800;
+
+impl FakeTraining {
+    pub fn set_status(&self, job: &str, status: &str) {
+        self.statuses
+            .lock()
+            .unwrap()
+            .insert(job.to_string(), status.to_string());
+    }
+}
 
 impl Training for FakeTraining {
     async fn ensure_experiment(&self, name: &str, _: &str) -> Result<(), AwsCallError> {
@@ -233,7 +368,13 @@ impl Training for FakeTraining {
             .get(name)
             .map(|(arn, _)| JobDescription {
                 arn: arn.clone(),
-                status: "Completed".into(),
+                status: self
+                    .statuses
+                    .lock()
+                    .unwrap()
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| "Completed".into()),
                 model_artifacts: Some(format!("s3://out/{name}/output/model.tar.gz")),
                 final_metrics: BTreeMap::from([("validation:auc".to_string(), 0.9)]),
                 instance_type: spec.as_ref().map(|s| s.instance_type.clone()),
@@ -340,6 +481,7 @@ pub type TestHandler = Handler<
     MemoryIdempotencyStore,
     FakeTracker,
     FakeLedger,
+    FakeState,
 >;
 
 pub fn config(extra: &[(&'static str, &'static str)]) -> Config {
@@ -394,6 +536,7 @@ pub fn handler(repo: FakeRepo, extra: &[(&'static str, &'static str)]) -> TestHa
             idempotency: MemoryIdempotencyStore::default(),
             tracker: Some(FakeTracker::default()),
             ledger: Some(FakeLedger::default()),
+            state: FakeState::default(),
         },
     )
 }

@@ -97,6 +97,7 @@ async fn a_version_registered_before_is_found_not_duplicated() {
             idempotency: MemoryIdempotencyStore::default(),
             tracker: Some(FakeTracker::default()),
             ledger: Some(FakeLedger::default()),
+            state: FakeState::default(),
         },
     );
     h2.handle(
