@@ -95,8 +95,8 @@ impl GitRepo {
         Ok(Self { work, bare })
     }
 
-    /// Applies `changes` (path → new text, or `None` to delete), commits with `message` and pushes to `main`;
-    /// returns the new commit id.
+    /// Applies `changes` (path → new text, or `None` to delete), commits with `message` and pushes to the branch
+    /// checked out (`main` unless [`GitRepo::switch`] chose another); returns the new commit id.
     pub fn commit(
         &self,
         changes: &[(&str, Option<&str>)],
@@ -120,13 +120,43 @@ impl GitRepo {
             self.work.path(),
             &["commit", "-q", "--allow-empty", "-m", message],
         )?;
+        let branch = git(self.work.path(), &["rev-parse", "--abbrev-ref", "HEAD"])?;
         git(
             self.work.path(),
             &[
                 "push",
                 "-q",
                 &self.bare.to_string_lossy(),
-                "HEAD:refs/heads/main",
+                &format!("HEAD:refs/heads/{branch}"),
+            ],
+        )?;
+        self.head()
+    }
+
+    /// Checks out `branch` as the repository has it (fetched, e.g. after a merge made on the server), or, when the
+    /// repository has no such branch, creates it at the current commit. Pushes nothing.
+    pub fn switch(&self, branch: &str) -> Result<(), WorldError> {
+        let bare = self.bare.to_string_lossy();
+        let refspec = format!("refs/heads/{branch}");
+        match git(self.work.path(), &["fetch", "-q", &bare, &refspec]) {
+            Ok(_) => git(
+                self.work.path(),
+                &["checkout", "-q", "-B", branch, "FETCH_HEAD"],
+            )?,
+            Err(_) => git(self.work.path(), &["checkout", "-q", "-B", branch])?,
+        };
+        Ok(())
+    }
+
+    /// Pushes the current commit as a new branch (what `git push origin HEAD:<branch>` does).
+    pub fn push_branch(&self, branch: &str) -> Result<String, WorldError> {
+        git(
+            self.work.path(),
+            &[
+                "push",
+                "-q",
+                &self.bare.to_string_lossy(),
+                &format!("HEAD:refs/heads/{branch}"),
             ],
         )?;
         self.head()

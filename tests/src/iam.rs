@@ -152,6 +152,9 @@ pub struct Scope<'a> {
     pub workspace_key_arn: &'a str,
     /// The MLflow tracking server every `sagemaker-mlflow` request is addressed to.
     pub mlflow_server_arn: &'a str,
+    /// The team's repository: what a pull request call, which names no repository, is authorized against (IAM
+    /// checks `GetPullRequest` on the pull request's repository).
+    pub repository: &'a str,
 }
 
 impl Scope<'_> {
@@ -190,6 +193,10 @@ impl Scope<'_> {
         match (service, op.as_str()) {
             ("sagemaker", _) => out.extend(self.sagemaker_requests(&op, &b)?),
             ("sagemaker-mlflow", _) => out.push(IamRequest::new(action, self.mlflow_server_arn)),
+            ("codecommit", "GetPullRequest") => out.push(IamRequest::new(
+                action,
+                self.arn("codecommit", self.repository),
+            )),
             ("codecommit", _) => out.push(IamRequest::new(
                 action,
                 self.arn("codecommit", text(&b, "repositoryName")),
@@ -386,6 +393,7 @@ impl Scope<'_> {
                 "model-package/{}",
                 text(b, "ModelPackageGroupName").to_lowercase()
             )),
+            "UpdateModelPackage" => text(b, "ModelPackageArn").to_string(),
             "DescribeModelPackage" => {
                 let name = text(b, "ModelPackageName");
                 if name.starts_with("arn:") {
@@ -404,6 +412,15 @@ impl Scope<'_> {
             }
             "DeleteTags" => {
                 main = main.with("aws:TagKeys", Value::Array(strings(b.get("TagKeys"))))
+            }
+            // The approval status a request sets (the users' role may not set Approved with merge-to-approve on).
+            "CreateModelPackage" | "UpdateModelPackage"
+                if b.get("ModelApprovalStatus").is_some() =>
+            {
+                main = main.with(
+                    "sagemaker:ModelApprovalStatus",
+                    json!(text(b, "ModelApprovalStatus")),
+                );
             }
             "CreateTrainingJob" => {
                 main = training_job_context(main, b);

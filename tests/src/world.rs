@@ -89,6 +89,13 @@ impl WorldConfig {
             "Budgets".to_string(),
             crate::demo::month::DEMO_BUDGETS.to_string(),
         );
+        // Experiment branches train; a pull request merged into main approves what they trained.
+        cfg.values.insert(
+            "TrainingBranchPatterns".to_string(),
+            "main,experiment/*".to_string(),
+        );
+        cfg.values
+            .insert("ApproveOnMergeInto".to_string(), "main".to_string());
         cfg
     }
 }
@@ -238,6 +245,13 @@ impl World {
             (
                 "TrainingJobRole.Arn",
                 format!("arn:aws:iam::{}:role/studio-ops-training", sim::ACCOUNT_ID),
+            ),
+            (
+                "StudioExecutionRole.Arn",
+                format!(
+                    "arn:aws:iam::{}:role/studio-ops-StudioExecutionRole-AbC123",
+                    sim::ACCOUNT_ID
+                ),
             ),
             ("Network.Outputs.SubnetIds", SUBNET_IDS.into()),
             (

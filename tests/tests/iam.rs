@@ -164,9 +164,10 @@ impl Replay {
 }
 
 async fn replay() -> Replay {
+    let team_day = WorldConfig::team_day();
     let mut world = World::start(WorldConfig {
         record_requests: true,
-        ..WorldConfig::team_day()
+        ..team_day.clone()
     })
     .await
     .unwrap();
@@ -185,6 +186,7 @@ async fn replay() -> Replay {
         data_bucket: &world.names.data_bucket,
         workspace_key_arn: &key_arn,
         mlflow_server_arn: studio_ops_tests::mlflow::SERVER_ARN,
+        repository: &world.names.repository,
     };
     let mut requests: BTreeMap<String, BTreeSet<IamRequest>> = BTreeMap::new();
     let mut operations = BTreeSet::new();
@@ -213,14 +215,24 @@ async fn replay() -> Replay {
     ];
     let policies = role_policies(
         &deployment_values(&world),
-        &[(
-            "IdentityStoreId",
-            world
-                .template
-                .parameters
-                .get("IdentityStoreId")
-                .map_or("d-9067000000", String::as_str),
-        )],
+        &[
+            (
+                "IdentityStoreId",
+                world
+                    .template
+                    .parameters
+                    .get("IdentityStoreId")
+                    .map_or("d-9067000000", String::as_str),
+            ),
+            // The team's day deploys merge-to-approve: its statements are part of the roles replayed.
+            (
+                "ApproveOnMergeInto",
+                team_day
+                    .values
+                    .get("ApproveOnMergeInto")
+                    .map_or("", String::as_str),
+            ),
+        ],
         RESOURCE_POLICIES,
     )
     .unwrap();
@@ -1166,6 +1178,76 @@ fn user_cases(domain: &str) -> Vec<UserCase> {
             allowed: true,
         },
     ]
+    .into_iter()
+    .chain(merge_to_approve_cases())
+    .collect()
+}
+
+/// Merge-to-approve (ApproveOnMergeInto=main): versions are approved by merging, never by hand, and main changes only
+/// through a pull request; everything else a data scientist does with the repository and the registry stays allowed.
+fn merge_to_approve_cases() -> Vec<UserCase> {
+    let repo = format!(
+        "arn:aws:codecommit:{}:{ACCOUNT_ID}:sagemaker-repository",
+        iam::REGION
+    );
+    let version = sagemaker_arn("model-package/churn-xgboost/3");
+    let on = |action: &str, reference: &str| {
+        IamRequest::new(action, &repo).with("codecommit:References", json!(reference))
+    };
+    let status = |action: &str, s: &str| {
+        IamRequest::new(action, &version).with("sagemaker:ModelApprovalStatus", json!(s))
+    };
+    vec![
+        UserCase {
+            name: "user_approving_a_version_by_hand_is_denied",
+            requests: vec![status("sagemaker:UpdateModelPackage", "Approved")],
+            allowed: false,
+        },
+        UserCase {
+            name: "user_registering_an_approved_version_is_denied",
+            requests: vec![status("sagemaker:CreateModelPackage", "Approved")],
+            allowed: false,
+        },
+        UserCase {
+            name: "user_rejecting_a_version_or_registering_one_pending_is_allowed",
+            requests: vec![
+                status("sagemaker:UpdateModelPackage", "Rejected"),
+                status("sagemaker:CreateModelPackage", "PendingManualApproval"),
+            ],
+            allowed: true,
+        },
+        UserCase {
+            name: "user_pushing_to_the_protected_branch_is_denied",
+            requests: vec![on("codecommit:GitPush", "refs/heads/main")],
+            allowed: false,
+        },
+        UserCase {
+            name: "user_committing_to_the_protected_branch_in_the_console_is_denied",
+            requests: vec![on("codecommit:PutFile", "refs/heads/main")],
+            allowed: false,
+        },
+        UserCase {
+            name: "user_merging_branches_into_main_without_a_pull_request_is_denied",
+            requests: vec![on("codecommit:MergeBranchesByThreeWay", "refs/heads/main")],
+            allowed: false,
+        },
+        UserCase {
+            name: "user_pushes_an_experiment_branch_and_opens_and_merges_its_pull_request",
+            requests: vec![
+                on("codecommit:GitPush", "refs/heads/experiment/churn-eta"),
+                IamRequest::new("codecommit:CreatePullRequest", &repo),
+                IamRequest::new("codecommit:GetPullRequest", &repo),
+                on("codecommit:MergePullRequestByThreeWay", "refs/heads/main"),
+            ],
+            allowed: true,
+        },
+        UserCase {
+            // A git push's first request (reading the refs) names no reference: the Null guard keeps it allowed.
+            name: "user_git_push_request_without_a_reference_is_allowed",
+            requests: vec![IamRequest::new("codecommit:GitPush", &repo)],
+            allowed: true,
+        },
+    ]
 }
 
 /// How each user case comes out with `policies` as the users' role (true: allowed).
@@ -1219,7 +1301,15 @@ fn the_users_role_keeps_jobs_in_the_vpc_apps_small_tags_honest_and_hands_off_oth
         "studio-ops-idempotency",
         "studio-ops-team",
     );
-    let policies = role_policies(&values, &[("IdentityStoreId", "d-9067000000")], &[]).unwrap();
+    let policies = role_policies(
+        &values,
+        &[
+            ("IdentityStoreId", "d-9067000000"),
+            ("ApproveOnMergeInto", "main"),
+        ],
+        &[],
+    )
+    .unwrap();
     let user = policies
         .roles
         .get("StudioExecutionRole")

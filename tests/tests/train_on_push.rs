@@ -26,6 +26,7 @@ use train_on_push::adapters::dynamodb::{DynamoPushState, DynamoSpendLedger};
 use train_on_push::adapters::mlflow::MlflowTracker;
 use train_on_push::adapters::s3::S3Artifacts;
 use train_on_push::adapters::sagemaker::{SageMakerRegistry, SageMakerTraining};
+use train_on_push::approval::Approval;
 use train_on_push::config::Config;
 use train_on_push::handler::{Handler, Outcome as Answer, Ports};
 use train_on_push::naming;
@@ -149,6 +150,19 @@ impl Local {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         let mut vars = vars;
+        // Experiment branches train; a pull request merged into main approves what they trained.
+        vars.insert(
+            "STUDIO_OPS_BRANCH_PATTERNS".into(),
+            "main,experiment/*".into(),
+        );
+        vars.insert("STUDIO_OPS_APPROVE_ON_MERGE_INTO".into(), "main".into());
+        vars.insert(
+            "STUDIO_OPS_USERS_ROLE_ARN".into(),
+            format!(
+                "arn:aws:iam::{}:role/studio-ops-StudioExecutionRole-AbC123",
+                names.account
+            ),
+        );
         vars.insert("STUDIO_OPS_SPEND_TABLE".into(), names.spend_table.clone());
         vars.insert("STUDIO_OPS_DOMAIN_ID".into(), names.domain_id.clone());
         if let Some(mlflow) = self.world.mlflow() {
@@ -780,6 +794,205 @@ async fn dropped_pushes_are_caught_up_once_and_a_late_event_finds_them_done() {
     assert_eq!(models["churn-xgboost"], ModelOutcome::SameTree { job });
     assert_eq!(local.calls("CreateTrainingJob").await, 1);
     assert!(local.suite_events().await.is_empty());
+    local.world.stop().await;
+}
+
+/// Merge-to-approve over HTTP: an experiment branch trains a version pending approval; its pull request, merged
+/// through CodeCommit (the simulator's three-way merge), approves exactly that version once however often the event
+/// comes, naming the merger; a pull request closed unmerged approves nothing; the merge's push to main trains nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merged_pull_request_approves_its_branchs_version_once_and_a_closed_one_nothing() {
+    let local = Local::start().await;
+    let handler = local.handler();
+    let repo = &local.repo;
+    let codecommit = aws_sdk_codecommit::Client::new(local.world.sim_sdk());
+    let branch = "experiment/churn-eta";
+    let branch_push = |old: &str, new: &str, name: &str| {
+        let mut e = local.push(old, new);
+        e["detail"]["referenceName"] = json!(name);
+        e
+    };
+    // The experiment branch: created (trains nothing), then a change that trains.
+    repo.0.switch(branch).unwrap();
+    repo.0.push_branch(branch).unwrap();
+    let changed = change_churn(repo, "eta = 0.2", "eta = 0.1");
+    let tip = repo.commit(&[(CHURN, Some(&changed))], "churn: lower the learning rate");
+    let out = handler
+        .handle(branch_push(&local.first, &tip, branch), Context::default())
+        .await
+        .unwrap();
+    let job = started(&out, "churn-xgboost")
+        .expect("the experiment trains")
+        .to_string();
+    let completed = local.state_change(&job, "Completed", true).await;
+    handler.handle(completed, Context::default()).await.unwrap();
+    let moto_sm = aws_sdk_sagemaker::Client::new(local.world.moto_sdk());
+    let version_arn = moto_sm
+        .list_model_packages()
+        .model_package_group_name("churn-xgboost")
+        .send()
+        .await
+        .unwrap()
+        .model_package_summary_list()[0]
+        .model_package_arn()
+        .unwrap()
+        .to_string();
+
+    // A second branch whose pull request is closed without merging.
+    repo.0.switch("main").unwrap();
+    repo.0.switch("experiment/abandoned").unwrap();
+    let abandoned = repo.commit(
+        &[(CHURN, Some(&change_churn(repo, "eta = 0.2", "eta = 0.9")))],
+        "churn: eta 0.9",
+    );
+    let closed = codecommit
+        .create_pull_request()
+        .title("churn: eta 0.9")
+        .targets(
+            aws_sdk_codecommit::types::Target::builder()
+                .repository_name(&local.world.names.repository)
+                .source_reference("experiment/abandoned")
+                .destination_reference("main")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let closed_id = closed
+        .pull_request()
+        .unwrap()
+        .pull_request_id()
+        .unwrap()
+        .to_string();
+    codecommit
+        .update_pull_request_status()
+        .pull_request_id(&closed_id)
+        .pull_request_status(aws_sdk_codecommit::types::PullRequestStatusEnum::Closed)
+        .send()
+        .await
+        .unwrap();
+    let mut closed_event = fixture("train-on-push/codecommit-pull-request-closed.json").unwrap();
+    closed_event["detail"]["pullRequestId"] = json!(closed_id);
+    closed_event["detail"]["repositoryNames"] = json!([local.world.names.repository]);
+    closed_event["detail"]["sourceCommit"] = json!(abandoned);
+    let out = handler
+        .handle(closed_event, Context::default())
+        .await
+        .unwrap();
+    assert!(matches!(out, Answer::Ignored { .. }), "{out:?}");
+
+    // The reviewed pull request, merged.
+    let pr = codecommit
+        .create_pull_request()
+        .title("churn: lower the learning rate")
+        .targets(
+            aws_sdk_codecommit::types::Target::builder()
+                .repository_name(&local.world.names.repository)
+                .source_reference(branch)
+                .destination_reference("main")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let id = pr
+        .pull_request()
+        .unwrap()
+        .pull_request_id()
+        .unwrap()
+        .to_string();
+    let merged = codecommit
+        .merge_pull_request_by_three_way()
+        .pull_request_id(&id)
+        .repository_name(&local.world.names.repository)
+        .source_commit_id(&tip)
+        .send()
+        .await
+        .unwrap();
+    let merge_commit = merged.pull_request().unwrap().pull_request_targets()[0]
+        .merge_metadata()
+        .unwrap()
+        .merge_commit_id()
+        .unwrap()
+        .to_string();
+    let mut event = fixture("train-on-push/codecommit-pull-request-merged.json").unwrap();
+    event["detail"]["pullRequestId"] = json!(id);
+    event["detail"]["repositoryNames"] = json!([local.world.names.repository]);
+    event["detail"]["sourceCommit"] = json!(tip);
+    let lead = event["detail"]["callerUserArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(lead.contains("AWSReservedSSO_MLLead"), "{lead}");
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(
+            handler
+                .handle(event.clone(), Context::default())
+                .await
+                .unwrap(),
+        );
+    }
+    answers.push(
+        local
+            .handler()
+            .handle(event.clone(), Context::default())
+            .await
+            .unwrap(),
+    );
+    let Answer::Merged {
+        models,
+        merge_commit: recorded,
+        merged_by,
+        ..
+    } = &answers[0]
+    else {
+        panic!("{:?}", answers[0])
+    };
+    assert_eq!(recorded.as_deref(), Some(merge_commit.as_str()));
+    assert_eq!(merged_by.as_deref(), Some(lead.as_str()));
+    assert_eq!(models.len(), 1, "{models:?}");
+    assert!(
+        matches!(&models["churn-xgboost"], Approval::Approved { model_package_arn, commit, .. } if model_package_arn == &version_arn && commit == &tip),
+        "{models:?}"
+    );
+    for again in &answers[1..] {
+        assert!(matches!(again, Answer::Duplicate { .. }), "{again:?}");
+    }
+    let described = moto_sm
+        .describe_model_package()
+        .model_package_name(&version_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described.model_approval_status().map(|s| s.as_str()),
+        Some("Approved")
+    );
+    let note = described.approval_description().unwrap_or_default();
+    assert!(note.contains(&format!("pull request #{id}")), "{note}");
+    assert!(note.contains(&merge_commit[..7]), "{note}");
+    assert!(
+        note.contains("li.wei@example.com (IAM Identity Center, permission set MLLead)"),
+        "{note}"
+    );
+    assert_eq!(local.calls("UpdateModelPackage").await, 1);
+
+    // The merge's own push to main: churn's folder is the tree the experiment trained.
+    let out = handler
+        .handle(local.push(&local.first, &merge_commit), Context::default())
+        .await
+        .unwrap();
+    let Answer::Pushed { models, .. } = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        models["churn-xgboost"],
+        ModelOutcome::SameTree { job: job.clone() }
+    );
+    assert_eq!(local.training_job_names().await, vec![job]);
     local.world.stop().await;
 }
 

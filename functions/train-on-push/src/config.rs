@@ -18,6 +18,10 @@ use crate::plan::{Deployment, Tracking};
 pub const REPOSITORY_NAME: &str = "STUDIO_OPS_REPOSITORY_NAME";
 pub const BRANCH_PATTERNS: &str = "STUDIO_OPS_BRANCH_PATTERNS";
 pub const NEW_BRANCH_POLICY: &str = "STUDIO_OPS_NEW_BRANCH_POLICY";
+/// The protected branch: a pull request merged into it approves the model versions it trained (empty: off).
+pub const APPROVE_ON_MERGE_INTO: &str = "STUDIO_OPS_APPROVE_ON_MERGE_INTO";
+/// The Studio users' shared execution role: a merge made with it is recorded as "a Studio user".
+pub const USERS_ROLE_ARN: &str = "STUDIO_OPS_USERS_ROLE_ARN";
 pub const MODELS_ROOT: &str = "STUDIO_OPS_MODELS_ROOT";
 pub const MAX_JOBS_PER_PUSH: &str = "STUDIO_OPS_MAX_JOBS_PER_PUSH";
 pub const TRAINING_ROLE_ARN: &str = "STUDIO_OPS_TRAINING_ROLE_ARN";
@@ -88,6 +92,50 @@ pub struct Config {
     pub mlflow: Option<MlflowSettings>,
     /// Where finished jobs' spend is recorded; None: it is not.
     pub spend: Option<SpendSettings>,
+    /// Merge-to-approve: the protected branch, and the users' role name; None: off.
+    pub merge_to_approve: Option<MergeToApprove>,
+}
+
+/// Merge-to-approve (docs/train-on-push.md): which branch's merges approve, and whose role is the Studio users'.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeToApprove {
+    pub protected_branch: String,
+    /// The name of the Studio users' shared execution role, when known.
+    pub users_role: Option<String>,
+}
+
+fn merge_to_approve(env: &Env<'_>) -> Result<Option<MergeToApprove>, ConfigError> {
+    let Some(branch) = env.optional(APPROVE_ON_MERGE_INTO) else {
+        return Ok(None);
+    };
+    let branch = branch.trim().trim_start_matches("refs/heads/").to_string();
+    let valid = !branch.is_empty()
+        && !branch.contains(['*', '?', ' ', '~', '^', ':', '\\'])
+        && !branch.starts_with('/')
+        && !branch.ends_with('/');
+    if !valid {
+        return Err(malformed(
+            APPROVE_ON_MERGE_INTO,
+            "one branch name (no patterns), e.g. main",
+            branch,
+        ));
+    }
+    let users_role = match env.optional(USERS_ROLE_ARN) {
+        None => None,
+        Some(arn) => Some(
+            studio_ops_shared::names::Arn::parse(&arn)
+                .and_then(|a| {
+                    a.resource
+                        .strip_prefix("role/")
+                        .map(|r| r.rsplit('/').next().unwrap_or(r).to_string())
+                })
+                .ok_or_else(|| malformed(USERS_ROLE_ARN, "an IAM role ARN", arn.clone()))?,
+        ),
+    };
+    Ok(Some(MergeToApprove {
+        protected_branch: branch,
+        users_role,
+    }))
 }
 
 /// The suite's spend ledger and the domain its records belong to.
@@ -449,6 +497,7 @@ impl Config {
             cost_guard,
             mlflow,
             spend: spend_settings(env)?,
+            merge_to_approve: merge_to_approve(env)?,
         })
     }
 }

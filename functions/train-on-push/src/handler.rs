@@ -16,6 +16,7 @@ use studio_ops_shared::events::event_id;
 use studio_ops_shared::idempotency::{IdempotencyStore, Once, once};
 use studio_ops_shared::publisher::PublishEvents;
 
+use crate::approval::{Approval, OnPullRequest};
 use crate::catchup::{BranchCatchUp, CatchUp};
 use crate::config::Config;
 use crate::error::HandlerError;
@@ -65,6 +66,16 @@ pub enum Outcome {
         branches: BTreeMap<String, BranchCatchUp>,
         #[serde(default)]
         omitted: usize,
+    },
+    /// A pull request merged into the protected branch: per model it changed, what became of its newest version
+    /// trained in the merged range.
+    Merged {
+        pull_request: String,
+        #[serde(default)]
+        merge_commit: Option<String>,
+        #[serde(default)]
+        merged_by: Option<String>,
+        models: BTreeMap<String, Approval>,
     },
     /// This job outcome was handled before; `previous` is that answer (None when it was recorded in an older
     /// shape, which is still "already done").
@@ -163,6 +174,10 @@ where
                 CatchUp::new(&self.config, &self.ports)
                     .run(&deadline)
                     .await?
+            }
+            Trigger::PullRequest(change) => {
+                let merged = OnPullRequest::new(&self.config, &self.ports);
+                merged.run(&change, until).await?
             }
         };
         tracing::info!(event_id = %event_id(&event), outcome = ?outcome, "train-on-push done");

@@ -7,6 +7,7 @@
 //! `plan::Lineage`, `plan::model_package`) → `ports::ModelRegistry` → `adapters::sagemaker`.
 
 pub mod adapters;
+pub mod approval;
 pub mod catchup;
 pub mod changes;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod paths;
 pub mod plan;
 pub mod ports;
 pub mod push;
+pub mod range;
 pub mod registration;
 pub mod sourcedir;
 pub mod trigger;
@@ -34,5 +36,6 @@ pub const METRICS: studio_ops_shared::metrics::Catalogue = studio_ops_shared::me
         "TrainingJobsFailed",
         studio_ops_shared::metrics::RUN_COMPLETED,
         "PushesCaughtUp",
+        "ModelsApprovedOnMerge",
     ],
 };

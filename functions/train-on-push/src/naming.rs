@@ -110,9 +110,32 @@ pub fn registration_marker(training_job_name: &str) -> String {
     format!("[training job {training_job_name}]")
 }
 
+/// The training job a description's marker names, if it carries one.
+pub fn job_of_marker(description: &str) -> Option<String> {
+    let start = description.find("[training job ")? + "[training job ".len();
+    let rest = &description[start..];
+    let name = &rest[..rest.find(']')?];
+    is_entity_name(name, MAX_ENTITY_NAME).then(|| name.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_marker_reads_back_as_its_job() {
+        let text = format!(
+            "Churn model {} from main",
+            registration_marker("churn-xgboost-1a2b3c4")
+        );
+        assert_eq!(
+            job_of_marker(&text).as_deref(),
+            Some("churn-xgboost-1a2b3c4")
+        );
+        assert_eq!(job_of_marker("no marker"), None);
+        assert_eq!(job_of_marker("[training job not a name!]"), None);
+        assert_eq!(job_of_marker("[training job churn"), None);
+    }
     use proptest::prelude::*;
 
     #[test]

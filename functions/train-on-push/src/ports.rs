@@ -101,6 +101,38 @@ pub trait SourceRepository: Send + Sync {
         repository: &str,
         branch: &str,
     ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
+
+    /// A pull request as CodeCommit keeps it, or None if there is no such pull request (`GetPullRequest`).
+    fn pull_request(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<PullRequest>, AwsCallError>> + Send;
+}
+
+/// A pull request (`GetPullRequest`): its title and its target in one repository.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PullRequest {
+    pub id: String,
+    pub title: String,
+    /// `OPEN` or `CLOSED`.
+    pub status: String,
+    pub targets: Vec<PullRequestTarget>,
+}
+
+/// One target of a pull request (`PullRequestTarget`), with its merge metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PullRequestTarget {
+    pub repository: String,
+    /// `refs/heads/<branch>`.
+    pub source_reference: String,
+    pub destination_reference: String,
+    pub source_commit: Option<String>,
+    pub destination_commit: Option<String>,
+    pub merge_base: Option<String>,
+    pub merged: bool,
+    /// The ARN of who merged it (`mergeMetadata.mergedBy`).
+    pub merged_by: Option<String>,
+    pub merge_commit: Option<String>,
 }
 
 /// What train-on-push remembers between invocations (the suite's table, `train-on-push#…` items without expiry).
@@ -228,8 +260,39 @@ pub struct ModelVersion {
     pub version: Option<i32>,
 }
 
+/// A version as the group's listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionSummary {
+    pub arn: String,
+    pub version: Option<i32>,
+    /// `PendingManualApproval`, `Approved` or `Rejected`.
+    pub status: String,
+    /// The training job it was registered from (read from the description's marker), if it is one of ours.
+    pub job: Option<String>,
+}
+
 /// The SageMaker Model Registry.
 pub trait ModelRegistry: Send + Sync {
+    /// The group's newest versions, newest first (at most [`crate::approval::MAX_VERSIONS`]); empty when there is
+    /// no such group.
+    fn versions(
+        &self,
+        group: &str,
+    ) -> impl Future<Output = Result<Vec<VersionSummary>, AwsCallError>> + Send;
+
+    /// The commit a version records (`studio-ops:commit` in its customer metadata).
+    fn version_commit(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
+
+    /// Sets the version `Approved` with the description (`UpdateModelPackage`).
+    fn approve(
+        &self,
+        arn: &str,
+        description: &str,
+    ) -> impl Future<Output = Result<(), AwsCallError>> + Send;
+
     /// Creates the model package group unless it exists.
     fn ensure_group(
         &self,

@@ -13,6 +13,8 @@ use studio_ops_shared::events::{EventError, detail_type, parse_envelope};
 
 /// CodeCommit's detail-type for a branch or tag created, updated or deleted.
 pub const PUSH_DETAIL_TYPE: &str = "CodeCommit Repository State Change";
+/// CodeCommit's detail-type for a pull request created, updated, closed or merged.
+pub const PULL_REQUEST_DETAIL_TYPE: &str = "CodeCommit Pull Request State Change";
 /// SageMaker's detail-type for a training job's status change.
 pub const TRAINING_JOB_DETAIL_TYPE: &str = "SageMaker Training Job State Change";
 
@@ -23,6 +25,8 @@ pub enum Trigger {
     TrainingJob(TrainingJobStateChange),
     /// The catch-up schedule: compare each watched branch's head with the last one evaluated.
     CatchUp,
+    /// A pull request changed: merged into the protected branch, it approves the models it trained.
+    PullRequest(PullRequestStateChange),
 }
 
 /// Reads an invocation's event by its `detail-type`; anything else is a NonRetryable error.
@@ -45,11 +49,15 @@ pub fn parse_trigger(event: &Value) -> Result<Trigger, EventError> {
                 .map(|e| Trigger::TrainingJob(e.detail))
         }
         Some(schedule::DETAIL_TYPE) => Ok(Trigger::CatchUp),
+        Some(PULL_REQUEST_DETAIL_TYPE) => {
+            parse_envelope::<PullRequestStateChange>(PULL_REQUEST_DETAIL_TYPE, event)
+                .map(|e| Trigger::PullRequest(e.detail))
+        }
         other => Err(EventError::new(
             "train-on-push",
             "detail-type",
             format!(
-                "expected a CodeCommit push, a training-job state change or the catch-up schedule, got {other:?}"
+                "expected a CodeCommit push or pull request, a training-job state change or the catch-up schedule, got {other:?}"
             ),
         )),
     }
@@ -87,6 +95,48 @@ impl RepositoryStateChange {
 
     pub fn is_new_branch(&self) -> bool {
         self.event == "referenceCreated" || self.old_commit_id.is_none()
+    }
+}
+
+/// "CodeCommit Pull Request State Change" (`pullRequestCreated`, `pullRequestSourceBranchUpdated`,
+/// `pullRequestStatusChanged`, `pullRequestMergeStatusUpdated`, ...): the pull request at the change. CodeCommit
+/// writes `isMerged` as the text `True`/`False` and carries no merge base (GetPullRequest does).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestStateChange {
+    pub event: String,
+    pub pull_request_id: String,
+    pub repository_names: Vec<String>,
+    /// `refs/heads/<branch>`.
+    pub source_reference: String,
+    pub destination_reference: String,
+    #[serde(default)]
+    pub source_commit: Option<String>,
+    #[serde(default)]
+    pub destination_commit: Option<String>,
+    /// `True` or `False`.
+    #[serde(default)]
+    pub is_merged: Option<String>,
+    /// `Open` or `Closed`.
+    #[serde(default)]
+    pub pull_request_status: Option<String>,
+    #[serde(default)]
+    pub merge_option: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Who made the change: for a merge, who merged (an SSO user's session name, or the Studio role's).
+    #[serde(default)]
+    pub caller_user_arn: Option<String>,
+    #[serde(default)]
+    pub revision_id: Option<String>,
+}
+
+impl PullRequestStateChange {
+    /// Whether the event says the pull request is merged.
+    pub fn says_merged(&self) -> bool {
+        self.is_merged
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case("true"))
     }
 }
 
@@ -185,6 +235,32 @@ mod tests {
             let err = parse_trigger(&bad).unwrap_err();
             assert_eq!(err.path, "catchUp", "{bad}");
         }
+    }
+
+    #[test]
+    fn every_pull_request_fixture_parses_and_only_the_merge_says_merged() {
+        let mut merged = Vec::new();
+        for name in [
+            "codecommit-pull-request-created.json",
+            "codecommit-pull-request-source-branch-updated.json",
+            "codecommit-pull-request-closed.json",
+            "codecommit-pull-request-merged.json",
+        ] {
+            let Trigger::PullRequest(pr) = parse_trigger(&fixture(name)).unwrap() else {
+                panic!("{name} is not a pull request")
+            };
+            assert_eq!(pr.destination_reference, "refs/heads/main", "{name}");
+            if pr.says_merged() {
+                merged.push(pr.event);
+            }
+        }
+        assert_eq!(merged, vec!["pullRequestMergeStatusUpdated"]);
+        let mut bad = fixture("codecommit-pull-request-merged.json");
+        bad["detail"]
+            .as_object_mut()
+            .map(|d| d.remove("pullRequestId"));
+        let err = parse_trigger(&bad).unwrap_err();
+        assert!(err.to_string().contains("pullRequestId"), "{err}");
     }
 
     #[test]

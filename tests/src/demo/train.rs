@@ -61,6 +61,91 @@ fn sdk_err(e: impl std::error::Error) -> WorldError {
     WorldError::Other(studio_ops_shared::error::error_chain(&e))
 }
 
+/// SageMaker's "Training Job State Change" for a job moto completed, as SageMaker sends it (tags included).
+async fn completed_event(
+    sagemaker: &aws_sdk_sagemaker::Client,
+    job_name: &str,
+) -> Result<Value, WorldError> {
+    let job = sagemaker
+        .describe_training_job()
+        .training_job_name(job_name)
+        .send()
+        .await
+        .map_err(sdk_err)?;
+    let arn = job.training_job_arn().unwrap_or_default().to_string();
+    let tags = sagemaker
+        .list_tags()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .map_err(sdk_err)?;
+    let mut done = fixture("train-on-push/sagemaker-training-job-completed.json")?;
+    {
+        let d = &mut done["detail"];
+        d["TrainingJobName"] = json!(job_name);
+        d["TrainingJobArn"] = json!(arn);
+        d["AlgorithmSpecification"]["TrainingImage"] = json!(
+            job.algorithm_specification()
+                .and_then(|a| a.training_image())
+                .unwrap_or_default()
+        );
+        d["ModelArtifacts"]["S3ModelArtifacts"] = json!(
+            job.model_artifacts()
+                .map(|m| m.s3_model_artifacts())
+                .unwrap_or_default()
+        );
+        d["Tags"] = Value::Object(
+            tags.tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default().to_string(), json!(t.value())))
+                .collect(),
+        );
+    }
+    done["resources"] = json!([arn]);
+    Ok(done)
+}
+
+/// SageMaker's "Model Package State Change" for a version as the registry holds it now.
+async fn package_event(
+    sagemaker: &aws_sdk_sagemaker::Client,
+    package_arn: &str,
+    group: &str,
+) -> Result<Value, WorldError> {
+    let described = sagemaker
+        .describe_model_package()
+        .model_package_name(package_arn)
+        .send()
+        .await
+        .map_err(sdk_err)?;
+    let mut event = fixture("notify/sagemaker-model-package-pending.json")?;
+    let d = &mut event["detail"];
+    d["ModelPackageArn"] = json!(package_arn);
+    d["ModelPackageGroupName"] = json!(group);
+    d["ModelPackageVersion"] = json!(described.model_package_version());
+    d["ModelApprovalStatus"] = json!(
+        described
+            .model_approval_status()
+            .map(|s| s.as_str())
+            .unwrap_or("PendingManualApproval")
+    );
+    d["LastModifiedTime"] = json!(
+        described
+            .last_modified_time()
+            .or(described.creation_time())
+            .map(|t| t.secs())
+            .unwrap_or_default()
+            * 1000
+    );
+    if let Some(meta) = described.customer_metadata_properties() {
+        d["CustomerMetadataProperties"] = json!(meta);
+    }
+    if let Some(note) = described.approval_description() {
+        d["ApprovalDescription"] = json!(note);
+    }
+    event["resources"] = json!([package_arn]);
+    Ok(event)
+}
+
 pub async fn run(world: &World) -> Result<Chapter, WorldError> {
     let mut chapter = Chapter::new(
         "Afternoon: a push trains a model; the finished job lands in the Model Registry",
@@ -179,42 +264,7 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
     }
 
     // 4. SageMaker finishes the job (moto completes jobs at once) and sends its state change.
-    let job = sagemaker
-        .describe_training_job()
-        .training_job_name(&expected_job)
-        .send()
-        .await
-        .map_err(sdk_err)?;
-    let arn = job.training_job_arn().unwrap_or_default().to_string();
-    let tags = sagemaker
-        .list_tags()
-        .resource_arn(&arn)
-        .send()
-        .await
-        .map_err(sdk_err)?;
-    let mut done = fixture("train-on-push/sagemaker-training-job-completed.json")?;
-    {
-        let d = &mut done["detail"];
-        d["TrainingJobName"] = json!(expected_job);
-        d["TrainingJobArn"] = json!(arn);
-        d["AlgorithmSpecification"]["TrainingImage"] = json!(
-            job.algorithm_specification()
-                .and_then(|a| a.training_image())
-                .unwrap_or_default()
-        );
-        d["ModelArtifacts"]["S3ModelArtifacts"] = json!(
-            job.model_artifacts()
-                .map(|m| m.s3_model_artifacts())
-                .unwrap_or_default()
-        );
-        d["Tags"] = Value::Object(
-            tags.tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default().to_string(), json!(t.value())))
-                .collect(),
-        );
-    }
-    done["resources"] = json!([arn]);
+    let done = completed_event(&sagemaker, &expected_job).await?;
     let invocations = world.put_event(&done).await?;
     chapter.record(&invocations);
     chapter.line(format!(
@@ -292,7 +342,8 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
         }
     }
 
-    // 5. The registry announces the new version, then a reviewer approves it (events as SageMaker sends them).
+    // 5. The registry announces the new version, then the ML lead approves it as an administrator (Studio users
+    // approve by merging, step 7); events as SageMaker sends them.
     let package_arn = versions[0].0.clone();
     for (status, note) in [
         ("PendingManualApproval", None),
@@ -308,33 +359,7 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
                 .await
                 .map_err(sdk_err)?;
         }
-        let described = sagemaker
-            .describe_model_package()
-            .model_package_name(&package_arn)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        let mut event = fixture("notify/sagemaker-model-package-pending.json")?;
-        let d = &mut event["detail"];
-        d["ModelPackageArn"] = json!(package_arn);
-        d["ModelPackageGroupName"] = json!("churn-xgboost");
-        d["ModelPackageVersion"] = json!(described.model_package_version());
-        d["ModelApprovalStatus"] = json!(status);
-        d["LastModifiedTime"] = json!(
-            described
-                .last_modified_time()
-                .or(described.creation_time())
-                .map(|t| t.secs())
-                .unwrap_or_default()
-                * 1000
-        );
-        if let Some(meta) = described.customer_metadata_properties() {
-            d["CustomerMetadataProperties"] = json!(meta);
-        }
-        if let Some(note) = note {
-            d["ApprovalDescription"] = json!(note);
-        }
-        event["resources"] = json!([package_arn]);
+        let event = package_event(&sagemaker, &package_arn, "churn-xgboost").await?;
         let invocations = world.put_event(&event).await?;
         chapter.record(&invocations);
         chapter.line(format!(
@@ -390,5 +415,173 @@ pub async fn run(world: &World) -> Result<Chapter, WorldError> {
         chapter.fail("expected one Push Caught Up alert, on the first run only");
     }
     chapter.fact("caughtUpJob", translate_job);
+
+    // 7. Merge-to-approve: an experiment branch trains a version pending approval; merging its reviewed pull request
+    // into main approves it, naming who merged; main's merge push trains nothing (the same tree).
+    merge_to_approve(world, &repo, &sagemaker, &mut chapter).await?;
     Ok(chapter)
+}
+
+async fn merge_to_approve(
+    world: &World,
+    repo: &GitRepo,
+    sagemaker: &aws_sdk_sagemaker::Client,
+    chapter: &mut Chapter,
+) -> Result<(), WorldError> {
+    let branch = "experiment/churn-depth";
+    let push = |old: Option<&str>, new: &str, name: &str| -> Result<Value, WorldError> {
+        let mut e = fixture("train-on-push/codecommit-reference-updated.json")?;
+        let d = &mut e["detail"];
+        d["repositoryName"] = json!(world.names.repository);
+        d["referenceName"] = json!(name);
+        d["referenceFullName"] = json!(format!("refs/heads/{name}"));
+        d["commitId"] = json!(new);
+        match old {
+            Some(old) => d["oldCommitId"] = json!(old),
+            None => {
+                d["event"] = json!("referenceCreated");
+                d.as_object_mut().map(|o| o.remove("oldCommitId"));
+            }
+        }
+        Ok(e)
+    };
+    let fork = repo.head()?;
+    repo.switch(branch)?;
+    repo.push_branch(branch)?;
+    let created = world.put_event(&push(None, &fork, branch)?).await?;
+    chapter.record(&created);
+    let manifest = "models/churn-xgboost/training.toml";
+    let deeper = repo
+        .read(manifest)?
+        .replace("max_depth = 5", "max_depth = 6");
+    let tip = repo.commit(&[(manifest, Some(&deeper))], "churn: deeper trees")?;
+    let trained = world.put_event(&push(Some(&fork), &tip, branch)?).await?;
+    chapter.record(&trained);
+    let job = format!("churn-xgboost-{}", &tip[..7]);
+    chapter.line(format!(
+        "push {} to {branch} (max_depth 5 → 6): {}",
+        &tip[..7],
+        train_answers(&trained).join(" ")
+    ));
+    let done = world
+        .put_event(&completed_event(sagemaker, &job).await?)
+        .await?;
+    chapter.record(&done);
+    let versions = sagemaker
+        .list_model_packages()
+        .model_package_group_name("churn-xgboost")
+        .sort_by(aws_sdk_sagemaker::types::ModelPackageSortBy::CreationTime)
+        .sort_order(aws_sdk_sagemaker::types::SortOrder::Descending)
+        .send()
+        .await
+        .map_err(sdk_err)?;
+    let Some(version) = versions
+        .model_package_summary_list()
+        .iter()
+        .find(|p| {
+            p.model_package_description()
+                .is_some_and(|d| d.contains(&job))
+        })
+        .and_then(|p| p.model_package_arn())
+        .map(str::to_string)
+    else {
+        chapter.fail(format!("no version registered from {job}"));
+        return Ok(());
+    };
+
+    // The pull request, reviewed and merged in the CodeCommit console by the ML lead (her SSO session).
+    let codecommit = aws_sdk_codecommit::Client::new(world.sim_sdk());
+    let target = aws_sdk_codecommit::types::Target::builder()
+        .repository_name(&world.names.repository)
+        .source_reference(branch)
+        .destination_reference("main")
+        .build()
+        .map_err(sdk_err)?;
+    let pr = codecommit
+        .create_pull_request()
+        .title("churn: deeper trees")
+        .targets(target)
+        .send()
+        .await
+        .map_err(sdk_err)?;
+    let id = pr
+        .pull_request()
+        .and_then(|p| p.pull_request_id())
+        .unwrap_or_default()
+        .to_string();
+    let merged = codecommit
+        .merge_pull_request_by_three_way()
+        .pull_request_id(&id)
+        .repository_name(&world.names.repository)
+        .source_commit_id(&tip)
+        .send()
+        .await
+        .map_err(sdk_err)?;
+    let merge_commit = merged
+        .pull_request()
+        .and_then(|p| p.pull_request_targets().first())
+        .and_then(|t| t.merge_metadata())
+        .and_then(|m| m.merge_commit_id())
+        .unwrap_or_default()
+        .to_string();
+    let mut event = fixture("train-on-push/codecommit-pull-request-merged.json")?;
+    event["detail"]["pullRequestId"] = json!(id);
+    event["detail"]["repositoryNames"] = json!([world.names.repository]);
+    event["detail"]["sourceReference"] = json!(format!("refs/heads/{branch}"));
+    event["detail"]["sourceCommit"] = json!(tip);
+    event["detail"]["title"] = json!("churn: deeper trees");
+    let mut approvals = Vec::new();
+    for _ in 0..2 {
+        let invocations = world.put_event(&event).await?;
+        chapter.record(&invocations);
+        approvals.push(train_answers(&invocations).join(" "));
+    }
+    chapter.line(format!(
+        "pull request #{id} merged into main as {}: {}; delivered again: {}",
+        &merge_commit.get(..7).unwrap_or_default(),
+        approvals[0],
+        approvals[1]
+    ));
+    let described = sagemaker
+        .describe_model_package()
+        .model_package_name(&version)
+        .send()
+        .await
+        .map_err(sdk_err)?;
+    let status = described
+        .model_approval_status()
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default();
+    let note = described
+        .approval_description()
+        .unwrap_or_default()
+        .to_string();
+    chapter.line(format!("version {version}: {status} - \"{note}\""));
+    if status != "Approved" || !note.contains(&format!("pull request #{id}")) {
+        chapter.fail("expected the merge to approve the experiment's version");
+    }
+    // SageMaker announces the approval; notify tells the team.
+    let invocations = world
+        .put_event(&package_event(sagemaker, &version, "churn-xgboost").await?)
+        .await?;
+    chapter.record(&invocations);
+    chapter.line(format!(
+        "model package Approved (by merge): notify {}",
+        answers(&invocations, "notify").join(" ")
+    ));
+    // The merge's own push to main.
+    let main_push = world
+        .put_event(&push(Some(&fork), &merge_commit, "main")?)
+        .await?;
+    chapter.record(&main_push);
+    let answer = train_answers(&main_push).join(" ");
+    chapter.line(format!(
+        "main's push of merge commit {}: {answer}",
+        &merge_commit.get(..7).unwrap_or_default()
+    ));
+    if !answer.contains("same-tree") {
+        chapter.fail("expected main's merge push not to train the same tree again");
+    }
+    chapter.fact("approvedByMerge", version);
+    Ok(())
 }

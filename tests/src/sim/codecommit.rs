@@ -22,7 +22,15 @@ pub const IMPLEMENTED_OPS: &[&str] = &[
     "GetDifferences",
     "GetFile",
     "GetFolder",
+    "CreatePullRequest",
+    "GetPullRequest",
+    "MergePullRequestByThreeWay",
+    "UpdatePullRequestStatus",
 ];
+
+/// Who the simulator records as a pull request's author and merger (it does not authenticate callers; the suite
+/// reads the merger from the event's `callerUserArn`, which the tests write).
+pub const SIM_CALLER: &str = "arn:aws:sts::123456789012:assumed-role/studio-ops-sim/caller";
 
 const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 const MAX_FILE_BYTES: usize = 6 * 1024 * 1024;
@@ -126,6 +134,8 @@ pub struct CodeCommit {
     root: PathBuf,
     region: String,
     account: String,
+    /// Pull requests by id, in `<git_root>/pull-requests.json`; one writer at a time.
+    pull_requests: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 struct GitOut {
@@ -141,6 +151,7 @@ impl CodeCommit {
             root,
             region: region.to_owned(),
             account: account.to_owned(),
+            pull_requests: std::sync::Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -252,6 +263,10 @@ impl CodeCommit {
             "GetDifferences" => self.get_differences(input).await,
             "GetFile" => self.get_file(input).await,
             "GetFolder" => self.get_folder(input).await,
+            "CreatePullRequest" => self.create_pull_request(input).await,
+            "GetPullRequest" => self.get_pull_request(input).await,
+            "MergePullRequestByThreeWay" => self.merge_pull_request(input).await,
+            "UpdatePullRequestStatus" => self.update_pull_request_status(input).await,
             _ => Err(AwsError::unknown_operation(&format!(
                 "CodeCommit_20150413.{op}"
             ))),
@@ -641,6 +656,288 @@ impl CodeCommit {
             "symbolicLinks": links,
             "subModules": modules,
         }))
+    }
+}
+
+/// Pull requests: kept as CodeCommit answers them, merged with Git's own plumbing (`merge-tree`, `commit-tree`).
+impl CodeCommit {
+    fn pull_request_file(&self) -> PathBuf {
+        self.root.join("pull-requests.json")
+    }
+
+    fn load_pull_requests(&self) -> Result<serde_json::Map<String, Value>, AwsError> {
+        match std::fs::read(self.pull_request_file()) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| AwsError::internal(format!("pull requests: {e}"))),
+            Err(_) => Ok(serde_json::Map::new()),
+        }
+    }
+
+    fn save_pull_requests(&self, all: &serde_json::Map<String, Value>) -> Result<(), AwsError> {
+        let bytes = serde_json::to_vec_pretty(all)
+            .map_err(|e| AwsError::internal(format!("pull requests: {e}")))?;
+        std::fs::write(self.pull_request_file(), bytes)
+            .map_err(|e| AwsError::internal(format!("pull requests: {e}")))
+    }
+
+    fn pull_request_id(input: &Input) -> Result<String, AwsError> {
+        let id = input.opt_str("pullRequestId")?.ok_or_else(|| {
+            err(
+                "PullRequestIdRequiredException",
+                "A pull request ID is required, but none was provided.",
+            )
+        })?;
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err(
+                "InvalidPullRequestIdException",
+                format!("The pull request ID '{id}' is not valid."),
+            ));
+        }
+        Ok(id.to_owned())
+    }
+
+    fn reference(name: &str) -> Result<String, AwsError> {
+        let branch = name.strip_prefix("refs/heads/").unwrap_or(name);
+        if !valid_commit_specifier(branch) {
+            return Err(err(
+                "InvalidReferenceNameException",
+                format!("The reference name '{name}' is not valid."),
+            ));
+        }
+        Ok(format!("refs/heads/{branch}"))
+    }
+
+    async fn merge_base(&self, repo: &Path, a: &str, b: &str) -> Result<Option<String>, AwsError> {
+        let out = self.git(repo, &["merge-base", a, b]).await?;
+        let sha = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        Ok((out.ok && is_full_sha(&sha)).then_some(sha))
+    }
+
+    async fn create_pull_request(&self, input: &Input) -> Result<Value, AwsError> {
+        let title = input.opt_str("title")?.ok_or_else(|| {
+            err(
+                "TitleRequiredException",
+                "A pull request title is required.",
+            )
+        })?;
+        let targets = input.opt_list("targets")?.ok_or_else(|| {
+            err(
+                "TargetsRequiredException",
+                "An array of target objects is required.",
+            )
+        })?;
+        let [target] = targets.as_slice() else {
+            return Err(err(
+                "MultipleRepositoriesInPullRequestException",
+                "The simulator takes one target per pull request.",
+            ));
+        };
+        let target = Input(
+            target
+                .as_object()
+                .cloned()
+                .ok_or_else(|| err("InvalidTargetException", "A target must be an object."))?,
+        );
+        let (name, repo) = self.repo_path(&target)?;
+        let source_ref = Self::reference(target.req_str("sourceReference")?)?;
+        let destination_ref = match target.opt_str("destinationReference")? {
+            Some(d) => Self::reference(d)?,
+            None => "refs/heads/main".to_owned(),
+        };
+        let source = self.resolve_commit(&repo, &source_ref).await?;
+        let destination = self.resolve_commit(&repo, &destination_ref).await?;
+        if source == destination {
+            return Err(err(
+                "SourceAndDestinationAreSameException",
+                "The source branch and destination branch have the same commit.",
+            ));
+        }
+        let base = self.merge_base(&repo, &source, &destination).await?;
+        let _guard = self.pull_requests.lock().await;
+        let mut all = self.load_pull_requests()?;
+        let id = (all.len() + 1).to_string();
+        let now = epoch(Timestamp::now());
+        let pr = json!({
+            "pullRequestId": id,
+            "title": title,
+            "description": input.opt_str("description")?.unwrap_or_default(),
+            "creationDate": now,
+            "lastActivityDate": now,
+            "pullRequestStatus": "OPEN",
+            "authorArn": SIM_CALLER,
+            "revisionId": hex::encode(Sha256::digest(format!("{id}#1").as_bytes())),
+            "pullRequestTargets": [{
+                "repositoryName": name,
+                "sourceReference": source_ref,
+                "destinationReference": destination_ref,
+                "sourceCommit": source,
+                "destinationCommit": destination,
+                "mergeBase": base,
+                "mergeMetadata": { "isMerged": false },
+            }],
+            "approvalRules": [],
+        });
+        all.insert(id, pr.clone());
+        self.save_pull_requests(&all)?;
+        Ok(json!({ "pullRequest": pr }))
+    }
+
+    async fn get_pull_request(&self, input: &Input) -> Result<Value, AwsError> {
+        let id = Self::pull_request_id(input)?;
+        let all = self.load_pull_requests()?;
+        let pr = all.get(&id).ok_or_else(|| {
+            err(
+                "PullRequestDoesNotExistException",
+                format!("The pull request ID {id} does not exist."),
+            )
+        })?;
+        Ok(json!({ "pullRequest": pr }))
+    }
+
+    async fn update_pull_request_status(&self, input: &Input) -> Result<Value, AwsError> {
+        let id = Self::pull_request_id(input)?;
+        let status = input.req_str("pullRequestStatus")?;
+        if status != "CLOSED" && status != "OPEN" {
+            return Err(err(
+                "InvalidPullRequestStatusException",
+                format!("The pull request status '{status}' is not valid."),
+            ));
+        }
+        let _guard = self.pull_requests.lock().await;
+        let mut all = self.load_pull_requests()?;
+        let pr = all.get_mut(&id).ok_or_else(|| {
+            err(
+                "PullRequestDoesNotExistException",
+                format!("The pull request ID {id} does not exist."),
+            )
+        })?;
+        pr["pullRequestStatus"] = json!(status);
+        pr["lastActivityDate"] = epoch(Timestamp::now());
+        let out = json!({ "pullRequest": pr.clone() });
+        self.save_pull_requests(&all)?;
+        Ok(out)
+    }
+
+    /// A three-way merge commit of the source into the destination (Git's `merge-tree`), the destination moved to it.
+    async fn merge_pull_request(&self, input: &Input) -> Result<Value, AwsError> {
+        let id = Self::pull_request_id(input)?;
+        let (name, repo) = self.repo_path(input)?;
+        let _guard = self.pull_requests.lock().await;
+        let mut all = self.load_pull_requests()?;
+        let pr = all.get_mut(&id).ok_or_else(|| {
+            err(
+                "PullRequestDoesNotExistException",
+                format!("The pull request ID {id} does not exist."),
+            )
+        })?;
+        if pr["pullRequestStatus"] != "OPEN" {
+            return Err(err(
+                "PullRequestAlreadyClosedException",
+                "The pull request status cannot be updated because it is already closed.",
+            ));
+        }
+        let target = &pr["pullRequestTargets"][0];
+        if target["repositoryName"] != name.as_str() {
+            return Err(err(
+                "RepositoryNotAssociatedWithPullRequestException",
+                format!("The repository {name} is not associated with the pull request."),
+            ));
+        }
+        let source_ref = target["sourceReference"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let destination_ref = target["destinationReference"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let source = self.resolve_commit(&repo, &source_ref).await?;
+        if let Some(expected) = input.opt_str("sourceCommitId")?
+            && !expected.eq_ignore_ascii_case(&source)
+        {
+            return Err(err(
+                "TipOfSourceReferenceIsDifferentException",
+                "The tip of the source branch is different from the specified source commit.",
+            ));
+        }
+        let destination = self.resolve_commit(&repo, &destination_ref).await?;
+        let base = self.merge_base(&repo, &source, &destination).await?;
+        let tree = self
+            .git(
+                &repo,
+                &["merge-tree", "--write-tree", &destination, &source],
+            )
+            .await?;
+        let tree_id = String::from_utf8_lossy(&tree.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        if !tree.ok || !is_full_sha(&tree_id) {
+            return Err(err(
+                "ManualMergeRequiredException",
+                "The pull request cannot be merged automatically into the destination branch.",
+            ));
+        }
+        let message = input
+            .opt_str("commitMessage")?
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("Merge pull request {id}"));
+        let author = input.opt_str("authorName")?.unwrap_or("studio-ops sim");
+        let email = input.opt_str("email")?.unwrap_or("sim@example.com");
+        let name_cfg = format!("user.name={author}");
+        let email_cfg = format!("user.email={email}");
+        let commit = self
+            .git(
+                &repo,
+                &[
+                    "-c",
+                    &name_cfg,
+                    "-c",
+                    &email_cfg,
+                    "commit-tree",
+                    &tree_id,
+                    "-p",
+                    &destination,
+                    "-p",
+                    &source,
+                    "-m",
+                    &message,
+                ],
+            )
+            .await?;
+        let merge_commit = String::from_utf8_lossy(&commit.stdout).trim().to_owned();
+        if !commit.ok || !is_full_sha(&merge_commit) {
+            return Err(AwsError::internal("cannot write the merge commit"));
+        }
+        let moved = self
+            .git(
+                &repo,
+                &["update-ref", &destination_ref, &merge_commit, &destination],
+            )
+            .await?;
+        if !moved.ok {
+            return Err(err(
+                "ConcurrentReferenceUpdateException",
+                "The merge cannot be completed because the destination moved.",
+            ));
+        }
+        let now = epoch(Timestamp::now());
+        pr["pullRequestStatus"] = json!("CLOSED");
+        pr["lastActivityDate"] = now;
+        pr["pullRequestTargets"][0]["sourceCommit"] = json!(source);
+        pr["pullRequestTargets"][0]["destinationCommit"] = json!(destination);
+        pr["pullRequestTargets"][0]["mergeBase"] = json!(base);
+        pr["pullRequestTargets"][0]["mergeMetadata"] = json!({
+            "isMerged": true,
+            "mergedBy": SIM_CALLER,
+            "mergeCommitId": merge_commit,
+            "mergeOption": "THREE_WAY_MERGE",
+        });
+        let out = json!({ "pullRequest": pr.clone() });
+        self.save_pull_requests(&all)?;
+        Ok(out)
     }
 }
 

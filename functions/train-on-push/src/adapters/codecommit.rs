@@ -1,12 +1,12 @@
 //! The repository port over CodeCommit: GetCommit, GetDifferences (every page), GetFolder, GetFile, ListBranches
-//! (every page) and GetBranch.
+//! (every page), GetBranch and GetPullRequest.
 
 use aws_sdk_codecommit::Client;
 use aws_sdk_codecommit::types::FileModeTypeEnum;
 
 use studio_ops_shared::{AwsCall, AwsCallError};
 
-use crate::ports::{CommitInfo, FolderEntry, SourceRepository};
+use crate::ports::{CommitInfo, FolderEntry, PullRequest, PullRequestTarget, SourceRepository};
 
 #[derive(Clone)]
 pub struct CodeCommitSource {
@@ -197,6 +197,54 @@ impl SourceRepository for CodeCommitSource {
             Err(e) if e.is("BranchDoesNotExistException") => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    async fn pull_request(&self, id: &str) -> Result<Option<PullRequest>, AwsCallError> {
+        let out = match self
+            .client
+            .get_pull_request()
+            .pull_request_id(id)
+            .send()
+            .await
+            .call("GetPullRequest")
+        {
+            Ok(out) => out,
+            Err(e) if e.is("PullRequestDoesNotExistException") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(pr) = out.pull_request() else {
+            return Ok(None);
+        };
+        let text = |s: Option<&str>| s.map(str::to_string);
+        Ok(Some(PullRequest {
+            id: pr.pull_request_id().unwrap_or(id).to_string(),
+            title: pr.title().unwrap_or_default().to_string(),
+            status: pr
+                .pull_request_status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            targets: pr
+                .pull_request_targets()
+                .iter()
+                .map(|t| {
+                    let merge = t.merge_metadata();
+                    PullRequestTarget {
+                        repository: t.repository_name().unwrap_or_default().to_string(),
+                        source_reference: t.source_reference().unwrap_or_default().to_string(),
+                        destination_reference: t
+                            .destination_reference()
+                            .unwrap_or_default()
+                            .to_string(),
+                        source_commit: text(t.source_commit()),
+                        destination_commit: text(t.destination_commit()),
+                        merge_base: text(t.merge_base()),
+                        merged: merge.is_some_and(|m| m.is_merged()),
+                        merged_by: text(merge.and_then(|m| m.merged_by())),
+                        merge_commit: text(merge.and_then(|m| m.merge_commit_id())),
+                    }
+                })
+                .collect(),
+        }))
     }
 }
 

@@ -15,8 +15,8 @@ use crate::handler::Handler;
 use crate::plan::{ModelPackageSpec, TrainingJobSpec};
 use crate::ports::{
     Artifacts, CommitInfo, FolderEntry, JobCreation, JobDescription, ModelRegistry, ModelVersion,
-    Ports, PushState, RunEnd, RunStart, RunStatus, RunTracker, SourceRepository, SpendLedger,
-    TrackedRun, Training,
+    Ports, PullRequest, PushState, RunEnd, RunStart, RunStatus, RunTracker, SourceRepository,
+    SpendLedger, TrackedRun, Training, VersionSummary,
 };
 use studio_ops_shared::spend::Usage;
 
@@ -37,6 +37,8 @@ pub struct FakeRepo {
     pub graph: HashMap<String, (Vec<String>, i64)>,
     /// Branch → head.
     pub branches: Mutex<BTreeMap<String, String>>,
+    /// Pull requests by id.
+    pub pull_requests: Mutex<BTreeMap<String, PullRequest>>,
     pub symlinks: Vec<String>,
     pub calls: Mutex<Vec<String>>,
 }
@@ -208,6 +210,11 @@ impl SourceRepository for FakeRepo {
     async fn head(&self, _: &str, branch: &str) -> Result<Option<String>, AwsCallError> {
         self.called(format!("GetBranch {branch}"));
         Ok(self.branches.lock().unwrap().get(branch).cloned())
+    }
+
+    async fn pull_request(&self, id: &str) -> Result<Option<PullRequest>, AwsCallError> {
+        self.called(format!("GetPullRequest {id}"));
+        Ok(self.pull_requests.lock().unwrap().get(id).cloned())
     }
 }
 
@@ -403,7 +410,48 @@ impl Training for FakeTraining {
 #[derive(Default)]
 pub struct FakeRegistry {
     pub groups: Mutex<Vec<String>>,
+    /// Every version of every group, in registration order: version n (1-based) is `versions[n - 1]`.
     pub versions: Mutex<Vec<ModelPackageSpec>>,
+    /// A version's status other than PendingManualApproval, by its number.
+    pub statuses: Mutex<BTreeMap<usize, String>>,
+    /// `(arn, description)` of each approval made.
+    pub approvals: Mutex<Vec<(String, String)>>,
+}
+
+impl FakeRegistry {
+    fn arn(group: &str, n: usize) -> String {
+        format!("arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/{n}")
+    }
+
+    /// Registers a version of `group` trained from `commit` as train-on-push would (marker, metadata).
+    pub fn register(&self, group: &str, commit: &str) {
+        let job = crate::naming::job_name(group, commit);
+        self.versions.lock().unwrap().push(ModelPackageSpec {
+            group: group.to_string(),
+            group_description: String::new(),
+            description: format!("{group} {}", crate::naming::registration_marker(&job)),
+            image: String::new(),
+            model_data_url: String::new(),
+            content_types: Vec::new(),
+            response_types: Vec::new(),
+            commit_id: commit.to_string(),
+            repository: REPO.to_string(),
+            generated_by: String::new(),
+            customer_metadata: BTreeMap::from([(
+                "studio-ops:commit".to_string(),
+                commit.to_string(),
+            )]),
+            client_token: job,
+            tags: Vec::new(),
+        });
+    }
+
+    pub fn set_status(&self, version: usize, status: &str) {
+        self.statuses
+            .lock()
+            .unwrap()
+            .insert(version, status.to_string());
+    }
 }
 
 impl ModelRegistry for FakeRegistry {
@@ -439,6 +487,54 @@ impl ModelRegistry for FakeRegistry {
                 ),
                 version: Some(i32::try_from(i).unwrap() + 1),
             }))
+    }
+    async fn versions(&self, group: &str) -> Result<Vec<VersionSummary>, AwsCallError> {
+        let statuses = self.statuses.lock().unwrap();
+        let mut out: Vec<VersionSummary> = self
+            .versions
+            .lock()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.group == group)
+            .map(|(i, v)| VersionSummary {
+                arn: Self::arn(group, i + 1),
+                version: i32::try_from(i + 1).ok(),
+                status: statuses
+                    .get(&(i + 1))
+                    .cloned()
+                    .unwrap_or_else(|| "PendingManualApproval".into()),
+                job: crate::naming::job_of_marker(&v.description),
+            })
+            .collect();
+        out.reverse();
+        Ok(out)
+    }
+    async fn version_commit(&self, arn: &str) -> Result<Option<String>, AwsCallError> {
+        let n: usize = arn
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        Ok(self
+            .versions
+            .lock()
+            .unwrap()
+            .get(n.wrapping_sub(1))
+            .and_then(|v| v.customer_metadata.get("studio-ops:commit").cloned()))
+    }
+    async fn approve(&self, arn: &str, description: &str) -> Result<(), AwsCallError> {
+        let n: usize = arn
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        self.set_status(n, "Approved");
+        self.approvals
+            .lock()
+            .unwrap()
+            .push((arn.to_string(), description.to_string()));
+        Ok(())
     }
     async fn create_version(&self, spec: &ModelPackageSpec) -> Result<ModelVersion, AwsCallError> {
         let mut v = self.versions.lock().unwrap();

@@ -15,8 +15,11 @@ use aws_sdk_sagemaker::types::{
 
 use studio_ops_shared::{AwsCall, AwsCallError, ErrorClass};
 
+use crate::naming;
 use crate::plan::{ModelPackageSpec, Tracking, TrainingJobSpec};
-use crate::ports::{JobCreation, JobDescription, ModelRegistry, ModelVersion, Training};
+use crate::ports::{
+    JobCreation, JobDescription, ModelRegistry, ModelVersion, Training, VersionSummary,
+};
 
 /// Is this "it exists already"? SageMaker says `ResourceInUse` for jobs and `ValidationException ... already
 /// exists` for experiments, trials and groups.
@@ -438,6 +441,69 @@ impl ModelRegistry for SageMakerRegistry {
             version: version_of(&arn),
             arn,
         })
+    }
+
+    async fn versions(&self, group: &str) -> Result<Vec<VersionSummary>, AwsCallError> {
+        let mut pages = self
+            .client
+            .list_model_packages()
+            .model_package_group_name(group)
+            .sort_by(ModelPackageSortBy::CreationTime)
+            .sort_order(SortOrder::Descending)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page.call("ListModelPackages") {
+                Ok(p) => p,
+                Err(e) if not_found(e.code.as_deref(), &e.message) => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+            for p in page.model_package_summary_list() {
+                let arn = p.model_package_arn().unwrap_or_default().to_string();
+                out.push(VersionSummary {
+                    version: p.model_package_version().or_else(|| version_of(&arn)),
+                    status: p
+                        .model_approval_status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    job: p
+                        .model_package_description()
+                        .and_then(naming::job_of_marker),
+                    arn,
+                });
+                if out.len() >= crate::approval::MAX_VERSIONS {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn version_commit(&self, arn: &str) -> Result<Option<String>, AwsCallError> {
+        let out = self
+            .client
+            .describe_model_package()
+            .model_package_name(arn)
+            .send()
+            .await
+            .call("DescribeModelPackage")?;
+        Ok(out
+            .customer_metadata_properties()
+            .and_then(|m| m.get("studio-ops:commit"))
+            .cloned())
+    }
+
+    async fn approve(&self, arn: &str, description: &str) -> Result<(), AwsCallError> {
+        self.client
+            .update_model_package()
+            .model_package_arn(arn)
+            .model_approval_status(ModelApprovalStatus::Approved)
+            .approval_description(description)
+            .send()
+            .await
+            .call("UpdateModelPackage")?;
+        Ok(())
     }
 }
 

@@ -91,6 +91,7 @@ async fn a_version_registered_before_is_found_not_duplicated() {
             registry: FakeRegistry {
                 groups: Mutex::new(h.ports().registry.groups.lock().unwrap().clone()),
                 versions: Mutex::new(h.ports().registry.versions.lock().unwrap().clone()),
+                ..FakeRegistry::default()
             },
             artifacts: FakeArtifacts::default(),
             publisher: RecordingPublisher::default(),

@@ -1,0 +1,215 @@
+//! Merge-to-approve against the in-memory fakes: a merged pull request approves each changed model's newest version
+//! trained in the range, once; a closed one, another branch's, or merge-to-approve off changes nothing.
+
+use lambda_runtime::Context;
+use serde_json::{Value, json};
+
+use super::{Approval, merger};
+use crate::adapters::memory::*;
+use crate::handler::Outcome;
+use crate::ports::{PullRequest, PullRequestTarget};
+
+const BASE: &str = "1111111111111111111111111111111111111111";
+const EXP1: &str = "2222222222222222222222222222222222222222";
+const EXP2: &str = "3333333333333333333333333333333333333333";
+const MERGE: &str = "4444444444444444444444444444444444444444";
+const OLD: &str = "5555555555555555555555555555555555555555";
+const LEAD: &str = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_MLLead_0123456789abcdef/li.wei@example.com";
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/../../events/train-on-push/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn merged_event() -> Value {
+    let mut e = fixture("codecommit-pull-request-merged.json");
+    e["detail"]["repositoryNames"] = json!([REPO]);
+    e["detail"]["sourceCommit"] = json!(EXP2);
+    e
+}
+
+/// OLD - BASE (main) ; BASE - EXP1 - EXP2 (experiment/churn-eta, both change churn) ; MERGE on main.
+/// churn has versions from OLD (before the range), EXP1 and EXP2; arima only from OLD.
+fn merged_world(extra: &[(&'static str, &'static str)]) -> TestHandler {
+    let mut repo = FakeRepo::default();
+    let tree = FakeRepo::fixture_tree();
+    let mut changed = tree.clone();
+    let churn = "models/churn-xgboost/training.toml";
+    let mut text = changed[churn].clone();
+    text.extend_from_slice(b"\n# eta\n");
+    changed.insert(churn.to_string(), text);
+    repo.add(OLD, "old", tree.clone());
+    repo.add(BASE, "base", tree);
+    repo.add(EXP1, "exp 1", changed.clone());
+    repo.add(EXP2, "exp 2", changed.clone());
+    repo.add(MERGE, "merge", changed);
+    repo.link(OLD, &[], 1);
+    repo.link(BASE, &[OLD], 2);
+    repo.link(EXP1, &[BASE], 3);
+    repo.link(EXP2, &[EXP1], 4);
+    repo.link(MERGE, &[BASE, EXP2], 5);
+    repo.pull_requests.lock().unwrap().insert(
+        "7".into(),
+        PullRequest {
+            id: "7".into(),
+            title: "churn: lower the learning rate".into(),
+            status: "CLOSED".into(),
+            targets: vec![PullRequestTarget {
+                repository: REPO.into(),
+                source_reference: "refs/heads/experiment/churn-eta".into(),
+                destination_reference: "refs/heads/main".into(),
+                source_commit: Some(EXP2.into()),
+                destination_commit: Some(BASE.into()),
+                merge_base: Some(BASE.into()),
+                merged: true,
+                merged_by: Some(LEAD.into()),
+                merge_commit: Some(MERGE.into()),
+            }],
+        },
+    );
+    let mut vars = vec![
+        (crate::config::APPROVE_ON_MERGE_INTO, "main"),
+        (
+            crate::config::USERS_ROLE_ARN,
+            "arn:aws:iam::123456789012:role/studio-ops-StudioExecutionRole-AbC123",
+        ),
+    ];
+    vars.extend_from_slice(extra);
+    let h = handler(repo, &vars);
+    for commit in [OLD, EXP1, EXP2] {
+        h.ports().registry.register("churn-xgboost", commit);
+    }
+    h.ports().registry.register("sales-arima", OLD);
+    h
+}
+
+fn approvals(out: &Outcome) -> &std::collections::BTreeMap<String, Approval> {
+    match out {
+        Outcome::Merged { models, .. } => models,
+        other => panic!("not a merge's answer: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_merge_approves_the_newest_version_trained_in_the_range_once() {
+    let h = merged_world(&[]);
+    // A newer version from main's merge commit (outside the range) is not the one reviewed.
+    h.ports().registry.register("churn-xgboost", MERGE);
+    let out = h.handle(merged_event(), Context::default()).await.unwrap();
+    let models = approvals(&out);
+    // Only churn changed in the range; its newest version in the range is EXP2's (version 3).
+    assert_eq!(models.len(), 1, "{models:?}");
+    let Approval::Approved {
+        version, commit, ..
+    } = &models["churn-xgboost"]
+    else {
+        panic!("{models:?}")
+    };
+    assert_eq!((*version, commit.as_str()), (Some(3), EXP2));
+    let approved = h.ports().registry.approvals.lock().unwrap().clone();
+    assert_eq!(approved.len(), 1);
+    let (arn, note) = &approved[0];
+    assert!(arn.ends_with("/churn-xgboost/3"), "{arn}");
+    assert!(note.contains("pull request #7"), "{note}");
+    assert!(note.contains("experiment/churn-eta -> main"), "{note}");
+    assert!(note.contains("commit 4444444"), "{note}");
+    assert!(
+        note.contains("li.wei@example.com (IAM Identity Center, permission set MLLead)"),
+        "{note}"
+    );
+    assert!(note.contains("trained from commit 3333333"), "{note}");
+    // Replays, and a fresh store (the claim expired): still one approval.
+    for _ in 0..3 {
+        let again = h.handle(merged_event(), Context::default()).await.unwrap();
+        assert!(matches!(again, Outcome::Duplicate { .. }), "{again:?}");
+    }
+    assert_eq!(h.ports().registry.approvals.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn nothing_is_approved_for_a_closed_or_foreign_pull_request_or_with_the_setting_off() {
+    let h = merged_world(&[]);
+    let closed = fixture("codecommit-pull-request-closed.json");
+    let mut into_dev = merged_event();
+    into_dev["detail"]["destinationReference"] = json!("refs/heads/dev");
+    let mut other_repo = merged_event();
+    other_repo["detail"]["repositoryNames"] = json!(["someone-elses"]);
+    for (what, event) in [
+        ("closed", closed),
+        ("created", fixture("codecommit-pull-request-created.json")),
+        (
+            "updated",
+            fixture("codecommit-pull-request-source-branch-updated.json"),
+        ),
+        ("into dev", into_dev),
+        ("other repository", other_repo),
+    ] {
+        let out = h.handle(event, Context::default()).await.unwrap();
+        assert!(matches!(out, Outcome::Ignored { .. }), "{what}: {out:?}");
+    }
+    assert!(h.ports().registry.approvals.lock().unwrap().is_empty());
+    // Off: even a merge changes nothing.
+    let mut repo = FakeRepo::default();
+    repo.add(BASE, "b", FakeRepo::fixture_tree());
+    let off = handler(repo, &[]);
+    let out = off
+        .handle(merged_event(), Context::default())
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
+}
+
+#[tokio::test]
+async fn an_event_codecommit_does_not_confirm_approves_nothing() {
+    let h = merged_world(&[]);
+    h.ports()
+        .source
+        .pull_requests
+        .lock()
+        .unwrap()
+        .get_mut("7")
+        .unwrap()
+        .targets[0]
+        .merged = false;
+    let out = h.handle(merged_event(), Context::default()).await.unwrap();
+    assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
+    assert!(h.ports().registry.approvals.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_reviewers_rejection_and_an_earlier_approval_are_left_alone() {
+    let h = merged_world(&[]);
+    h.ports().registry.set_status(3, "Rejected");
+    let out = h.handle(merged_event(), Context::default()).await.unwrap();
+    assert!(matches!(
+        approvals(&out)["churn-xgboost"],
+        Approval::LeftRejected { .. }
+    ));
+    let h = merged_world(&[]);
+    h.ports().registry.set_status(3, "Approved");
+    let out = h.handle(merged_event(), Context::default()).await.unwrap();
+    assert!(matches!(
+        approvals(&out)["churn-xgboost"],
+        Approval::AlreadyApproved { .. }
+    ));
+    assert!(h.ports().registry.approvals.lock().unwrap().is_empty());
+}
+
+#[test]
+fn the_approval_names_a_person_only_when_the_caller_is_one() {
+    let studio =
+        "arn:aws:sts::123456789012:assumed-role/studio-ops-StudioExecutionRole-AbC123/SageMaker";
+    let said = merger(studio, Some("studio-ops-StudioExecutionRole-AbC123"));
+    assert!(said.starts_with("a Studio user (the shared execution role studio-ops-StudioExecutionRole-AbC123, session SageMaker"), "{said}");
+    let said = merger(LEAD, Some("studio-ops-StudioExecutionRole-AbC123"));
+    assert!(
+        said.starts_with("li.wei@example.com (IAM Identity Center, permission set MLLead)"),
+        "{said}"
+    );
+    let said = merger("arn:aws:iam::123456789012:user/ci-bot", None);
+    assert!(said.starts_with("ci-bot ("), "{said}");
+    assert_eq!(merger("not an arn", None), "not an arn");
+}
