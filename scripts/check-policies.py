@@ -54,6 +54,7 @@ SCENARIO_VALUES = {
     "ProvisionExecutionRoleArns": "arn:aws:iam::123456789012:role/studio-gpu-execution",
     "IdentityCenterKmsKeyArn": "arn:aws:kms:us-east-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "EmrSecurityGroupId": "sg-0123456789abcdef0",
+    "ApproveOnMergeInto": "main",
     "NotificationEmail": "team@example.com",
     "ChatSlackWorkspaceId": "T0123ABCD",
     "ChatSlackChannelId": "C0123456789",
