@@ -396,8 +396,8 @@ async fn every_alert_reaches_the_right_subscribers_once() {
     let team = drain(&world, &world.team).await;
     let kinds: Vec<&str> = team.iter().map(Received::event_type).collect();
     let unique: BTreeSet<&str> = kinds.iter().copied().collect();
-    assert_eq!(kinds.len(), 17, "{kinds:?}");
-    assert_eq!(unique.len(), 17, "{kinds:?}");
+    assert_eq!(kinds.len(), 18, "{kinds:?}");
+    assert_eq!(unique.len(), 18, "{kinds:?}");
     for m in &team {
         let subject = m.subject.as_deref().unwrap();
         assert!(
@@ -465,6 +465,7 @@ async fn every_alert_reaches_the_right_subscribers_once() {
             "model-package-pending",
             "model-package-rejected",
             "model-registered",
+            "push-caught-up",
             "spend-digest",
             "training-failed",
             "training-rejected",

@@ -39,7 +39,9 @@ use studio_ops_tests::runtime_api::Outcome;
 use studio_ops_tests::sim::KnobsPatch;
 use studio_ops_tests::sim::admin::SeedRequest;
 use studio_ops_tests::world::{FUNCTIONS, World, WorldConfig, fixture};
-use train_on_push::trigger::{RepositoryStateChange, TrainingJobStateChange};
+use train_on_push::trigger::{
+    PullRequestStateChange, RepositoryStateChange, TrainingJobStateChange,
+};
 
 use harness::Category;
 
@@ -88,6 +90,17 @@ fn shared_parsers() -> Vec<(&'static str, Parser)> {
         ("training-job change", |v| {
             parse_envelope::<TrainingJobStateChange>("job", v).err()
         }),
+        ("CodeCommit pull request", |v| {
+            parse_envelope::<PullRequestStateChange>("pull request", v).err()
+        }),
+        (
+            "train-on-push catch-up",
+            |v| match train_on_push::trigger::parse_trigger(v) {
+                Ok(train_on_push::trigger::Trigger::CatchUp) => None,
+                Ok(_) => Some(EventError::new("catch-up", "catchUp", "not the catch-up")),
+                Err(e) => Some(e),
+            },
+        ),
         ("model-package change", |v| {
             parse_envelope::<ModelPackageStateChange>("package", v).err()
         }),

@@ -42,6 +42,7 @@ const IDENTITY: &str = "Identity Center CloudTrail";
 const RUN: &str = "manual or scheduled invocation";
 const PUSH: &str = "CodeCommit Repository State Change";
 const JOB: &str = "SageMaker Training Job State Change";
+const PULL_REQUEST: &str = "CodeCommit Pull Request State Change";
 const PACKAGE: &str = "SageMaker Model Package State Change";
 
 /// Every case; at least 40.
@@ -49,6 +50,7 @@ pub fn bad_events() -> Vec<BadEvent> {
     let add = || f("provision-users/identitystore-create-group-membership.json");
     let push = || f("train-on-push/codecommit-reference-updated.json");
     let job = || f("train-on-push/sagemaker-training-job-completed.json");
+    let merged = || f("train-on-push/codecommit-pull-request-merged.json");
     let package = || f("notify/sagemaker-model-package-approved.json");
     let stopped = || f("notify/studio-ops-app-stopped.json");
     let huge = "x".repeat(2 * 1024 * 1024);
@@ -320,7 +322,38 @@ pub fn bad_events() -> Vec<BadEvent> {
             expected: malformed(
                 "train-on-push",
                 "detail-type",
-                "expected a CodeCommit push or a training-job state change, got None",
+                "expected a CodeCommit push or pull request, a training-job state change or the catch-up schedule, got None",
+            ),
+        },
+        // train-on-push: pull requests and the catch-up
+        BadEvent {
+            name: "merged pull request without its id",
+            function: "train-on-push",
+            payload: without(merged(), "/detail/pullRequestId"),
+            expected: malformed(PULL_REQUEST, "detail", "missing field `pullRequestId`"),
+        },
+        BadEvent {
+            name: "pull request whose repositories are a string",
+            function: "train-on-push",
+            payload: with(
+                merged(),
+                "/detail/repositoryNames",
+                json!("sagemaker-repository"),
+            ),
+            expected: malformed(
+                PULL_REQUEST,
+                "detail.repositoryNames",
+                "invalid type: string \"sagemaker-repository\", expected a sequence",
+            ),
+        },
+        BadEvent {
+            name: "catch-up request with a typo beside it",
+            function: "train-on-push",
+            payload: json!({"catchUp": true, "dryrun": true}),
+            expected: malformed(
+                "catch-up request",
+                "catchUp",
+                "expected exactly {\"catchUp\": true}",
             ),
         },
         // train-on-push: training-job state changes
