@@ -325,10 +325,16 @@ async fn beyond_the_demo(world: &mut World) {
         .await
         .unwrap();
     let group = groups.groups()[0].group_id().to_string();
+    // The team shared space grows too (UpdateSpace and its new marks).
+    let team_space = json!({ &group: { "sharedSpaces": [{
+        "name": demo::provision::TEAM_SPACE, "appType": "JupyterLab", "defaultInstanceType": "ml.t3.large"
+    }]}})
+    .to_string();
     let settings = [
         ("STUDIO_OPS_PROVISION_GROUP_IDS", group.as_str()),
         ("STUDIO_OPS_PRIVATE_SPACE", "true"),
         ("STUDIO_OPS_DEFAULT_INSTANCE_TYPE", "ml.t3.large"),
+        ("STUDIO_OPS_GROUP_SETTINGS", team_space.as_str()),
     ];
     let settings = settings
         .iter()

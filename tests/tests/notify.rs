@@ -396,8 +396,8 @@ async fn every_alert_reaches_the_right_subscribers_once() {
     let team = drain(&world, &world.team).await;
     let kinds: Vec<&str> = team.iter().map(Received::event_type).collect();
     let unique: BTreeSet<&str> = kinds.iter().copied().collect();
-    assert_eq!(kinds.len(), 18, "{kinds:?}");
-    assert_eq!(unique.len(), 18, "{kinds:?}");
+    assert_eq!(kinds.len(), 20, "{kinds:?}");
+    assert_eq!(unique.len(), 20, "{kinds:?}");
     for m in &team {
         let subject = m.subject.as_deref().unwrap();
         assert!(

@@ -30,7 +30,7 @@ use studio_ops_shared::publisher::{EventBridgePublisher, PublishEvents, Recordin
 use studio_ops_shared::{ErrorClass, Failure};
 use studio_ops_tests::moto::workspace_root;
 use studio_ops_tests::runtime_api::{FunctionHost, FunctionSpec, function_binary};
-use studio_ops_tests::sim::admin::{SeedApp, SeedRequest, SeedUserProfile, StateDump};
+use studio_ops_tests::sim::admin::{SeedApp, SeedRequest, SeedSpace, SeedUserProfile, StateDump};
 use studio_ops_tests::sim::{KnobsPatch, RateLimit};
 use studio_ops_tests::template::{self, TemplateError};
 use studio_ops_tests::world::{World, WorldConfig, aws_env, fixture};
@@ -1153,6 +1153,181 @@ async fn moving_to_another_group_updates_the_profiles_settings() {
     let out = h.handle(scheduled, context(300)).await.unwrap();
     assert_eq!(reconciled(&out).0.unchanged, 1);
     assert_eq!(types(&local.events().await), vec!["User Provisioned"]);
+    local.world.stop().await;
+}
+
+/// Team shared spaces from the group settings, over HTTP: declared → created (shared, marked, with the settings),
+/// replayed 3× → once; changed → updated in place; dropped → its app stopped, then removed; two dropped at once
+/// stop at the brake; a user's own shared space of any name is never touched.
+#[tokio::test]
+async fn team_shared_spaces_follow_the_group_settings_safely() {
+    let local = Local::start().await;
+    let domain = local.world.names.domain_id.clone();
+    let sagemaker = aws_sdk_sagemaker::Client::new(local.world.sim_sdk());
+    let settings =
+        |spaces: Value| json!({ local.group.clone(): { "sharedSpaces": spaces } }).to_string();
+    let lab = json!({"name": "team-lab", "appType": "JupyterLab", "defaultInstanceType": "ml.t3.medium",
+                     "ebsSizeGb": 50, "idleTimeoutMinutes": 120});
+    let editor = json!({"name": "team-editor", "appType": "CodeEditor"});
+    let forecast = json!({"name": "forecast-lab", "appType": "JupyterLab"});
+    let scheduled = fixture("provision-users/scheduled-event.json").unwrap();
+    let ana = local.add_user("ana").await;
+    local.add_member(&local.group, &ana).await;
+    // A user's own shared space, unmarked: never touched, even though no group declares it.
+    local
+        .world
+        .sim()
+        .admin()
+        .seed(&SeedRequest {
+            spaces: vec![SeedSpace {
+                domain_id: domain.clone(),
+                space_name: "ana-notes".into(),
+                sharing_type: Some("Shared".into()),
+                app_type: Some("JupyterLab".into()),
+                ..SeedSpace::default()
+            }],
+            ..SeedRequest::default()
+        })
+        .await
+        .unwrap();
+
+    let three = settings(json!([lab, editor, forecast]));
+    let h = local.handler(&[("STUDIO_OPS_GROUP_SETTINGS", three.as_str())]);
+    for _ in 0..3 {
+        h.handle(scheduled.clone(), context(300)).await.unwrap();
+    }
+    let described = sagemaker
+        .describe_space()
+        .domain_id(&domain)
+        .space_name("team-lab")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described
+            .space_sharing_settings()
+            .and_then(|x| x.sharing_type())
+            .map(|t| t.as_str()),
+        Some("Shared")
+    );
+    let jl = described
+        .space_settings()
+        .and_then(|x| x.jupyter_lab_app_settings());
+    assert_eq!(
+        jl.and_then(|j| j.default_resource_spec())
+            .and_then(|r| r.instance_type())
+            .map(|t| t.as_str()),
+        Some("ml.t3.medium")
+    );
+    assert_eq!(
+        jl.and_then(|j| j.app_lifecycle_management())
+            .and_then(|l| l.idle_settings())
+            .and_then(|i| i.idle_timeout_in_minutes()),
+        Some(120)
+    );
+    assert_eq!(
+        described
+            .space_settings()
+            .and_then(|x| x.space_storage_settings())
+            .and_then(|x| x.ebs_storage_settings())
+            .map(|e| e.ebs_volume_size_in_gb()),
+        Some(Some(50))
+    );
+    let ready: Vec<String> = local
+        .events()
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            SuiteEvent::SharedSpaceReady(r) => Some(format!("{} {}", r.space_name, r.change)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        ready,
+        vec![
+            "forecast-lab created",
+            "team-editor created",
+            "team-lab created"
+        ],
+        "once each over three runs"
+    );
+
+    // The lab grows; the forecast lab (with a running app) is dropped.
+    local
+        .world
+        .sim()
+        .admin()
+        .seed(&SeedRequest {
+            apps: vec![SeedApp {
+                domain_id: domain.clone(),
+                space_name: Some("forecast-lab".into()),
+                app_type: "JupyterLab".into(),
+                instance_type: Some("ml.t3.medium".into()),
+                ..SeedApp::default()
+            }],
+            ..SeedRequest::default()
+        })
+        .await
+        .unwrap();
+    let mut bigger = lab.clone();
+    bigger["defaultInstanceType"] = json!("ml.m5.xlarge");
+    let two = settings(json!([bigger, editor]));
+    let h = local.handler(&[("STUDIO_OPS_GROUP_SETTINGS", two.as_str())]);
+    for _ in 0..3 {
+        h.handle(scheduled.clone(), context(300)).await.unwrap();
+    }
+    let updated = sagemaker
+        .describe_space()
+        .domain_id(&domain)
+        .space_name("team-lab")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        updated
+            .space_settings()
+            .and_then(|x| x.jupyter_lab_app_settings())
+            .and_then(|j| j.default_resource_spec())
+            .and_then(|r| r.instance_type())
+            .map(|t| t.as_str()),
+        Some("ml.m5.xlarge")
+    );
+    let names = |state: &StateDump| -> Vec<String> {
+        let mut n: Vec<String> = state.spaces.iter().map(|s| s.space_name.clone()).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names(&local.state().await),
+        vec!["ana-notes", "team-editor", "team-lab"]
+    );
+    let events = local.events().await;
+    let changes: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            SuiteEvent::SharedSpaceReady(r) => Some(format!("{} {}", r.space_name, r.change)),
+            SuiteEvent::SharedSpaceRemoved(r) => Some(format!(
+                "{} removed, {} app(s)",
+                r.space_name, r.apps_deleted
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec!["team-lab updated", "forecast-lab removed, 1 app(s)"],
+        "{events:?}"
+    );
+
+    // Both remaining spaces dropped at once: the brake stops it, nothing is removed.
+    let none = settings(json!([]));
+    let h = local.handler(&[("STUDIO_OPS_GROUP_SETTINGS", none.as_str())]);
+    let out = h.handle(scheduled.clone(), context(300)).await.unwrap();
+    assert!(matches!(out, Outcome::Blocked { .. }), "{out:?}");
+    assert_eq!(
+        names(&local.state().await),
+        vec!["ana-notes", "team-editor", "team-lab"]
+    );
     local.world.stop().await;
 }
 

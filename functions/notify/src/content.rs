@@ -22,6 +22,8 @@ pub enum EventType {
     UserDeprovisioned,
     ProvisioningBlocked,
     ProvisioningFailed,
+    SharedSpaceReady,
+    SharedSpaceRemoved,
     AppIdleWarning,
     AppStopped,
     IdleSweepCompleted,
@@ -36,7 +38,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 19] = [
+    pub const ALL: [EventType; 21] = [
         EventType::ModelPackagePending,
         EventType::ModelPackageApproved,
         EventType::ModelPackageRejected,
@@ -45,6 +47,8 @@ impl EventType {
         EventType::UserDeprovisioned,
         EventType::ProvisioningBlocked,
         EventType::ProvisioningFailed,
+        EventType::SharedSpaceReady,
+        EventType::SharedSpaceRemoved,
         EventType::AppIdleWarning,
         EventType::AppStopped,
         EventType::IdleSweepCompleted,
@@ -68,6 +72,8 @@ impl EventType {
             EventType::UserDeprovisioned => "user-deprovisioned",
             EventType::ProvisioningBlocked => "provisioning-blocked",
             EventType::ProvisioningFailed => "provisioning-failed",
+            EventType::SharedSpaceReady => "shared-space-ready",
+            EventType::SharedSpaceRemoved => "shared-space-removed",
             EventType::AppIdleWarning => "app-idle-warning",
             EventType::AppStopped => "app-stopped",
             EventType::IdleSweepCompleted => "idle-sweep-completed",
@@ -93,6 +99,8 @@ impl EventType {
             SuiteEvent::UserDeprovisioned(_) => EventType::UserDeprovisioned,
             SuiteEvent::ProvisioningBlocked(_) => EventType::ProvisioningBlocked,
             SuiteEvent::ProvisioningFailed(_) => EventType::ProvisioningFailed,
+            SuiteEvent::SharedSpaceReady(_) => EventType::SharedSpaceReady,
+            SuiteEvent::SharedSpaceRemoved(_) => EventType::SharedSpaceRemoved,
             SuiteEvent::AppIdleWarning(_) => EventType::AppIdleWarning,
             SuiteEvent::AppStopped(_) => EventType::AppStopped,
             SuiteEvent::IdleSweepCompleted(_) => EventType::IdleSweepCompleted,

@@ -301,14 +301,14 @@ mod tests {
             assert!(matches!(outcomes[2], Outcome::Duplicate { .. }), "{name}");
         }
         let messages = sent(&h);
-        assert_eq!(messages.len(), 18);
+        assert_eq!(messages.len(), 20);
         let mut types: Vec<&str> = messages
             .iter()
             .map(|m| m.attribute("event_type").unwrap())
             .collect();
         types.sort();
         types.dedup();
-        assert_eq!(types.len(), 18, "one message per kind: {types:?}");
+        assert_eq!(types.len(), 20, "one message per kind: {types:?}");
     }
 
     #[tokio::test]

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use studio_ops_shared::events::suite::{
     AppIdleWarning, AppStopped, BudgetAlert, IdleSweepCompleted, ModelRegistered,
-    ProvisioningBlocked, ProvisioningFailed, PushCaughtUp, SpendDigest, SpendLine, SuiteEvent,
-    TeamDigest, TrainingFailed, TrainingRejected, TrainingStarted, UserDeprovisioned,
-    UserProvisioned,
+    ProvisioningBlocked, ProvisioningFailed, PushCaughtUp, SharedSpaceReady, SharedSpaceRemoved,
+    SpendDigest, SpendLine, SuiteEvent, TeamDigest, TrainingFailed, TrainingRejected,
+    TrainingStarted, UserDeprovisioned, UserProvisioned,
 };
 use studio_ops_shared::events::time::LenientTime;
 
@@ -29,6 +29,8 @@ pub fn alert(event: &SuiteEvent, ctx: &AlertContext) -> Alert {
         SuiteEvent::UserDeprovisioned(d) => user_deprovisioned(d, ctx),
         SuiteEvent::ProvisioningBlocked(d) => provisioning_blocked(d, ctx),
         SuiteEvent::ProvisioningFailed(d) => provisioning_failed(d, ctx),
+        SuiteEvent::SharedSpaceReady(d) => shared_space_ready(d, ctx),
+        SuiteEvent::SharedSpaceRemoved(d) => shared_space_removed(d, ctx),
         SuiteEvent::AppIdleWarning(d) => app_idle_warning(d, ctx),
         SuiteEvent::AppStopped(d) => app_stopped(d, ctx),
         SuiteEvent::IdleSweepCompleted(d) => idle_sweep_completed(d),
@@ -947,6 +949,65 @@ fn training_rejected(d: &TrainingRejected, ctx: &AlertContext) -> Draft {
     ));
     b.step("Settings such as the execution role, network and output location come from the function's configuration and cannot be set in a manifest.");
     a.route(ctx.domain(None), None, d.author.as_deref())
+}
+
+fn shared_space_ready(d: &SharedSpaceReady, ctx: &AlertContext) -> Draft {
+    let app = if d.app_type == "CodeEditor" {
+        "Code Editor"
+    } else {
+        "JupyterLab"
+    };
+    let team = d.group_name.as_deref().unwrap_or(&d.group_id);
+    let (verb, summary) = if d.change == "updated" {
+        (
+            "updated",
+            format!(
+                "The team shared space {} of {} has its new settings; a running app picks them up when it is next started.",
+                shown(&d.space_name),
+                shown(team)
+            ),
+        )
+    } else {
+        (
+            "ready",
+            format!(
+                "The team shared space {} ({app}) is ready for {}: open it from Studio's Spaces, and work on the same files together.",
+                shown(&d.space_name),
+                shown(team)
+            ),
+        )
+    };
+    let mut a = Draft::new(
+        Severity::Info,
+        format!("Shared space {verb}: {}", subject_name(&d.space_name)),
+        summary,
+    );
+    let b = &mut a.body;
+    b.fact("Space", shown(&d.space_name));
+    b.fact("App", app);
+    b.fact("Group", shown(team));
+    b.fact_opt("Default instance type", d.instance_type.as_deref());
+    b.step("Open it in Studio: Home → Spaces (or the JupyterLab / Code Editor tile) → the space → Run space → Open.");
+    b.step("Everything saved there is shared with the whole domain; keep personal work in your private space.");
+    a.route(ctx.domain(Some(&d.domain_id)), None, None)
+}
+
+fn shared_space_removed(d: &SharedSpaceRemoved, ctx: &AlertContext) -> Draft {
+    let mut a = Draft::new(
+        Severity::Warning,
+        format!("Shared space removed: {}", subject_name(&d.space_name)),
+        format!(
+            "The team shared space {} was removed because its group no longer declares it ({} app(s) stopped first). Its files are gone with it.",
+            shown(&d.space_name),
+            d.apps_deleted
+        ),
+    );
+    let b = &mut a.body;
+    b.fact("Space", shown(&d.space_name));
+    b.fact("Group", shown(&d.group_id));
+    b.fact("Apps stopped", d.apps_deleted.to_string());
+    b.step("If this was a mistake, declare the space again in ProvisionGroupSettings: the next reconcile creates it (empty).");
+    a.route(ctx.domain(Some(&d.domain_id)), None, None)
 }
 
 fn push_caught_up(d: &PushCaughtUp, ctx: &AlertContext) -> Draft {

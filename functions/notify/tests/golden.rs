@@ -131,7 +131,7 @@ fn check(path: &Path, want: &str) -> Option<String> {
 #[test]
 fn every_alert_kind_matches_its_golden_file() {
     let messages = rendered();
-    assert_eq!(messages.len(), 18, "3 model-package kinds + 15 suite kinds");
+    assert_eq!(messages.len(), 20, "3 model-package kinds + 17 suite kinds");
     let mut problems = Vec::new();
     for (kind, m) in &messages {
         let path = crate_dir().join("tests/golden").join(format!("{kind}.txt"));
@@ -287,6 +287,8 @@ fn attribute_sets_per_kind() {
         ),
         ("training-rejected", ("warning", &["domain", "user"][..])),
         ("push-caught-up", ("info", &["domain", "user"][..])),
+        ("shared-space-ready", ("info", &["domain"][..])),
+        ("shared-space-removed", ("warning", &["domain"][..])),
         ("app-idle-warning", ("warning", &["domain", "user"][..])),
         ("app-stopped", ("warning", &["domain", "user"][..])),
         ("idle-sweep-completed", ("info", &[][..])),

@@ -55,6 +55,16 @@ impl From<Verdict> for BrakeAnswer {
 impl Brake {
     /// Judges deprovisioning `count` of `managed` managed profiles.
     pub fn check(&self, count: u32, managed: u32) -> Verdict {
+        self.judge(count, managed, "deprovision", "managed profiles")
+    }
+
+    /// Judges removing `count` of `managed` team shared spaces (their files go with them), by the same limits:
+    /// one space alone always passes; several at once only within the share.
+    pub fn check_shared_spaces(&self, count: u32, managed: u32) -> Verdict {
+        self.judge(count, managed, "remove", "team shared spaces")
+    }
+
+    fn judge(&self, count: u32, managed: u32, verb: &str, what: &str) -> Verdict {
         if count == 0 {
             return Verdict::Proceed;
         }
@@ -67,7 +77,7 @@ impl Brake {
         if count > self.max_count {
             return Verdict::Blocked {
                 reason: format!(
-                    "would deprovision {count} of {managed} managed profiles, above the limit of {} at once",
+                    "would {verb} {count} of {managed} {what}, above the limit of {} at once",
                     self.max_count
                 ),
             };
@@ -77,7 +87,7 @@ impl Brake {
         if count > 1 && over_share {
             return Verdict::Blocked {
                 reason: format!(
-                    "would deprovision {count} of {managed} managed profiles ({share}%), above the {}% brake",
+                    "would {verb} {count} of {managed} {what} ({share}%), above the {}% brake",
                     self.max_share_percent
                 ),
             };
@@ -89,6 +99,19 @@ impl Brake {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removing_team_spaces_is_braked_like_deprovisioning() {
+        let b = Brake::default();
+        assert_eq!(b.check_shared_spaces(1, 2), Verdict::Proceed);
+        let Verdict::Blocked { reason } = b.check_shared_spaces(2, 3) else {
+            panic!("two of three spaces at once must stop")
+        };
+        assert_eq!(
+            reason,
+            "would remove 2 of 3 team shared spaces (67%), above the 20% brake"
+        );
+    }
 
     fn blocked(v: &Verdict) -> bool {
         matches!(v, Verdict::Blocked { .. })

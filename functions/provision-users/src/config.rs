@@ -19,6 +19,9 @@ pub const DEFAULT_INSTANCE_TYPE: &str = "STUDIO_OPS_DEFAULT_INSTANCE_TYPE";
 pub const IDLE_TIMEOUT: &str = "STUDIO_OPS_IDLE_TIMEOUT_MINUTES";
 pub const PRIVATE_SPACE: &str = "STUDIO_OPS_PRIVATE_SPACE";
 pub const GROUP_SETTINGS: &str = "STUDIO_OPS_GROUP_SETTINGS";
+/// The Studio instance types users may run (the stack's StudioInstanceTypes): a team shared space's default must
+/// be one of them, or nobody could start it.
+pub const STUDIO_INSTANCE_TYPES: &str = "STUDIO_OPS_STUDIO_INSTANCE_TYPES";
 pub const PROFILE_NAME_STYLE: &str = "STUDIO_OPS_PROFILE_NAME_STYLE";
 pub const MAX_SHARE: &str = "STUDIO_OPS_DEPROVISION_MAX_SHARE_PERCENT";
 pub const MAX_COUNT: &str = "STUDIO_OPS_DEPROVISION_MAX_COUNT";
@@ -78,6 +81,7 @@ impl Config {
             idle_timeout_minutes: optional_minutes(env)?,
             private_space: Some(private_space),
             monthly_budget_usd: None,
+            shared_spaces: None,
         };
         let overrides: BTreeMap<String, SettingsOverride> = env.json_or(
             GROUP_SETTINGS,
@@ -103,6 +107,26 @@ impl Config {
                 found: e.found,
             }
         })?;
+        let allowed = env.list(STUDIO_INSTANCE_TYPES);
+        for g in groups.groups() {
+            for space in &g.shared_spaces {
+                if let Some(t) = &space.default_instance_type
+                    && !allowed.is_empty()
+                    && !allowed.iter().any(|a| a == t)
+                {
+                    return Err(ConfigError::Malformed {
+                        var: GROUP_SETTINGS.to_string(),
+                        expected: format!(
+                            "a default instance type of {} ({STUDIO_INSTANCE_TYPES}) at group {}: sharedSpaces, space {}",
+                            allowed.join(", "),
+                            g.group_id,
+                            space.name
+                        ),
+                        found: t.clone(),
+                    });
+                }
+            }
+        }
         let name_style = env.parsed_or(
             PROFILE_NAME_STYLE,
             "full or local-part",
@@ -224,6 +248,35 @@ mod tests {
         );
         assert_eq!(c.concurrency, 4);
         assert_eq!(c.sagemaker_calls_per_second.get(), 50);
+    }
+
+    #[test]
+    fn a_team_spaces_instance_type_must_be_one_users_may_run() {
+        let settings = format!(
+            r#"{{"{DS}": {{"sharedSpaces": [{{"name": "team-lab", "appType": "JupyterLab", "defaultInstanceType": "ml.g5.xlarge"}}]}}}}"#
+        );
+        let allowed = with(&[
+            (GROUP_SETTINGS, &settings),
+            (STUDIO_INSTANCE_TYPES, "ml.t3.medium,ml.g5.xlarge"),
+        ]);
+        assert!(Config::from_env(&Env::new(&allowed)).is_ok());
+        let refused = with(&[
+            (GROUP_SETTINGS, &settings),
+            (STUDIO_INSTANCE_TYPES, "ml.t3.medium,ml.m5.large"),
+        ]);
+        let Err(ConfigError::Malformed {
+            var,
+            expected,
+            found,
+        }) = Config::from_env(&Env::new(&refused))
+        else {
+            panic!("a GPU default outside the users' list must be refused")
+        };
+        assert_eq!(
+            (var.as_str(), found.as_str()),
+            (GROUP_SETTINGS, "ml.g5.xlarge")
+        );
+        assert!(expected.contains("space team-lab"), "{expected}");
     }
 
     #[test]

@@ -53,7 +53,8 @@ pub enum Outcome {
         domain_id: String,
         summary: String,
         plan: Plan,
-        report: Report,
+        /// Boxed: the report is the largest part of any answer.
+        report: Box<Report>,
     },
 }
 
@@ -179,7 +180,7 @@ impl<I: IdentityPort, S: StudioPort, P: PublishEvents, L: IdempotencyStore> Hand
                     domain_id,
                     summary: report.summary(),
                     plan,
-                    report,
+                    report: Box::new(report),
                 })
             }
         }

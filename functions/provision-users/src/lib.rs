@@ -10,6 +10,7 @@ pub mod plan;
 pub mod ports;
 pub mod reconcile;
 pub mod settings;
+pub mod shared_spaces;
 pub mod trigger;
 
 /// The function's name: its idempotency-table namespace (the lease item is `provision-users#lease`) and its

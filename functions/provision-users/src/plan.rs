@@ -192,7 +192,7 @@ pub struct Skipped {
 }
 
 impl Skipped {
-    fn new(subject: &str, reason: impl Into<String>) -> Self {
+    pub fn new(subject: &str, reason: impl Into<String>) -> Self {
         Self {
             subject: subject.to_string(),
             reason: reason.into(),
@@ -213,6 +213,9 @@ pub struct Plan {
     pub unchanged: u32,
     /// Live profiles studio-ops manages (the brake's denominator).
     pub managed_profiles: u32,
+    /// The team shared spaces the groups declare (`shared_spaces::plan`).
+    #[serde(default)]
+    pub shared_spaces: Box<crate::shared_spaces::SharedSpacePlan>,
 }
 
 impl Plan {
@@ -221,11 +224,12 @@ impl Plan {
             && self.update.is_empty()
             && self.create_space.is_empty()
             && self.deprovision.is_empty()
+            && self.shared_spaces.is_empty()
     }
 
     /// One line for logs and answers.
     pub fn summary(&self) -> String {
-        format!(
+        let mut line = format!(
             "{} to create, {} to update, {} private spaces to create, {} to deprovision, {} skipped, {} unchanged, {} managed",
             self.create.len(),
             self.update.len(),
@@ -234,7 +238,18 @@ impl Plan {
             self.skipped.len(),
             self.unchanged,
             self.managed_profiles
-        )
+        );
+        let shared = &self.shared_spaces;
+        if !shared.is_empty() || !shared.skipped.is_empty() {
+            line.push_str(&format!(
+                "; shared spaces: {} to create, {} to update, {} to remove, {} skipped",
+                shared.create.len(),
+                shared.update.len(),
+                shared.remove.len(),
+                shared.skipped.len()
+            ));
+        }
+        line
     }
 
     /// Keeps only what concerns one profile (an admin's targeted run).
@@ -245,6 +260,8 @@ impl Plan {
         self.create_space.retain(|s| is(&s.profile_name));
         self.deprovision.retain(|d| is(&d.profile_name));
         self.skipped.retain(|s| is(&s.subject));
+        // A targeted run is about one profile: team spaces wait for a full run.
+        self.shared_spaces = Box::default();
         self
     }
 }
@@ -806,12 +823,16 @@ mod tests {
                     status: "InService".into(),
                     owner: Some("bob".into()),
                     sharing: Some("Private".into()),
+                    app_type: None,
+                    arn: None,
                 },
                 SpaceSummary {
                     name: "cleo-private".into(),
                     status: "InService".into(),
                     owner: Some("someone-else".into()),
                     sharing: Some("Private".into()),
+                    app_type: None,
+                    arn: None,
                 },
             ],
         };

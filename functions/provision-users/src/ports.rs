@@ -9,7 +9,7 @@ use std::future::Future;
 use jiff::Timestamp;
 use studio_ops_shared::AwsCallError;
 
-use crate::settings::ProfileSettings;
+use crate::settings::{ProfileSettings, SharedSpaceSpec};
 
 /// The Identity Center identity store (the adapter is bound to one store).
 pub trait IdentityPort: Send + Sync {
@@ -57,6 +57,10 @@ pub struct SpaceSummary {
     pub owner: Option<String>,
     /// `Private` or `Shared`; `None` for spaces made before sharing settings existed (shared).
     pub sharing: Option<String>,
+    /// `SpaceSettings.AppType`, when SageMaker says.
+    pub app_type: Option<String>,
+    /// The space's ARN (DescribeSpace says it; ListSpaces does not).
+    pub arn: Option<String>,
 }
 
 impl SpaceSummary {
@@ -188,6 +192,17 @@ pub trait SpacePort: Send + Sync {
     ) -> impl Future<Output = Result<Created, AwsCallError>> + Send;
     fn delete_space(&self, name: &str)
     -> impl Future<Output = Result<Change, AwsCallError>> + Send;
+    /// Creates a team shared space (no owner: it is the team's) with its settings and tags.
+    fn create_shared_space(
+        &self,
+        spec: &SharedSpaceSpec,
+        tags: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<Created, AwsCallError>> + Send;
+    /// Gives a team shared space its declared settings (`UpdateSpace`; the app type never changes).
+    fn update_shared_space(
+        &self,
+        spec: &SharedSpaceSpec,
+    ) -> impl Future<Output = Result<Change, AwsCallError>> + Send;
 }
 
 /// The apps of a user profile or a space.

@@ -12,7 +12,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use studio_ops_shared::events::suite::{
-    ProvisioningBlocked, ProvisioningFailed, SuiteEvent, UserDeprovisioned, UserProvisioned,
+    ProvisioningBlocked, ProvisioningFailed, SharedSpaceReady, SharedSpaceRemoved, SuiteEvent,
+    UserDeprovisioned, UserProvisioned,
 };
 use studio_ops_shared::metrics::{MetricSet, RUN_COMPLETED, Unit};
 use studio_ops_shared::publisher::{PublishError, PublishEvents};
@@ -32,6 +33,9 @@ use crate::ports::{
     SpaceSummary, StudioPort,
 };
 use crate::settings::GroupSettings;
+use crate::shared_spaces::{
+    self, CreateSharedSpace, ExistingSharedSpace, RemoveSharedSpace, UpdateSharedSpace,
+};
 
 /// Time wanted free at the end of an invocation to publish events and answer (a short deadline keeps less:
 /// [`Deadline::margin`] takes at most a quarter of the time given).
@@ -159,6 +163,8 @@ pub struct Observation {
     pub user_names: HashMap<String, String>,
     /// Display names of the configured groups.
     pub group_names: HashMap<String, String>,
+    /// The domain's shared spaces with their tags (the team spaces among them carry provision-users' mark).
+    pub shared_spaces: Vec<ExistingSharedSpace>,
 }
 
 /// Something that could not be done in this run.
@@ -196,6 +202,8 @@ pub struct SpaceCreated {
 #[derive(Debug, Clone, PartialEq)]
 enum ActionResult {
     Provisioned(UserProvisioned, Option<Problem>),
+    SharedSpaceReady(SharedSpaceReady),
+    SharedSpaceRemoved(SharedSpaceRemoved),
     Updated(Updated),
     SpaceCreated(SpaceCreated),
     Deprovisioned(UserDeprovisioned),
@@ -217,6 +225,10 @@ pub struct Report {
     pub updated: Vec<Updated>,
     pub spaces_created: Vec<SpaceCreated>,
     pub deprovisioned: Vec<UserDeprovisioned>,
+    #[serde(default)]
+    pub shared_spaces_ready: Vec<SharedSpaceReady>,
+    #[serde(default)]
+    pub shared_spaces_removed: Vec<SharedSpaceRemoved>,
     pub already_done: Vec<Problem>,
     pub retry_later: Vec<Problem>,
     pub failed: Vec<Problem>,
@@ -231,6 +243,8 @@ impl Report {
                 self.retry_later.extend(space);
             }
             ActionResult::Updated(u) => self.updated.push(u),
+            ActionResult::SharedSpaceReady(e) => self.shared_spaces_ready.push(e),
+            ActionResult::SharedSpaceRemoved(e) => self.shared_spaces_removed.push(e),
             ActionResult::SpaceCreated(s) => self.spaces_created.push(s),
             ActionResult::Deprovisioned(e) => self.deprovisioned.push(e),
             ActionResult::AlreadyDone(p) => self.already_done.push(p),
@@ -249,6 +263,10 @@ impl Report {
             .sort_by(|a, b| a.profile_name.cmp(&b.profile_name));
         self.deprovisioned
             .sort_by(|a, b| a.user_profile_name.cmp(&b.user_profile_name));
+        self.shared_spaces_ready
+            .sort_by(|a, b| a.space_name.cmp(&b.space_name));
+        self.shared_spaces_removed
+            .sort_by(|a, b| a.space_name.cmp(&b.space_name));
         for list in [
             &mut self.already_done,
             &mut self.retry_later,
@@ -269,6 +287,18 @@ impl Report {
         let mut out: Vec<SuiteEvent> = Vec::new();
         out.extend(self.provisioned.iter().cloned().map(SuiteEvent::from));
         out.extend(self.deprovisioned.iter().cloned().map(SuiteEvent::from));
+        out.extend(
+            self.shared_spaces_ready
+                .iter()
+                .cloned()
+                .map(SuiteEvent::SharedSpaceReady),
+        );
+        out.extend(
+            self.shared_spaces_removed
+                .iter()
+                .cloned()
+                .map(SuiteEvent::SharedSpaceRemoved),
+        );
         for p in self.failed.iter().take(MAX_FAILURE_EVENTS) {
             out.push(
                 ProvisioningFailed {
@@ -312,6 +342,13 @@ impl Report {
             self.retry_later.len(),
             self.not_reached.len()
         );
+        if !self.shared_spaces_ready.is_empty() || !self.shared_spaces_removed.is_empty() {
+            s.push_str(&format!(
+                ", {} shared spaces ready, {} removed",
+                self.shared_spaces_ready.len(),
+                self.shared_spaces_removed.len()
+            ));
+        }
         if let Some(p) = self.retry_later.first().or(self.not_reached.first()) {
             s.push_str(&format!(" (e.g. {} {}: {})", p.action, p.subject, p.reason));
         }
@@ -325,6 +362,9 @@ enum Action<'p> {
     Update(&'p UpdateProfile),
     Space(&'p CreateSpace),
     Deprovision(&'p Deprovision),
+    CreateShared(&'p CreateSharedSpace),
+    UpdateShared(&'p UpdateSharedSpace),
+    RemoveShared(&'p RemoveSharedSpace),
 }
 
 impl Action<'_> {
@@ -334,6 +374,9 @@ impl Action<'_> {
             Action::Update(u) => (&u.profile_name, "update profile"),
             Action::Space(s) => (&s.profile_name, "create private space"),
             Action::Deprovision(d) => (&d.profile_name, "deprovision"),
+            Action::CreateShared(c) => (&c.spec.name, "create shared space"),
+            Action::UpdateShared(u) => (&u.spec.name, "update shared space"),
+            Action::RemoveShared(r) => (&r.name, "remove shared space"),
         }
     }
 }
@@ -438,7 +481,16 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
             return Verdict::Proceed;
         }
         let count = u32::try_from(plan.deprovision.len()).unwrap_or(u32::MAX);
-        self.config.brake.check(count, plan.managed_profiles)
+        match self.config.brake.check(count, plan.managed_profiles) {
+            Verdict::Proceed => {
+                let shared = &plan.shared_spaces;
+                let removals = u32::try_from(shared.remove.len()).unwrap_or(u32::MAX);
+                self.config
+                    .brake
+                    .check_shared_spaces(removals, shared.managed)
+            }
+            blocked => blocked,
+        }
     }
 
     async fn publish_blocked<P: PublishEvents>(
@@ -502,6 +554,7 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
             profiles: self.read_profiles().await?,
             spaces: self.studio.list_spaces().await?,
         };
+        let shared_spaces = self.read_shared_spaces(&observed.spaces).await?;
         let user_names = self
             .resolve_user_names(plan::users_to_resolve(&members, &observed))
             .await?;
@@ -510,7 +563,46 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
             observed,
             user_names,
             group_names,
+            shared_spaces,
         })
+    }
+
+    /// Every shared space with its ARN, app type and tags (a space that vanished meanwhile is left out).
+    async fn read_shared_spaces(
+        &self,
+        spaces: &[SpaceSummary],
+    ) -> Result<Vec<ExistingSharedSpace>, AwsCallError> {
+        let shared = spaces
+            .iter()
+            .filter(|s| !s.is_private())
+            .map(|s| s.name.clone());
+        let mut out: Vec<ExistingSharedSpace> = stream::iter(shared)
+            .map(|name| async move {
+                let Some(d) = self.studio.describe_space(&name).await? else {
+                    return Ok(None);
+                };
+                let Some(arn) = d.arn.clone() else {
+                    return Ok(None);
+                };
+                let tags = match self.studio.list_tags(&arn).await {
+                    Ok(t) => t,
+                    Err(e) if e.is(RESOURCE_NOT_FOUND) => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                Ok(Some(ExistingSharedSpace {
+                    name: d.name,
+                    arn,
+                    status: d.status,
+                    app_type: d.app_type,
+                    tags,
+                }))
+            })
+            .buffer_unordered(self.config.concurrency)
+            .try_filter_map(|s| async move { Ok(s) })
+            .try_collect()
+            .await?;
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
     }
 
     /// The members of the configured groups (priority order) and the groups' display names.
@@ -587,7 +679,8 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
 
     /// The plan for what was observed.
     pub fn plan(&self, obs: &Observation, now: Timestamp) -> Plan {
-        plan::plan(&PlanInput {
+        let taken: Vec<String> = obs.observed.spaces.iter().map(|s| s.name.clone()).collect();
+        let mut plan = plan::plan(&PlanInput {
             members: &obs.members,
             user_names: &obs.user_names,
             observed: &obs.observed,
@@ -595,7 +688,13 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
             style: self.config.name_style,
             grace: self.config.grace,
             now,
-        })
+        });
+        plan.shared_spaces = Box::new(shared_spaces::plan(
+            &self.config.groups,
+            &obs.shared_spaces,
+            &taken,
+        ));
+        plan
     }
 
     /// Carries the plan out. Every action is idempotent: running the same plan twice converges.
@@ -607,6 +706,9 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
             .chain(plan.update.iter().map(Action::Update))
             .chain(plan.create_space.iter().map(Action::Space))
             .chain(plan.deprovision.iter().map(Action::Deprovision))
+            .chain(plan.shared_spaces.create.iter().map(Action::CreateShared))
+            .chain(plan.shared_spaces.update.iter().map(Action::UpdateShared))
+            .chain(plan.shared_spaces.remove.iter().map(Action::RemoveShared))
             .collect();
         let results: Vec<ActionResult> = stream::iter(actions)
             .map(|a| self.run_action(a, obs))
@@ -636,6 +738,9 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
                 Action::Update(u) => self.update(u).await,
                 Action::Space(s) => self.space(s).await,
                 Action::Deprovision(d) => self.deprovision(d, &obs.observed.spaces).await,
+                Action::CreateShared(c) => self.create_shared(c, obs).await,
+                Action::UpdateShared(u) => self.update_shared(u, obs).await,
+                Action::RemoveShared(r) => self.remove_shared(r).await,
             }
         };
         match tokio::time::timeout(self.deadline.working_time_left(FINISH_MARGIN), work).await {
@@ -825,6 +930,108 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
                 Err(e) => Err(e.to_string()),
             },
             Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn space_ready(
+        &self,
+        group_id: &str,
+        spec: &crate::settings::SharedSpaceSpec,
+        change: &str,
+        obs: &Observation,
+    ) -> SharedSpaceReady {
+        SharedSpaceReady {
+            domain_id: self.config.domain_id.clone(),
+            space_name: spec.name.clone(),
+            app_type: spec.app_type.as_str().to_string(),
+            group_id: group_id.to_string(),
+            group_name: self.group_label(group_id, obs),
+            instance_type: spec.default_instance_type.clone(),
+            change: change.to_string(),
+        }
+    }
+
+    /// A declared team space, created shared, with the mark, its group and its settings' fingerprint.
+    async fn create_shared(&self, c: &CreateSharedSpace, obs: &Observation) -> ActionResult {
+        const ACTION: &str = "create shared space";
+        let tags = shared_spaces::tags(&c.group_id, &c.spec);
+        match self.studio.create_shared_space(&c.spec, &tags).await {
+            Ok(Created::Created) => {
+                tracing::info!(space = %c.spec.name, group = %c.group_id, "team shared space created");
+                ActionResult::SharedSpaceReady(self.space_ready(
+                    &c.group_id,
+                    &c.spec,
+                    "created",
+                    obs,
+                ))
+            }
+            // A concurrent run created it (the next run sees it, marked, and leaves it).
+            Ok(Created::AlreadyExists) => ActionResult::AlreadyDone(problem(
+                &c.spec.name,
+                ACTION,
+                "exists already (a concurrent run)",
+            )),
+            Err(e) => from_call(&c.spec.name, ACTION, &e),
+        }
+    }
+
+    /// New declared settings, then the marks that record them (a failure between the two only repeats the update).
+    async fn update_shared(&self, u: &UpdateSharedSpace, obs: &Observation) -> ActionResult {
+        const ACTION: &str = "update shared space";
+        let updated = match self.studio.update_shared_space(&u.spec).await {
+            Ok(c) => c,
+            Err(e) => return from_call(&u.spec.name, ACTION, &e),
+        };
+        match updated {
+            Change::Accepted => {}
+            Change::AlreadyGone => {
+                return ActionResult::AlreadyDone(problem(&u.spec.name, ACTION, "gone meanwhile"));
+            }
+            Change::Busy(why) => {
+                return ActionResult::RetryLater(problem(&u.spec.name, ACTION, why));
+            }
+        }
+        if let Err(e) = self
+            .studio
+            .add_tags(&u.arn, &shared_spaces::tags(&u.group_id, &u.spec))
+            .await
+        {
+            return from_call(&u.spec.name, ACTION, &e);
+        }
+        tracing::info!(space = %u.spec.name, reason = %u.reason, "team shared space updated");
+        ActionResult::SharedSpaceReady(self.space_ready(&u.group_id, &u.spec, "updated", obs))
+    }
+
+    /// A team space no group declares: its apps first, then the space; busy → the next run.
+    async fn remove_shared(&self, r: &RemoveSharedSpace) -> ActionResult {
+        const ACTION: &str = "remove shared space";
+        let step = async {
+            let apps = self
+                .studio
+                .list_apps(&AppOwner::Space(r.name.clone()))
+                .await?;
+            let apps_deleted = match self.delete_apps(apps).await? {
+                Ok(n) => n,
+                Err(reason) => return Ok(Err(reason)),
+            };
+            match self.studio.delete_space(&r.name).await? {
+                Change::Accepted | Change::AlreadyGone => Ok(Ok(apps_deleted)),
+                Change::Busy(why) => Ok(Err(why)),
+            }
+        };
+        let done: Step<u32> = step.await;
+        match done {
+            Ok(Ok(apps_deleted)) => {
+                tracing::info!(space = %r.name, apps_deleted, "team shared space removed");
+                ActionResult::SharedSpaceRemoved(SharedSpaceRemoved {
+                    domain_id: self.config.domain_id.clone(),
+                    space_name: r.name.clone(),
+                    group_id: r.group_id.clone(),
+                    apps_deleted,
+                })
+            }
+            Ok(Err(reason)) => ActionResult::RetryLater(problem(&r.name, ACTION, reason)),
+            Err(e) => from_call(&r.name, ACTION, &e),
         }
     }
 

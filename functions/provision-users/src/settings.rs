@@ -1,6 +1,7 @@
 //! The group → settings mapping: which user settings (execution role, security groups, default instance
-//! type, idle shutdown) and whether a private space each configured group's members get, validated at cold
-//! start, with a fingerprint so that a settings change is noticed on existing profiles.
+//! type, idle shutdown), whether a private space each configured group's members get, and which team shared
+//! spaces the group has, validated at cold start, with fingerprints so that a settings change is noticed on
+//! existing profiles and spaces.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +13,62 @@ use studio_ops_shared::names::Arn;
 pub const IDLE_TIMEOUT_MINUTES: std::ops::RangeInclusive<u32> = 60..=525_600;
 /// SageMaker accepts at most five security groups in user settings.
 pub const MAX_SECURITY_GROUPS: usize = 5;
+/// SageMaker's bounds for a space's EBS volume (`EbsStorageSettings.EbsVolumeSizeInGb`).
+pub const EBS_SIZE_GB: std::ops::RangeInclusive<u32> = 5..=16_384;
+/// Shared spaces one group may declare (each is a billable workspace).
+pub const MAX_SHARED_SPACES_PER_GROUP: usize = 10;
+
+/// The apps a team shared space runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+pub enum SpaceAppType {
+    JupyterLab,
+    CodeEditor,
+}
+
+impl SpaceAppType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpaceAppType::JupyterLab => "JupyterLab",
+            SpaceAppType::CodeEditor => "CodeEditor",
+        }
+    }
+}
+
+/// A team shared space a group declares: any member of the domain can open it (JupyterLab spaces with
+/// real-time collaboration). provision-users creates it, keeps its settings, and removes it when the declaration is
+/// removed, through the same safe path as profiles.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SharedSpaceSpec {
+    /// The space's name in the domain (SageMaker's entity-name pattern, unique in the domain).
+    pub name: String,
+    pub app_type: SpaceAppType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_instance_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ebs_size_gb: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_minutes: Option<u32>,
+}
+
+impl SharedSpaceSpec {
+    /// A short, stable digest of the settings SageMaker keeps (not the name), kept in a tag to notice changes.
+    pub fn fingerprint(&self) -> String {
+        let canonical = serde_json::to_string(&(
+            self.app_type,
+            &self.display_name,
+            &self.default_instance_type,
+            self.ebs_size_gb,
+            self.idle_timeout_minutes,
+        ))
+        .unwrap_or_default();
+        let mut h = hex::encode(Sha256::digest(canonical.as_bytes()));
+        h.truncate(12);
+        h
+    }
+}
 
 /// Settings for one group, as written by the admin; unset members fall back to the defaults.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -33,6 +90,9 @@ pub struct SettingsOverride {
     /// The group's monthly Studio budget in USD: read by idle-shutdown (docs/cost.md), not by provision-users.
     #[serde(default)]
     pub monthly_budget_usd: Option<f64>,
+    /// The group's team shared spaces (a group's own setting: defaults declare none).
+    #[serde(default)]
+    pub shared_spaces: Option<Vec<SharedSpaceSpec>>,
 }
 
 /// The `UserSettings` a profile is created with. Absent members are left to the domain's defaults.
@@ -65,6 +125,7 @@ pub struct GroupSettings {
     pub label: Option<String>,
     pub profile: ProfileSettings,
     pub private_space: bool,
+    pub shared_spaces: Vec<SharedSpaceSpec>,
 }
 
 /// The configured groups in priority order: a user in several groups gets the first group's settings.
@@ -203,6 +264,59 @@ fn check_idle(minutes: u32) -> Result<(), FieldError> {
     }
 }
 
+/// SageMaker's entity-name pattern `[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}` (space names).
+fn is_space_name(name: &str) -> bool {
+    studio_ops_shared::names::is_valid_name(name)
+}
+
+fn check_shared_spaces(spaces: &[SharedSpaceSpec]) -> Result<(), FieldError> {
+    if spaces.len() > MAX_SHARED_SPACES_PER_GROUP {
+        return Err(field_err(
+            "sharedSpaces",
+            &format!("at most {MAX_SHARED_SPACES_PER_GROUP} shared spaces per group"),
+            spaces.len(),
+        ));
+    }
+    for space in spaces {
+        if !is_space_name(&space.name) {
+            return Err(field_err(
+                "sharedSpaces",
+                "space names of letters, digits and single hyphens, at most 63 characters (SageMaker's pattern)",
+                &space.name,
+            ));
+        }
+        if let Some(t) = &space.default_instance_type {
+            check_instance_type(t).map_err(|e| FieldError {
+                field: "sharedSpaces",
+                expected: format!("in space {}: {}", space.name, e.expected),
+                found: e.found,
+            })?;
+        }
+        if let Some(gb) = space.ebs_size_gb
+            && !EBS_SIZE_GB.contains(&gb)
+        {
+            return Err(field_err(
+                "sharedSpaces",
+                &format!(
+                    "in space {}: an EBS size from {} to {} GB",
+                    space.name,
+                    EBS_SIZE_GB.start(),
+                    EBS_SIZE_GB.end()
+                ),
+                gb,
+            ));
+        }
+        if let Some(m) = space.idle_timeout_minutes {
+            check_idle(m).map_err(|e| FieldError {
+                field: "sharedSpaces",
+                expected: format!("in space {}: {}", space.name, e.expected),
+                found: e.found,
+            })?;
+        }
+    }
+    Ok(())
+}
+
 fn validate(o: &SettingsOverride) -> Result<(), FieldError> {
     if let Some(r) = &o.execution_role_arn {
         check_role(r)?;
@@ -215,6 +329,9 @@ fn validate(o: &SettingsOverride) -> Result<(), FieldError> {
     }
     if let Some(m) = o.idle_timeout_minutes {
         check_idle(m)?;
+    }
+    if let Some(spaces) = &o.shared_spaces {
+        check_shared_spaces(spaces)?;
     }
     Ok(())
 }
@@ -278,7 +395,22 @@ impl GroupMap {
                     idle_timeout_minutes: o.idle_timeout_minutes.or(defaults.idle_timeout_minutes),
                 },
                 private_space: o.private_space.or(defaults.private_space).unwrap_or(false),
+                shared_spaces: o.shared_spaces.clone().unwrap_or_default(),
             });
+        }
+        // Space names are the domain's: two groups cannot declare one.
+        let mut names: BTreeMap<String, &str> = BTreeMap::new();
+        for g in &groups {
+            for space in &g.shared_spaces {
+                if let Some(first) = names.insert(space.name.to_ascii_lowercase(), &g.group_id) {
+                    return Err(SettingsError {
+                        origin: Origin::Group,
+                        place: format!("group {}: sharedSpaces", g.group_id),
+                        expected: "each shared space name once in the domain".into(),
+                        found: format!("{} (declared by group {first} too)", space.name),
+                    });
+                }
+            }
         }
         if let Some(unknown) = overrides
             .keys()
@@ -330,6 +462,58 @@ mod tests {
             idle_timeout_minutes: Some(60),
             ..SettingsOverride::default()
         }
+    }
+
+    #[test]
+    fn shared_spaces_are_checked_where_they_are_declared() {
+        const A: &str = "9a6763d7-0001-70f0-3861-d4cfe87e1540";
+        const B: &str = "9a6763d7-0002-70f0-3861-d4cfe87e1540";
+        let build = |json: &str| {
+            let overrides: BTreeMap<String, SettingsOverride> = serde_json::from_str(json).unwrap();
+            GroupMap::build(&[A.into(), B.into()], &defaults(), &overrides)
+        };
+        let ok = build(&format!(
+            r#"{{"{A}": {{"sharedSpaces": [{{"name": "team-lab", "appType": "JupyterLab", "ebsSizeGb": 50}}]}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(ok.get(A).unwrap().shared_spaces[0].name, "team-lab");
+        assert!(ok.get(B).unwrap().shared_spaces.is_empty());
+        for (json, says) in [
+            (
+                format!(
+                    r#"{{"{A}": {{"sharedSpaces": [{{"name": "team lab", "appType": "JupyterLab"}}]}}}}"#
+                ),
+                "space names of letters",
+            ),
+            (
+                format!(
+                    r#"{{"{A}": {{"sharedSpaces": [{{"name": "lab", "appType": "JupyterLab", "ebsSizeGb": 2}}]}}}}"#
+                ),
+                "in space lab: an EBS size from 5 to 16384 GB",
+            ),
+            (
+                format!(
+                    r#"{{"{A}": {{"sharedSpaces": [{{"name": "lab", "appType": "JupyterLab", "defaultInstanceType": "ml.x9.huge"}}]}}}}"#
+                ),
+                "in space lab: a SageMaker Studio app instance type",
+            ),
+            (
+                format!(
+                    r#"{{"{A}": {{"sharedSpaces": [{{"name": "lab", "appType": "JupyterLab"}}]}}, "{B}": {{"sharedSpaces": [{{"name": "LAB", "appType": "CodeEditor"}}]}}}}"#
+                ),
+                "each shared space name once in the domain",
+            ),
+        ] {
+            let err = build(&json).unwrap_err();
+            assert!(err.expected.contains(says), "{json}: {err}");
+            assert!(err.place.contains("sharedSpaces"), "{err}");
+        }
+        // An unknown app type or key is refused by the reader, naming it.
+        let err = serde_json::from_str::<BTreeMap<String, SettingsOverride>>(&format!(
+            r#"{{"{A}": {{"sharedSpaces": [{{"name": "lab", "appType": "RStudio"}}]}}}}"#
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("RStudio"), "{err}");
     }
 
     #[test]

@@ -230,6 +230,35 @@ pub struct ModelRegistered {
     pub mlflow_run_url: Option<String>,
 }
 
+/// A team shared space a group declares is ready: created, or given its changed settings (provision-users).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedSpaceReady {
+    pub domain_id: String,
+    pub space_name: String,
+    /// `JupyterLab` or `CodeEditor`.
+    pub app_type: String,
+    pub group_id: String,
+    /// The group's label or display name, when known.
+    #[serde(default)]
+    pub group_name: Option<String>,
+    #[serde(default)]
+    pub instance_type: Option<String>,
+    /// `created` or `updated`.
+    pub change: String,
+}
+
+/// A team shared space no group declares any more was removed, its apps first (provision-users).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedSpaceRemoved {
+    pub domain_id: String,
+    pub space_name: String,
+    pub group_id: String,
+    #[serde(default)]
+    pub apps_deleted: u32,
+}
+
 /// The hourly catch-up found a branch ahead of the last push train-on-push evaluated (a push event CodeCommit
 /// delivered late or never) and trained what it left behind.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -430,6 +459,10 @@ pub enum SuiteEvent {
     ProvisioningBlocked(ProvisioningBlocked),
     #[serde(rename = "Provisioning Failed")]
     ProvisioningFailed(ProvisioningFailed),
+    #[serde(rename = "Shared Space Ready")]
+    SharedSpaceReady(SharedSpaceReady),
+    #[serde(rename = "Shared Space Removed")]
+    SharedSpaceRemoved(SharedSpaceRemoved),
     #[serde(rename = "App Idle Warning")]
     AppIdleWarning(AppIdleWarning),
     #[serde(rename = "App Stopped")]
@@ -460,6 +493,8 @@ pub const DETAIL_TYPES: &[&str] = &[
     "User Deprovisioned",
     "Provisioning Blocked",
     "Provisioning Failed",
+    "Shared Space Ready",
+    "Shared Space Removed",
     "App Idle Warning",
     "App Stopped",
     "Idle Sweep Completed",
@@ -481,6 +516,8 @@ impl SuiteEvent {
             SuiteEvent::UserDeprovisioned(_) => "User Deprovisioned",
             SuiteEvent::ProvisioningBlocked(_) => "Provisioning Blocked",
             SuiteEvent::ProvisioningFailed(_) => "Provisioning Failed",
+            SuiteEvent::SharedSpaceReady(_) => "Shared Space Ready",
+            SuiteEvent::SharedSpaceRemoved(_) => "Shared Space Removed",
             SuiteEvent::AppIdleWarning(_) => "App Idle Warning",
             SuiteEvent::AppStopped(_) => "App Stopped",
             SuiteEvent::IdleSweepCompleted(_) => "Idle Sweep Completed",
@@ -629,7 +666,7 @@ mod tests {
         assert_eq!(e.detail_type(), "Training Started");
         let back = SuiteEvent::from_parts(e.detail_type(), &e.detail()).unwrap();
         assert_eq!(back, e);
-        assert_eq!(DETAIL_TYPES.len(), 15);
+        assert_eq!(DETAIL_TYPES.len(), 17);
     }
 
     /// Every suite fixture in events/notify: the serde tag, `detail_type()` and `DETAIL_TYPES` name each event alike.

@@ -105,6 +105,9 @@ fn brief(outcome: &Outcome) -> String {
     parts.join("; ")
 }
 
+/// The data-science group's team shared space (ProvisionGroupSettings' sharedSpaces).
+pub const TEAM_SPACE: &str = "churn-team-lab";
+
 pub async fn run(world: &mut World) -> Result<Chapter, WorldError> {
     let mut chapter = Chapter::new("Morning: the Studio domain follows the data-science group");
     let store = world
@@ -134,6 +137,18 @@ pub async fn run(world: &mut World) -> Result<Chapter, WorldError> {
                     "0".to_string(),
                 ),
                 ("STUDIO_OPS_PRIVATE_SPACE".to_string(), "true".to_string()),
+                // The group's team shared space: JupyterLab, real-time collaboration.
+                (
+                    "STUDIO_OPS_GROUP_SETTINGS".to_string(),
+                    json!({ &group: { "sharedSpaces": [{
+                        "name": TEAM_SPACE,
+                        "appType": "JupyterLab",
+                        "defaultInstanceType": "ml.t3.medium",
+                        "ebsSizeGb": 50,
+                        "idleTimeoutMinutes": 120
+                    }]}})
+                    .to_string(),
+                ),
             ]),
             1,
         )
@@ -186,6 +201,19 @@ pub async fn run(world: &mut World) -> Result<Chapter, WorldError> {
     }
 
     let state = world.sim().admin().state().await?;
+    let team_space = state.spaces.iter().find(|s| s.space_name == TEAM_SPACE);
+    match team_space {
+        Some(s) => chapter.line(format!(
+            "team shared space {} ({}, owner {}) created for data-science",
+            s.space_name,
+            s.sharing_type.as_deref().unwrap_or("?"),
+            s.owner_user_profile_name
+                .as_deref()
+                .unwrap_or("none: the team's")
+        )),
+        None => chapter.fail(format!("no team shared space {TEAM_SPACE}")),
+    }
+    chapter.fact("teamSharedSpace", TEAM_SPACE);
     for p in &state.user_profiles {
         chapter.line(format!(
             "  profile {:<28} SSO user {:<24} {}",

@@ -212,6 +212,19 @@ impl SpacePort for FakeStudio {
         self.write();
         Ok(Change::AlreadyGone)
     }
+    async fn create_shared_space(
+        &self,
+        _: &crate::settings::SharedSpaceSpec,
+        _: &BTreeMap<String, String>,
+    ) -> Result<Created, AwsCallError> {
+        Ok(Created::Created)
+    }
+    async fn update_shared_space(
+        &self,
+        _: &crate::settings::SharedSpaceSpec,
+    ) -> Result<Change, AwsCallError> {
+        Ok(Change::Accepted)
+    }
 }
 
 impl AppPort for FakeStudio {

@@ -9,9 +9,11 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use aws_sdk_sagemaker::types::{
-    AppInstanceType, AppLifecycleManagement, AppType, CodeEditorAppSettings, IdleSettings,
-    JupyterLabAppSettings, LifecycleManagement, OwnershipSettings, ResourceSpec, SharingType,
-    SpaceJupyterLabAppSettings, SpaceSettings, SpaceSharingSettings, UserSettings,
+    AppInstanceType, AppLifecycleManagement, AppType, CodeEditorAppSettings, EbsStorageSettings,
+    IdleSettings, JupyterLabAppSettings, LifecycleManagement, OwnershipSettings, ResourceSpec,
+    SharingType, SpaceAppLifecycleManagement, SpaceCodeEditorAppSettings, SpaceIdleSettings,
+    SpaceJupyterLabAppSettings, SpaceSettings, SpaceSharingSettings, SpaceStorageSettings,
+    UserSettings,
 };
 use studio_ops_shared::sagemaker::{self, sdk_tags, timestamp};
 use studio_ops_shared::throttle::{OperationLimiter, RateLimit};
@@ -21,7 +23,7 @@ use crate::ports::{
     AppOwner, AppPort, AppRef, Change, Created, NewProfile, NewSpace, ProfileDetail, ProfilePort,
     ProfileSummary, RESOURCE_IN_USE, RESOURCE_NOT_FOUND, SpacePort, SpaceSummary, TagPort,
 };
-use crate::settings::ProfileSettings;
+use crate::settings::{ProfileSettings, SharedSpaceSpec, SpaceAppType};
 
 #[derive(Clone)]
 pub struct SageMakerStudio {
@@ -97,6 +99,55 @@ pub fn user_settings(s: &ProfileSettings) -> Option<UserSettings> {
 }
 
 /// A delete/update answer: ResourceNotFound is done, ResourceInUse is "not now".
+/// A team shared space's `SpaceSettings`: its app's default instance type and idle shutdown, and its volume size;
+/// the app type only on creation.
+fn shared_space_settings(spec: &SharedSpaceSpec, with_app_type: bool) -> SpaceSettings {
+    let resource = spec.default_instance_type.as_deref().map(|t| {
+        ResourceSpec::builder()
+            .instance_type(AppInstanceType::from(t))
+            .build()
+    });
+    let lifecycle = spec.idle_timeout_minutes.map(|m| {
+        SpaceAppLifecycleManagement::builder()
+            .idle_settings(
+                SpaceIdleSettings::builder()
+                    .idle_timeout_in_minutes(i32::try_from(m).unwrap_or(i32::MAX))
+                    .build(),
+            )
+            .build()
+    });
+    let mut settings = SpaceSettings::builder();
+    settings = match spec.app_type {
+        SpaceAppType::JupyterLab => settings.jupyter_lab_app_settings(
+            SpaceJupyterLabAppSettings::builder()
+                .set_default_resource_spec(resource)
+                .set_app_lifecycle_management(lifecycle)
+                .build(),
+        ),
+        SpaceAppType::CodeEditor => settings.code_editor_app_settings(
+            SpaceCodeEditorAppSettings::builder()
+                .set_default_resource_spec(resource)
+                .set_app_lifecycle_management(lifecycle)
+                .build(),
+        ),
+    };
+    if with_app_type {
+        settings = settings.app_type(AppType::from(spec.app_type.as_str()));
+    }
+    if let Some(gb) = spec.ebs_size_gb {
+        settings = settings.space_storage_settings(
+            SpaceStorageSettings::builder()
+                .ebs_storage_settings(
+                    EbsStorageSettings::builder()
+                        .ebs_volume_size_in_gb(i32::try_from(gb).unwrap_or(i32::MAX))
+                        .build(),
+                )
+                .build(),
+        );
+    }
+    settings.build()
+}
+
 fn change<T>(result: Result<T, AwsCallError>) -> Result<Change, AwsCallError> {
     match result {
         Ok(_) => Ok(Change::Accepted),
@@ -289,6 +340,11 @@ impl SpacePort for SageMakerStudio {
                                 .space_sharing_settings_summary()
                                 .and_then(|x| x.sharing_type())
                                 .map(|t| t.as_str().to_string()),
+                            app_type: s
+                                .space_settings_summary()
+                                .and_then(|x| x.app_type())
+                                .map(|t| t.as_str().to_string()),
+                            arn: None,
                         });
                     }
                 },
@@ -321,7 +377,53 @@ impl SpacePort for SageMakerStudio {
                 .space_sharing_settings()
                 .and_then(|x| x.sharing_type())
                 .map(|t| t.as_str().to_string()),
+            app_type: out
+                .space_settings()
+                .and_then(|x| x.app_type())
+                .map(|t| t.as_str().to_string()),
+            arn: out.space_arn().map(str::to_string),
         }))
+    }
+
+    async fn create_shared_space(
+        &self,
+        spec: &SharedSpaceSpec,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Created, AwsCallError> {
+        self.token("CreateSpace").await;
+        created(
+            self.client
+                .create_space()
+                .domain_id(&self.domain_id)
+                .space_name(&spec.name)
+                .space_display_name(spec.display_name.as_deref().unwrap_or(&spec.name))
+                .space_sharing_settings(
+                    SpaceSharingSettings::builder()
+                        .sharing_type(SharingType::Shared)
+                        .build(),
+                )
+                .space_settings(shared_space_settings(spec, true))
+                .set_tags(Some(sdk_tags(tags)))
+                .send()
+                .await
+                .call("CreateSpace"),
+        )
+    }
+
+    async fn update_shared_space(&self, spec: &SharedSpaceSpec) -> Result<Change, AwsCallError> {
+        self.token("UpdateSpace").await;
+        change(
+            self.client
+                .update_space()
+                .domain_id(&self.domain_id)
+                .space_name(&spec.name)
+                .space_display_name(spec.display_name.as_deref().unwrap_or(&spec.name))
+                // SageMaker refuses a new app type: the settings are sent without it.
+                .space_settings(shared_space_settings(spec, false))
+                .send()
+                .await
+                .call("UpdateSpace"),
+        )
     }
 
     async fn create_space(&self, space: &NewSpace) -> Result<Created, AwsCallError> {
