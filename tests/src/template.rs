@@ -195,6 +195,19 @@ impl Resolver<'_> {
     }
 }
 
+/// Every condition of a template that evaluates from `values` (the parameters), by name.
+pub fn conditions(
+    text: &str,
+    values: &HashMap<String, String>,
+) -> Result<BTreeMap<String, bool>, TemplateError> {
+    let doc: Yaml =
+        serde_norway::from_str(text).map_err(|e| TemplateError::Parse(e.to_string()))?;
+    Ok(mapping_entries(get(&doc, "Conditions"))
+        .into_iter()
+        .filter_map(|(name, c)| Some((name, evaluate_condition(&doc, c, values, 0)?)))
+        .collect())
+}
+
 /// A template condition's value (`!Equals`, `!Not`, `!And`, `!Or`, `!Condition` over parameters); None when it
 /// needs something the values do not hold.
 fn evaluate_condition(

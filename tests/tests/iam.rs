@@ -1186,7 +1186,64 @@ fn user_cases(domain: &str) -> Vec<UserCase> {
     ]
     .into_iter()
     .chain(merge_to_approve_cases())
+    .chain(emr_cases())
     .collect()
+}
+
+/// The runtime role the users' test deploys with (EmrRuntimeRoleArns), and one it does not name.
+const EMR_RUNTIME_ROLE: &str = "arn:aws:iam::123456789012:role/emr-runtime-churn";
+const OTHER_ROLE: &str = "arn:aws:iam::123456789012:role/emr-runtime-finance";
+
+/// EMR from Studio with runtime roles (EmrSecurityGroupId and EmrRuntimeRoleArns set): clusters are discovered, a
+/// session runs as a configured runtime role on this account's clusters, and as nothing else.
+fn emr_cases() -> Vec<UserCase> {
+    let cluster = |account: &str| {
+        format!(
+            "arn:aws:elasticmapreduce:{}:{account}:cluster/j-2AXXXXXXGAPLF",
+            iam::REGION
+        )
+    };
+    let session = |account: &str, role: &str| {
+        IamRequest::new(
+            "elasticmapreduce:GetClusterSessionCredentials",
+            cluster(account),
+        )
+        .with("elasticmapreduce:ExecutionRoleArn", json!(role))
+    };
+    vec![
+        UserCase {
+            name: "user_discovers_emr_clusters",
+            requests: vec![
+                IamRequest::new("elasticmapreduce:ListClusters", "*"),
+                IamRequest::new("elasticmapreduce:DescribeCluster", cluster(ACCOUNT_ID)),
+                IamRequest::new("elasticmapreduce:ListInstances", cluster(ACCOUNT_ID)),
+            ],
+            allowed: true,
+        },
+        UserCase {
+            name: "user_opens_an_emr_session_as_a_configured_runtime_role",
+            requests: vec![session(ACCOUNT_ID, EMR_RUNTIME_ROLE)],
+            allowed: true,
+        },
+        UserCase {
+            name: "user_opening_an_emr_session_as_another_role_is_denied",
+            requests: vec![session(ACCOUNT_ID, OTHER_ROLE)],
+            allowed: false,
+        },
+        UserCase {
+            name: "user_opening_an_emr_session_without_a_runtime_role_is_denied",
+            requests: vec![IamRequest::new(
+                "elasticmapreduce:GetClusterSessionCredentials",
+                cluster(ACCOUNT_ID),
+            )],
+            allowed: false,
+        },
+        UserCase {
+            name: "user_opening_an_emr_session_on_another_accounts_cluster_is_denied",
+            requests: vec![session("210987654321", EMR_RUNTIME_ROLE)],
+            allowed: false,
+        },
+    ]
 }
 
 /// Merge-to-approve (ApproveOnMergeInto=main): versions are approved by merging, never by hand, and main changes only
@@ -1312,6 +1369,8 @@ fn the_users_role_keeps_jobs_in_the_vpc_apps_small_tags_honest_and_hands_off_oth
         &[
             ("IdentityStoreId", "d-9067000000"),
             ("ApproveOnMergeInto", "main"),
+            ("EmrSecurityGroupId", "sg-0e1f2a3b4c5d6e7f8"),
+            ("EmrRuntimeRoleArns", EMR_RUNTIME_ROLE),
         ],
         &[],
     )

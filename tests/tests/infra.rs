@@ -1160,3 +1160,81 @@ fn every_schedules_input_is_a_request_its_function_reads() {
         digest.input
     );
 }
+
+/// The network stack opens exactly Livy (TCP 8998, Studio → the cluster's primary node) when `EmrSecurityGroupId` is
+/// set, and nothing when it is not: the rules that exist with and without it differ by those two alone.
+#[test]
+fn the_livy_rules_exist_exactly_when_an_emr_cluster_is_named_and_nothing_else_opens() {
+    let path = workspace_root().join("infra/network.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let doc = document(&text);
+    let rules = |emr: &str| -> BTreeMap<String, Json> {
+        let mut values: HashMap<String, String> = template::parameter_defaults(&text)
+            .unwrap()
+            .into_iter()
+            .collect();
+        values.insert("EmrSecurityGroupId".into(), emr.into());
+        let on = template::conditions(&text, &values).unwrap();
+        let mut out = BTreeMap::new();
+        for (id, r) in entries(get(&doc, "Resources")) {
+            let kind = get(r, "Type").and_then(Yaml::as_str).unwrap_or("");
+            if let Some(c) = get(r, "Condition").and_then(Yaml::as_str) {
+                if !on
+                    .get(c)
+                    .copied()
+                    .unwrap_or_else(|| panic!("{id}: condition {c} unknown"))
+                {
+                    continue;
+                }
+            }
+            let props = get(r, "Properties");
+            let port = |k: &str| props.and_then(|p| get(p, k)).cloned();
+            match kind {
+                "AWS::EC2::SecurityGroupIngress" | "AWS::EC2::SecurityGroupEgress" => {
+                    out.insert(
+                        id,
+                        json!([
+                            kind,
+                            format!("{:?}", port("FromPort")),
+                            format!("{:?}", port("ToPort"))
+                        ]),
+                    );
+                }
+                "AWS::EC2::SecurityGroup" => {
+                    for key in ["SecurityGroupIngress", "SecurityGroupEgress"] {
+                        if let Some(inline) = props.and_then(|p| get(p, key)) {
+                            out.insert(format!("{id}.{key}"), json!(format!("{inline:?}")));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    };
+    let without = rules("");
+    let with = rules("sg-0e1f2a3b4c5d6e7f8");
+    let added: Vec<&String> = with.keys().filter(|k| !without.contains_key(*k)).collect();
+    assert_eq!(
+        added,
+        vec!["EmrLivyFromStudioIngress", "StudioToEmrLivyEgress"],
+        "what EmrSecurityGroupId opens"
+    );
+    for id in added {
+        let rule = with[id].to_string();
+        assert!(
+            rule.contains("8998"),
+            "{id} must be Livy's port alone: {rule}"
+        );
+    }
+    assert!(
+        without
+            .keys()
+            .all(|k| with.contains_key(k) && with[k] == without[k]),
+        "the other rules do not change with EMR"
+    );
+    assert!(
+        !without.values().any(|v| v.to_string().contains("8998")),
+        "no Livy rule without a cluster"
+    );
+}
