@@ -1178,14 +1178,14 @@ fn the_livy_rules_exist_exactly_when_an_emr_cluster_is_named_and_nothing_else_op
         let mut out = BTreeMap::new();
         for (id, r) in entries(get(&doc, "Resources")) {
             let kind = get(r, "Type").and_then(Yaml::as_str).unwrap_or("");
-            if let Some(c) = get(r, "Condition").and_then(Yaml::as_str) {
-                if !on
-                    .get(c)
+            let condition = get(r, "Condition").and_then(Yaml::as_str);
+            let exists = condition.is_none_or(|c| {
+                on.get(c)
                     .copied()
                     .unwrap_or_else(|| panic!("{id}: condition {c} unknown"))
-                {
-                    continue;
-                }
+            });
+            if !exists {
+                continue;
             }
             let props = get(r, "Properties");
             let port = |k: &str| props.and_then(|p| get(p, k)).cloned();
