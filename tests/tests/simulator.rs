@@ -2163,6 +2163,26 @@ fn check_op(model: &Value, op: &str, resp: &Value, bad: &mut Vec<String>) {
     }
 }
 
+/// A shared JupyterLab space with the settings provision-users declares (on creation the app type and sharing too).
+fn team_space(domain: &str, create: bool) -> Value {
+    let mut settings = json!({
+        "JupyterLabAppSettings": {
+            "DefaultResourceSpec": { "InstanceType": "ml.t3.medium" },
+            "AppLifecycleManagement": { "IdleSettings": { "IdleTimeoutInMinutes": 120 } },
+        },
+        "SpaceStorageSettings": { "EbsStorageSettings": { "EbsVolumeSizeInGb": 50 } },
+    });
+    let mut body =
+        json!({ "DomainId": domain, "SpaceName": "team-lab", "SpaceDisplayName": "Team lab" });
+    if create {
+        settings["AppType"] = json!("JupyterLab");
+        body["SpaceSharingSettings"] = json!({ "SharingType": "Shared" });
+        body["Tags"] = json!([{ "Key": "studio-ops:managed-by", "Value": "provision-users" }]);
+    }
+    body["SpaceSettings"] = settings;
+    body
+}
+
 #[tokio::test]
 async fn responses_match_the_botocore_model() {
     let model = botocore_model("sagemaker", "2017-07-24");
@@ -2250,7 +2270,20 @@ async fn responses_match_the_botocore_model() {
         ("DescribeApp", app(("SpaceName", "erin-space"))),
         ("ListApps", json!({ "DomainIdEquals": d, "MaxResults": 1 })),
         ("ListApps", json!({ "SpaceNameEquals": "erin-space" })),
+        // A team shared space as provision-users creates and updates it (adapters/sagemaker.rs).
+        ("CreateSpace", team_space(&d, true)),
+        ("UpdateSpace", team_space(&d, false)),
+        (
+            "DescribeSpace",
+            json!({ "DomainId": d, "SpaceName": "team-lab" }),
+        ),
     ];
+    // The team space's requests hold only members of the model's input shapes.
+    for (op, body) in calls.iter().filter(|(_, b)| b["SpaceName"] == "team-lab") {
+        if let Some(shape) = model["operations"][op]["input"]["shape"].as_str() {
+            check_shape(&model, shape, body, &format!("{op} request"), &mut bad);
+        }
+    }
     let mut answers: BTreeMap<String, Value> = BTreeMap::new();
     for (op, body) in &calls {
         let (status, resp) = raw_call(&http, url, &format!("SageMaker.{op}"), body).await;
