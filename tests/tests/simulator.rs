@@ -2387,6 +2387,27 @@ async fn codecommit_responses_match_the_botocore_model() {
             "GetFolder",
             json!({ "repositoryName": "models", "folderPath": "/" }),
         ),
+        // Pull requests, in order: one merged (three-way), one closed unmerged.
+        (
+            "CreatePullRequest",
+            json!({ "title": "main into feature",
+                    "targets": [{ "repositoryName": "models", "sourceReference": "main", "destinationReference": "feature" }] }),
+        ),
+        ("GetPullRequest", json!({ "pullRequestId": "1" })),
+        (
+            "MergePullRequestByThreeWay",
+            json!({ "pullRequestId": "1", "repositoryName": "models", "sourceCommitId": repo.c2 }),
+        ),
+        (
+            "CreatePullRequest",
+            json!({ "title": "feature into main",
+                    "targets": [{ "repositoryName": "models", "sourceReference": "feature", "destinationReference": "main" }] }),
+        ),
+        (
+            "UpdatePullRequestStatus",
+            json!({ "pullRequestId": "2", "pullRequestStatus": "CLOSED" }),
+        ),
+        ("GetPullRequest", json!({ "pullRequestId": "2" })),
     ] {
         let (status, resp) = raw_call(
             &http,
