@@ -1193,6 +1193,25 @@ async fn team_shared_spaces_follow_the_group_settings_safely() {
 
     let three = settings(json!([lab, editor, forecast]));
     let h = local.handler(&[("STUDIO_OPS_GROUP_SETTINGS", three.as_str())]);
+    // A preview first: the plan names the three spaces, and nothing is created.
+    let preview = h
+        .handle(
+            fixture("provision-users/manual-dry-run.json").unwrap(),
+            context(300),
+        )
+        .await
+        .unwrap();
+    let Outcome::DryRun { plan, .. } = &preview else {
+        panic!("{preview:?}")
+    };
+    let planned: Vec<&str> = plan
+        .shared_spaces
+        .create
+        .iter()
+        .map(|c| c.spec.name.as_str())
+        .collect();
+    assert_eq!(planned, vec!["forecast-lab", "team-editor", "team-lab"]);
+    assert_eq!(local.state().await.spaces.len(), 1, "only ana-notes");
     for _ in 0..3 {
         h.handle(scheduled.clone(), context(300)).await.unwrap();
     }
