@@ -3,14 +3,15 @@
 //! DescribeModelPackageGroup/CreateModelPackageGroup, ListModelPackages (every page) and CreateModelPackage.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
 
 use aws_sdk_sagemaker::Client;
 use aws_sdk_sagemaker::types::{
     AlgorithmSpecification, Channel, CheckpointConfig, CompressionType, DataSource,
     ExperimentConfig, InferenceSpecification, MetadataProperties, MetricDefinition, MlflowConfig,
-    ModelApprovalStatus, ModelPackageContainerDefinition, ModelPackageSortBy, OutputDataConfig,
-    ResourceConfig, S3DataDistribution, S3DataSource, S3DataType, SortOrder, StoppingCondition,
-    Tag, TrainingInputMode, TrainingInstanceType, VpcConfig,
+    ModelApprovalStatus, ModelPackageContainerDefinition, ModelPackageSortBy, ModelPackageSummary,
+    OutputDataConfig, ResourceConfig, S3DataDistribution, S3DataSource, S3DataType, SortOrder,
+    StoppingCondition, Tag, TrainingInputMode, TrainingInstanceType, VpcConfig,
 };
 
 use studio_ops_shared::{AwsCall, AwsCallError, ErrorClass};
@@ -329,6 +330,38 @@ fn version_of(arn: &str) -> Option<i32> {
     arn.rsplit('/').next().and_then(|v| v.parse().ok())
 }
 
+impl SageMakerRegistry {
+    /// The group's versions, newest first (`ListModelPackages`, page by page) until `visit` breaks; a group that does
+    /// not exist has none.
+    async fn newest_first(
+        &self,
+        group: &str,
+        mut visit: impl FnMut(&ModelPackageSummary) -> ControlFlow<()>,
+    ) -> Result<(), AwsCallError> {
+        let mut pages = self
+            .client
+            .list_model_packages()
+            .model_package_group_name(group)
+            .sort_by(ModelPackageSortBy::CreationTime)
+            .sort_order(SortOrder::Descending)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = match page.call("ListModelPackages") {
+                Ok(p) => p,
+                Err(e) if not_found(e.code.as_deref(), &e.message) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            for p in page.model_package_summary_list() {
+                if visit(p).is_break() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl ModelRegistry for SageMakerRegistry {
     async fn ensure_group(
         &self,
@@ -370,33 +403,23 @@ impl ModelRegistry for SageMakerRegistry {
         group: &str,
         marker: &str,
     ) -> Result<Option<ModelVersion>, AwsCallError> {
-        let mut pages = self
-            .client
-            .list_model_packages()
-            .model_package_group_name(group)
-            .sort_by(ModelPackageSortBy::CreationTime)
-            .sort_order(SortOrder::Descending)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = match page.call("ListModelPackages") {
-                Ok(p) => p,
-                Err(e) if not_found(e.code.as_deref(), &e.message) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            for p in page.model_package_summary_list() {
-                if p.model_package_description()
-                    .is_some_and(|d| d.contains(marker))
-                {
-                    let arn = p.model_package_arn().unwrap_or_default().to_string();
-                    return Ok(Some(ModelVersion {
-                        version: p.model_package_version().or_else(|| version_of(&arn)),
-                        arn,
-                    }));
-                }
+        let mut found = None;
+        self.newest_first(group, |p| {
+            if !p
+                .model_package_description()
+                .is_some_and(|d| d.contains(marker))
+            {
+                return ControlFlow::Continue(());
             }
-        }
-        Ok(None)
+            let arn = p.model_package_arn().unwrap_or_default().to_string();
+            found = Some(ModelVersion {
+                version: p.model_package_version().or_else(|| version_of(&arn)),
+                arn,
+            });
+            ControlFlow::Break(())
+        })
+        .await?;
+        Ok(found)
     }
 
     async fn create_version(&self, spec: &ModelPackageSpec) -> Result<ModelVersion, AwsCallError> {
@@ -444,39 +467,27 @@ impl ModelRegistry for SageMakerRegistry {
     }
 
     async fn versions(&self, group: &str) -> Result<Vec<VersionSummary>, AwsCallError> {
-        let mut pages = self
-            .client
-            .list_model_packages()
-            .model_package_group_name(group)
-            .sort_by(ModelPackageSortBy::CreationTime)
-            .sort_order(SortOrder::Descending)
-            .into_paginator()
-            .send();
         let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = match page.call("ListModelPackages") {
-                Ok(p) => p,
-                Err(e) if not_found(e.code.as_deref(), &e.message) => return Ok(Vec::new()),
-                Err(e) => return Err(e),
-            };
-            for p in page.model_package_summary_list() {
-                let arn = p.model_package_arn().unwrap_or_default().to_string();
-                out.push(VersionSummary {
-                    version: p.model_package_version().or_else(|| version_of(&arn)),
-                    status: p
-                        .model_approval_status()
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_default(),
-                    job: p
-                        .model_package_description()
-                        .and_then(naming::job_of_marker),
-                    arn,
-                });
-                if out.len() >= crate::approval::MAX_VERSIONS {
-                    return Ok(out);
-                }
+        self.newest_first(group, |p| {
+            let arn = p.model_package_arn().unwrap_or_default().to_string();
+            out.push(VersionSummary {
+                version: p.model_package_version().or_else(|| version_of(&arn)),
+                status: p
+                    .model_approval_status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                job: p
+                    .model_package_description()
+                    .and_then(naming::job_of_marker),
+                arn,
+            });
+            if out.len() >= crate::approval::MAX_VERSIONS {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
-        }
+        })
+        .await?;
         Ok(out)
     }
 
