@@ -178,6 +178,11 @@ print(next((a for a in d.RUST_TARGETS if not d.can_build(a, t)), ""))')
     plan_case "bad budgets" 1 "^REFUSED" "Budgets mode 'on' is not off, dry-run or enforce" \
         "Budgets userMonthlyUsd must be a number of USD above 0" \
         -- PARAMS="$store Budgets='{\"mode\": \"on\", \"userMonthlyUsd\": -5}'" ARCHITECTURE=x86_64 || status=1
+    plan_case "a team shared space nobody may start, EMR roles that are not roles" 1 "^REFUSED" \
+        "group 9a6763d7-0001-70f0-3861-d4cfe87e1540: shared space team-lab defaults to" \
+        "EmrRuntimeRoleArns: 'emr-runtime' is not an IAM role ARN" \
+        -- PARAMS="$store ProvisionGroupSettings='{\"9a6763d7-0001-70f0-3861-d4cfe87e1540\": {\"sharedSpaces\": [{\"name\": \"team-lab\", \"appType\": \"JupyterLab\", \"defaultInstanceType\": \"ml.p4d.24xlarge\"}]}}' EmrRuntimeRoleArns=emr-runtime" \
+        ARCHITECTURE=x86_64 || status=1
     plan_case "ReserveConcurrency=true, quota 10" 1 "^REFUSED" \
         "reserving 6 executions needs an account quota of at least 106 \\(LAMBDA_CONCURRENCY_QUOTA=10\\)" \
         -- PARAMS="$store ReserveConcurrency=true" LAMBDA_CONCURRENCY_QUOTA=10 || status=1

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import os
 import sys
 import textwrap
@@ -208,7 +209,7 @@ def show_identity_center(plan: Plan, account_id: str | None) -> list[str]:
                   f"application in the Identity Center account by hand")
     if values.get("ProvisionExtraGroupIds"):
         print(f"  more groups         {values['ProvisionExtraGroupIds']}")
-    return refusals + check_group_settings(plan) + check_budgets(plan)
+    return refusals + check_group_settings(plan) + check_budgets(plan) + check_emr(plan)
 
 
 BUDGET_KEYS = {"mode", "warnAtPercent", "userMonthlyUsd", "users", "spaces", "extensions"}
@@ -284,6 +285,48 @@ def check_group_settings(plan: Plan) -> list[str]:
         if role and "ProvisionExecutionRoleArns" in declared and role not in passable:
             refusals.append(f"parameter: ProvisionGroupSettings gives group {group} the executionRoleArn {role}, "
                             f"which is not in ProvisionExecutionRoleArns: provision-users could not pass it to SageMaker")
+    refusals += check_shared_spaces(settings, values, declared)
+    return refusals
+
+
+def check_shared_spaces(settings: dict, values: dict, declared: dict) -> list[str]:
+    """A team shared space's default instance type must be one users may run (StudioInstanceTypes), and a space name
+    is the domain's: two groups cannot declare one. provision-users refuses both at cold start; this says so first."""
+    allowed_text = values.get("StudioInstanceTypes") or str(declared.get("StudioInstanceTypes", {}).get("Default", ""))
+    allowed = {t.strip() for t in allowed_text.split(",") if t.strip()}
+    seen: dict[str, str] = {}
+    refusals = []
+    for group, group_settings in settings.items():
+        spaces = group_settings.get("sharedSpaces", []) if isinstance(group_settings, dict) else []
+        for space in spaces if isinstance(spaces, list) else []:
+            if not isinstance(space, dict):
+                refusals.append(f"parameter: ProvisionGroupSettings group {group}: sharedSpaces holds objects")
+                continue
+            name = str(space.get("name", ""))
+            instance = space.get("defaultInstanceType")
+            if instance and allowed and instance not in allowed:
+                refusals.append(f"parameter: ProvisionGroupSettings group {group}: shared space {name} defaults to "
+                                f"{instance}, which is not in StudioInstanceTypes: nobody could start it")
+            if name.lower() in seen:
+                refusals.append(f"parameter: ProvisionGroupSettings declares shared space {name} in groups "
+                                f"{seen[name.lower()]} and {group}: a space name is the domain's")
+            seen[name.lower()] = group
+    return refusals
+
+
+def check_emr(plan: Plan) -> list[str]:
+    """EMR runtime roles are IAM role ARNs, at most 5 (SageMaker's EmrSettings limit); another account's cluster
+    needs both its account and the access role."""
+    values = plan.values
+    roles = [r.strip() for r in values.get("EmrRuntimeRoleArns", "").split(",") if r.strip()]
+    refusals = []
+    if len(roles) > 5:
+        refusals.append(f"parameter: EmrRuntimeRoleArns names {len(roles)} roles; at most 5")
+    for role in roles:
+        if not re.fullmatch(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+", role):
+            refusals.append(f"parameter: EmrRuntimeRoleArns: {role!r} is not an IAM role ARN")
+    if bool(values.get("EmrClusterAccountId", "").strip()) != bool(values.get("EmrAccessRoleArn", "").strip()):
+        refusals.append("parameter: EmrClusterAccountId and EmrAccessRoleArn go together (a cluster in another account)")
     return refusals
 
 
