@@ -120,8 +120,10 @@ impl PushState for DynamoPushState {
             .item("at", s(Timestamp::now().to_string()));
         let request = match from {
             None => request.condition_expression("attribute_not_exists(id)"),
+            // Through a name placeholder, as the suite writes every attribute in an expression.
             Some(from) => request
-                .condition_expression("head = :from")
+                .condition_expression("#head = :from")
+                .expression_attribute_names("#head", "head")
                 .expression_attribute_values(":from", s(from)),
         };
         conditional(request.send().await, "PutItem")
