@@ -19,7 +19,10 @@ use crate::changes;
 use crate::config::{Config, MergeToApprove};
 use crate::error::HandlerError;
 use crate::handler::{Claimed, Outcome, once_typed};
-use crate::ports::{ModelRegistry, Ports, PullRequestTarget, SourceRepository};
+use crate::naming;
+use crate::ports::{
+    FolderEntry, ModelRegistry, Ports, PullRequestTarget, PushState, SourceRepository,
+};
 use crate::range::{self, Range};
 use crate::trigger::PullRequestStateChange;
 
@@ -43,9 +46,15 @@ pub enum Approval {
     AlreadyApproved { model_package_arn: String },
     /// A reviewer rejected it: a merge does not overrule that.
     LeftRejected { model_package_arn: String },
-    /// No version of the model was trained from a commit of the range (its job may still be running: then the
-    /// version, once registered, waits for an approval by hand).
-    NoVersion,
+    /// No version trained the merged files (the last commit was not trained, its job failed, or its version is not
+    /// registered yet: it then waits for an approval by hand).
+    NoVersion { reason: String },
+    /// The version found is not one a merge may approve (not studio-ops', trained outside the range, or changed
+    /// since it was registered).
+    NotTrusted {
+        model_package_arn: String,
+        reason: String,
+    },
 }
 
 /// The pull request use case over the ports it needs.
@@ -60,6 +69,7 @@ where
     R: ModelRegistry,
     P: PublishEvents,
     I: IdempotencyStore,
+    W: PushState,
 {
     pub fn new(config: &'a Config, ports: &'a Ports<S, T, R, A, P, I, K, L, W>) -> Self {
         Self { config, ports }
@@ -125,11 +135,12 @@ where
                 pr.id
             )));
         };
-        let (Some(base), Some(tip), true) =
-            (&target.merge_base, &target.source_commit, target.merged)
-        else {
+        if !target.merged {
+            return Err(HandlerError::MergeNotVisible { id: pr.id.clone() });
+        }
+        let (Some(base), Some(tip)) = (&target.merge_base, &target.source_commit) else {
             return Ok(ignored(format!(
-                "CodeCommit does not show pull request {} merged with a merge base and a source commit",
+                "CodeCommit shows pull request {} merged without a merge base or a source commit",
                 pr.id
             )));
         };
@@ -165,7 +176,7 @@ where
         let mut approved = 0.0;
         for model in changed {
             let approval = self
-                .approve_model(&model, &range, |commit, job| {
+                .approve_model(&model, tip, &range, |commit, job| {
                     description(&pr.id, &pr.title, target, &who, commit, job)
                 })
                 .await?;
@@ -184,52 +195,108 @@ where
         })
     }
 
-    /// The model's newest version (group = the model) trained from a commit of the range, approved unless a reviewer
-    /// decided already.
+    /// The version that trained exactly the merged files of the model (its folder's tree at the source commit, as
+    /// train-on-push recorded it when the job started), checked to be studio-ops' own, trained from a commit of the
+    /// range, and still serving what it was registered with; approved unless a reviewer decided already.
     async fn approve_model(
         &self,
         model: &str,
+        tip: &str,
         range: &Range,
         describe: impl Fn(&str, &str) -> String,
     ) -> Result<Approval, HandlerError> {
-        let registry = &self.ports.registry;
-        for version in registry.versions(model).await? {
-            // The job name ends with the commit as people read it: only a version whose short commit is in the
-            // range is worth asking its full commit.
-            let Some(job) = &version.job else { continue };
-            let Some(short_id) = job.rsplit('-').next() else {
-                continue;
-            };
-            if !range.commits.iter().any(|c| c.starts_with(short_id)) {
-                continue;
-            }
-            let Some(commit) = registry.version_commit(&version.arn).await? else {
-                continue;
-            };
-            if !range.contains(&commit) {
-                continue;
-            }
-            return Ok(match version.status.as_str() {
-                "Approved" => Approval::AlreadyApproved {
-                    model_package_arn: version.arn,
-                },
-                "Rejected" => Approval::LeftRejected {
-                    model_package_arn: version.arn,
-                },
-                _ => {
-                    registry
-                        .approve(&version.arn, &describe(&commit, job))
-                        .await?;
-                    tracing::info!(model, version = ?version.version, arn = %version.arn, "approved on merge");
-                    Approval::Approved {
-                        model_package_arn: version.arn,
-                        version: version.version,
-                        commit,
-                    }
-                }
+        let repository = &self.config.repository_name;
+        let root = &self.config.models_root;
+        let folder = crate::paths::join(root, model);
+        let tree = self
+            .ports
+            .source
+            .folder(repository, tip, root)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|e| match e {
+                FolderEntry::Folder { path, tree_id } if path == folder => tree_id,
+                _ => None,
             });
+        let trained = match &tree {
+            Some(tree) => {
+                self.ports
+                    .state
+                    .trained_tree(repository, model, tree)
+                    .await?
+            }
+            None => None,
+        };
+        let Some(job) = trained else {
+            return Ok(Approval::NoVersion {
+                reason: "no job trained the merged files of this model (the pull request's last commit was not trained, or its job failed): nothing is approved".into(),
+            });
+        };
+        let registry = &self.ports.registry;
+        let Some(version) = registry
+            .versions(model)
+            .await?
+            .into_iter()
+            .find(|v| v.job.as_deref() == Some(job.as_str()))
+        else {
+            return Ok(Approval::NoVersion {
+                reason: format!(
+                    "{job} trained the merged files, but its version is not registered yet: approve it by hand once it is"
+                ),
+            });
+        };
+        let refuse = |reason: String| {
+            Ok(Approval::NotTrusted {
+                model_package_arn: version.arn.clone(),
+                reason,
+            })
+        };
+        let Some(detail) = registry.version_detail(&version.arn).await? else {
+            return refuse("the version no longer exists".into());
+        };
+        let tag = |k: &str| detail.tags.get(k).map(String::as_str);
+        if tag(naming::tag::MANAGED_BY) != Some(naming::tag::MANAGED_BY_VALUE) {
+            return refuse("the version was not registered by studio-ops".into());
         }
-        Ok(Approval::NoVersion)
+        let Some(commit) = tag(naming::tag::COMMIT).map(str::to_string) else {
+            return refuse("the version carries no commit".into());
+        };
+        if !range.contains(&commit) {
+            return refuse(format!(
+                "the version was trained from commit {}, outside the merged range",
+                short(&commit)
+            ));
+        }
+        let serves = naming::model_digest(
+            detail.image.as_deref().unwrap_or_default(),
+            detail.model_data_url.as_deref().unwrap_or_default(),
+        );
+        if tag(naming::tag::MODEL_DIGEST) != Some(serves.as_str()) {
+            return refuse(
+                "the version no longer serves the image and model data it was registered with"
+                    .into(),
+            );
+        }
+        Ok(match version.status.as_str() {
+            "Approved" => Approval::AlreadyApproved {
+                model_package_arn: version.arn,
+            },
+            "Rejected" => Approval::LeftRejected {
+                model_package_arn: version.arn,
+            },
+            _ => {
+                registry
+                    .approve(&version.arn, &describe(&commit, &job))
+                    .await?;
+                tracing::info!(model, version = ?version.version, arn = %version.arn, "approved on merge");
+                Approval::Approved {
+                    model_package_arn: version.arn,
+                    version: version.version,
+                    commit,
+                }
+            }
+        })
     }
 }
 

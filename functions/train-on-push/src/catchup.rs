@@ -54,6 +54,29 @@ pub enum BranchCatchUp {
     Failed { error: String },
 }
 
+/// The branches one run looks at: those named by a literal pattern (e.g. `main`) always, then a window of the others
+/// that moves every hour, so that beyond [`MAX_BRANCHES`] every branch is reached within a few runs rather than the
+/// same ones never. Answers the branches and how many wait for a later run.
+fn window(mut branches: Vec<String>, patterns: &[String], now: Timestamp) -> (Vec<String>, usize) {
+    branches.sort();
+    branches.dedup();
+    let literal = |b: &String| patterns.iter().any(|p| !p.contains(['*', '?']) && p == b);
+    let (mut chosen, rest): (Vec<String>, Vec<String>) = branches.into_iter().partition(literal);
+    let room = MAX_BRANCHES.saturating_sub(chosen.len());
+    if rest.len() <= room {
+        chosen.extend(rest);
+        return (chosen, 0);
+    }
+    if room == 0 {
+        return (chosen, rest.len());
+    }
+    let windows = rest.len().div_ceil(room);
+    let hour = usize::try_from(now.as_second().div_euclid(3600)).unwrap_or(0);
+    let start = (hour % windows) * room;
+    chosen.extend(rest.iter().cycle().skip(start).take(room).cloned());
+    (chosen, rest.len() - room)
+}
+
 /// The catch-up use case over the ports it needs.
 pub struct CatchUp<'a, S, T, R, A, P, I, K, L, W> {
     config: &'a Config,
@@ -79,7 +102,7 @@ where
         let repository = &self.config.repository_name;
         let source = &self.ports.source;
         let state = &self.ports.state;
-        let mut watched: Vec<String> = source
+        let watched: Vec<String> = source
             .branches(repository)
             .await?
             .into_iter()
@@ -90,10 +113,10 @@ where
                     .any(|p| glob_matches(p, b))
             })
             .collect();
-        watched.sort();
-        let omitted = watched.len().saturating_sub(MAX_BRANCHES);
-        watched.truncate(MAX_BRANCHES);
-        let first_run = state.watching_since(repository).await?.is_none();
+        let (watched, omitted) = window(watched, &self.config.branch_patterns, Timestamp::now());
+        let since = state.watching_since(repository).await?;
+        let first_run = since.is_none();
+        let since = since.and_then(|t| t.parse::<Timestamp>().ok());
         let mut branches = BTreeMap::new();
         let mut first_error = None;
         for branch in watched {
@@ -101,7 +124,7 @@ where
                 branches.insert(branch, BranchCatchUp::Deferred);
                 continue;
             }
-            let done = match self.branch(&branch, first_run, deadline).await {
+            let done = match self.branch(&branch, since, deadline).await {
                 Ok(done) => done,
                 Err(e) => {
                     tracing::error!(branch = %branch, error = %e, "catch-up failed for the branch");
@@ -114,7 +137,12 @@ where
             };
             branches.insert(branch, done);
         }
-        if first_run {
+        // The starting point holds once every branch looked at was recorded: a run that failed or was cut short
+        // stays a first run (what it recorded stays too), so no branch is ever taken for one created since.
+        let complete = branches
+            .values()
+            .all(|b| !matches!(b, BranchCatchUp::Failed { .. } | BranchCatchUp::Deferred));
+        if first_run && complete {
             state
                 .start_watching(repository, &Timestamp::now().to_string())
                 .await?;
@@ -149,10 +177,11 @@ where
         }
     }
 
+    /// One branch: `since` is when the catch-up started watching (None: this is its first run).
     async fn branch(
         &self,
         branch: &str,
-        first_run: bool,
+        since: Option<Timestamp>,
         deadline: &Deadline,
     ) -> Result<BranchCatchUp, HandlerError> {
         let repository = &self.config.repository_name;
@@ -160,9 +189,18 @@ where
             return Ok(BranchCatchUp::Gone);
         };
         let evaluated = self.ports.state.evaluated(repository, branch).await?;
+        // A branch without a record is new only if its head was committed after the catch-up started watching:
+        // otherwise it existed then (a pattern added since, a branch a cut-short run did not reach) and is recorded.
+        let new_since_watching = match (evaluated.is_none(), since) {
+            (true, Some(since)) => {
+                let commit = self.ports.source.commit(repository, &head).await?;
+                commit.committed_at.is_some_and(|at| at > since.as_second())
+            }
+            _ => false,
+        };
         match evaluated {
             Some(h) if h == head => return Ok(BranchCatchUp::UpToDate { head }),
-            None if first_run => {
+            None if !new_since_watching => {
                 self.ports
                     .state
                     .advance(repository, branch, None, &head)
@@ -253,3 +291,31 @@ where
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    #[test]
+    fn beyond_the_limit_every_branch_is_reached_within_a_few_hours_and_main_always() {
+        let mut branches: Vec<String> = (0..450).map(|i| format!("experiment/b{i:03}")).collect();
+        branches.push("main".into());
+        let patterns = vec!["main".to_string(), "experiment/*".to_string()];
+        let mut seen = std::collections::BTreeSet::new();
+        for hour in 0..3 {
+            let now = Timestamp::from_second(hour * 3600).unwrap();
+            let (chosen, omitted) = window(branches.clone(), &patterns, now);
+            assert_eq!(chosen.len(), MAX_BRANCHES);
+            assert_eq!(omitted, 451 - MAX_BRANCHES);
+            assert_eq!(
+                chosen[0], "main",
+                "a literal pattern's branch always comes first"
+            );
+            seen.extend(chosen);
+        }
+        assert_eq!(seen.len(), 451, "three hours reach all 451 branches");
+        // Within the limit: everything, nothing omitted.
+        let (chosen, omitted) = window(branches[..10].to_vec(), &patterns, Timestamp::UNIX_EPOCH);
+        assert_eq!((chosen.len(), omitted), (10, 0));
+    }
+}

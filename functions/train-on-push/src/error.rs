@@ -27,6 +27,10 @@ pub enum HandlerError {
     Unregistrable { job: String, message: String },
     #[error("cannot build the source archive of {job}: {message}")]
     Archive { job: String, message: String },
+    /// The event says a pull request was merged and CodeCommit does not show it (yet): Lambda's retry asks again,
+    /// and the claim is not spent on a reading that may only be late.
+    #[error("pull request {id}: the event says merged, GetPullRequest does not show it merged yet")]
+    MergeNotVisible { id: String },
     /// An answer that cannot be written to or read back from the idempotency store as JSON.
     #[error("cannot record the outcome: {0}")]
     Record(serde_json::Error),
@@ -39,6 +43,7 @@ impl Failure for HandlerError {
             HandlerError::Aws(e) => e.class(),
             HandlerError::Publish(e) => e.class(),
             HandlerError::Idempotency(e) => e.class(),
+            HandlerError::MergeNotVisible { .. } => ErrorClass::Retryable,
             HandlerError::NoArtifacts { .. }
             | HandlerError::Unregistrable { .. }
             | HandlerError::Archive { .. }

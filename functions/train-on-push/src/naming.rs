@@ -26,6 +26,9 @@ pub mod tag {
     /// The job's MLflow run and experiment ids, set when the run was opened before the job.
     pub const MLFLOW_RUN_ID: &str = "studio-ops:mlflow-run-id";
     pub const MLFLOW_EXPERIMENT_ID: &str = "studio-ops:mlflow-experiment-id";
+    /// On a model package: a digest of what it serves (image and model data), which users cannot set or change
+    /// (no `studio-ops:*` tag but keep-alive): merge-to-approve approves a version only while it still matches.
+    pub const MODEL_DIGEST: &str = "studio-ops:model-digest";
 }
 
 /// True when `name` matches SageMaker's entity-name pattern `[a-zA-Z0-9](-*[a-zA-Z0-9]){0,max-1}`.
@@ -103,6 +106,15 @@ pub fn tag_value(text: &str) -> String {
         })
         .take(256)
         .collect()
+}
+
+/// The digest of what a model package serves: its inference image and model data.
+pub fn model_digest(image: &str, model_data_url: &str) -> String {
+    let mut h = hex::encode(Sha256::digest(
+        format!("{image}\n{model_data_url}").as_bytes(),
+    ));
+    h.truncate(32);
+    h
 }
 
 /// The marker a model package's description carries so that a duplicate registration finds it.

@@ -442,6 +442,10 @@ pub fn model_package(
             tag::COMMIT.to_string(),
             naming::tag_value(&lineage.commit_id),
         ),
+        (
+            tag::MODEL_DIGEST.to_string(),
+            naming::model_digest(&image, model_data_url),
+        ),
     ];
     let or_default = |v: &Vec<String>| {
         if v.is_empty() {

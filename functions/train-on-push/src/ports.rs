@@ -144,8 +144,9 @@ pub trait PushState: Send + Sync {
         branch: &str,
     ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
 
-    /// Moves the branch's evaluated head from `from` (None: no record yet) to `to`; false, changing nothing, when
-    /// the record holds anything else (an invocation that read the same record moved it first).
+    /// Moves the branch's evaluated head from `from` to `to`; false, changing nothing, when the record holds anything
+    /// else (an invocation that read the same record moved it first). `from` None (a new branch, or a branch deleted
+    /// and created again) sets it whatever it held.
     fn advance(
         &self,
         repository: &str,
@@ -271,6 +272,14 @@ pub struct VersionSummary {
     pub job: Option<String>,
 }
 
+/// What a version serves, and its tags (which only studio-ops can set with a `studio-ops:` key).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VersionDetail {
+    pub image: Option<String>,
+    pub model_data_url: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
 /// The SageMaker Model Registry.
 pub trait ModelRegistry: Send + Sync {
     /// The group's newest versions, newest first (at most [`crate::approval::MAX_VERSIONS`]); empty when there is
@@ -280,11 +289,11 @@ pub trait ModelRegistry: Send + Sync {
         group: &str,
     ) -> impl Future<Output = Result<Vec<VersionSummary>, AwsCallError>> + Send;
 
-    /// The commit a version records (`studio-ops:commit` in its customer metadata).
-    fn version_commit(
+    /// What a version serves and its tags (DescribeModelPackage, ListTags); None when it no longer exists.
+    fn version_detail(
         &self,
         arn: &str,
-    ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
+    ) -> impl Future<Output = Result<Option<VersionDetail>, AwsCallError>> + Send;
 
     /// Sets the version `Approved` with the description (`UpdateModelPackage`).
     fn approve(

@@ -97,6 +97,9 @@ struct Shared {
     http: reqwest::Client,
     /// What moto drops from a training job, by job name: its `MlflowConfig` and when it was created.
     training: Mutex<BTreeMap<String, TrainingExtras>>,
+    /// The tags each model package was created with, by ARN: moto keeps none for model packages, and ListTags is how
+    /// train-on-push tells its own versions (`studio-ops:*` tags users cannot set) from a user's.
+    package_tags: Mutex<BTreeMap<String, Value>>,
 }
 
 /// What SageMaker describes of a training job and moto does not.
@@ -187,6 +190,7 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
         moto_url: cfg.moto_url.map(|u| u.trim_end_matches('/').to_owned()),
         http,
         training: Mutex::new(BTreeMap::new()),
+        package_tags: Mutex::new(BTreeMap::new()),
     });
     let app = router(shared);
     let (tx, rx) = oneshot::channel::<()>();
@@ -302,13 +306,46 @@ async fn sagemaker_call(
                 };
                 lock(&sh.training).entry(name.to_string()).or_insert(extras);
             }
+            if op == "ListTags"
+                && let Some(arn) = input.value("ResourceArn").and_then(Value::as_str)
+                && arn.contains(":model-package/")
+            {
+                let tags = lock(&sh.package_tags).get(arn).cloned();
+                return Ok(ok_response(
+                    &json!({ "Tags": tags.unwrap_or_else(|| json!([])) }),
+                ));
+            }
+            let tags = input.value("Tags").cloned();
             let response = forward(sh, moto, method, uri, headers, body).await?;
-            if op != "DescribeTrainingJob" || !response.status().is_success() {
+            if !response.status().is_success() {
                 return Ok(response);
             }
-            complete_training_job(sh, response).await
+            match op {
+                "DescribeTrainingJob" => complete_training_job(sh, response).await,
+                "CreateModelPackage" => remember_package_tags(sh, response, tags).await,
+                _ => Ok(response),
+            }
         }
     }
+}
+
+/// Keeps the tags a model package was created with (moto's answer passes through unchanged).
+async fn remember_package_tags(
+    sh: &Shared,
+    response: Response,
+    tags: Option<Value>,
+) -> Result<Response, AwsError> {
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|e| AwsError::internal(format!("reading moto's answer failed: {e}")))?;
+    if let Some(arn) = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v["ModelPackageArn"].as_str().map(str::to_string))
+    {
+        lock(&sh.package_tags).insert(arn, tags.unwrap_or_else(|| json!([])));
+    }
+    Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
 /// moto's DescribeTrainingJob with what SageMaker also answers: the `MlflowConfig` the job was created with,

@@ -119,7 +119,8 @@ impl PushState for DynamoPushState {
             .item("head", s(to))
             .item("at", s(Timestamp::now().to_string()));
         let request = match from {
-            None => request.condition_expression("attribute_not_exists(id)"),
+            // A branch (re)created: its head is the start, whatever an earlier branch of that name left.
+            None => request,
             // Through a name placeholder, as the suite writes every attribute in an expression.
             Some(from) => request
                 .condition_expression("#head = :from")

@@ -12,12 +12,16 @@ use studio_ops_shared::publisher::RecordingPublisher;
 
 use crate::config::Config;
 use crate::handler::Handler;
+use crate::naming::tag;
 use crate::plan::{ModelPackageSpec, TrainingJobSpec};
 use crate::ports::{
     Artifacts, CommitInfo, FolderEntry, JobCreation, JobDescription, ModelRegistry, ModelVersion,
     Ports, PullRequest, PushState, RunEnd, RunStart, RunStatus, RunTracker, SourceRepository,
-    SpendLedger, TrackedRun, Training, VersionSummary,
+    SpendLedger, TrackedRun, Training, VersionDetail, VersionSummary,
 };
+
+/// The inference image the fake registry's versions serve.
+pub const IMAGE: &str = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1";
 use studio_ops_shared::spend::Usage;
 
 pub const REPO: &str = "sagemaker-repository";
@@ -244,7 +248,7 @@ impl PushState for FakeState {
     ) -> Result<bool, AwsCallError> {
         let mut heads = self.heads.lock().unwrap();
         let key = (repo.to_string(), branch.to_string());
-        if heads.get(&key).map(String::as_str) != from {
+        if from.is_some() && heads.get(&key).map(String::as_str) != from {
             return Ok(false);
         }
         heads.insert(key, to.to_string());
@@ -430,8 +434,8 @@ impl FakeRegistry {
             group: group.to_string(),
             group_description: String::new(),
             description: format!("{group} {}", crate::naming::registration_marker(&job)),
-            image: String::new(),
-            model_data_url: String::new(),
+            image: IMAGE.to_string(),
+            model_data_url: format!("s3://out/{job}/output/model.tar.gz"),
             content_types: Vec::new(),
             response_types: Vec::new(),
             commit_id: commit.to_string(),
@@ -441,8 +445,18 @@ impl FakeRegistry {
                 "studio-ops:commit".to_string(),
                 commit.to_string(),
             )]),
+            tags: vec![
+                (tag::MANAGED_BY.into(), tag::MANAGED_BY_VALUE.into()),
+                (tag::COMMIT.into(), commit.to_string()),
+                (
+                    tag::MODEL_DIGEST.into(),
+                    crate::naming::model_digest(
+                        IMAGE,
+                        &format!("s3://out/{job}/output/model.tar.gz"),
+                    ),
+                ),
+            ],
             client_token: job,
-            tags: Vec::new(),
         });
     }
 
@@ -510,7 +524,7 @@ impl ModelRegistry for FakeRegistry {
         out.reverse();
         Ok(out)
     }
-    async fn version_commit(&self, arn: &str) -> Result<Option<String>, AwsCallError> {
+    async fn version_detail(&self, arn: &str) -> Result<Option<VersionDetail>, AwsCallError> {
         let n: usize = arn
             .rsplit('/')
             .next()
@@ -521,7 +535,11 @@ impl ModelRegistry for FakeRegistry {
             .lock()
             .unwrap()
             .get(n.wrapping_sub(1))
-            .and_then(|v| v.customer_metadata.get("studio-ops:commit").cloned()))
+            .map(|v| VersionDetail {
+                image: Some(v.image.clone()),
+                model_data_url: Some(v.model_data_url.clone()),
+                tags: v.tags.iter().cloned().collect(),
+            }))
     }
     async fn approve(&self, arn: &str, description: &str) -> Result<(), AwsCallError> {
         let n: usize = arn

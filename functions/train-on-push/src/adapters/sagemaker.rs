@@ -19,7 +19,8 @@ use studio_ops_shared::{AwsCall, AwsCallError, ErrorClass};
 use crate::naming;
 use crate::plan::{ModelPackageSpec, Tracking, TrainingJobSpec};
 use crate::ports::{
-    JobCreation, JobDescription, ModelRegistry, ModelVersion, Training, VersionSummary,
+    JobCreation, JobDescription, ModelRegistry, ModelVersion, Training, VersionDetail,
+    VersionSummary,
 };
 
 /// Is this "it exists already"? SageMaker says `ResourceInUse` for jobs and `ValidationException ... already
@@ -491,18 +492,43 @@ impl ModelRegistry for SageMakerRegistry {
         Ok(out)
     }
 
-    async fn version_commit(&self, arn: &str) -> Result<Option<String>, AwsCallError> {
-        let out = self
+    async fn version_detail(&self, arn: &str) -> Result<Option<VersionDetail>, AwsCallError> {
+        let out = match self
             .client
             .describe_model_package()
             .model_package_name(arn)
             .send()
             .await
-            .call("DescribeModelPackage")?;
-        Ok(out
-            .customer_metadata_properties()
-            .and_then(|m| m.get("studio-ops:commit"))
-            .cloned())
+            .call("DescribeModelPackage")
+        {
+            Ok(out) => out,
+            Err(e) if not_found(e.code.as_deref(), &e.message) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let container = out
+            .inference_specification()
+            .and_then(|i| i.containers().first());
+        let mut tags = BTreeMap::new();
+        let mut pages = self
+            .client
+            .list_tags()
+            .resource_arn(arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for t in page.call("ListTags")?.tags() {
+                if let (Some(k), Some(v)) = (t.key(), t.value()) {
+                    tags.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        Ok(Some(VersionDetail {
+            image: container.and_then(|c| c.image()).map(str::to_string),
+            model_data_url: container
+                .and_then(|c| c.model_data_url())
+                .map(str::to_string),
+            tags,
+        }))
     }
 
     async fn approve(&self, arn: &str, description: &str) -> Result<(), AwsCallError> {

@@ -83,7 +83,36 @@ fn merged_world(extra: &[(&'static str, &'static str)]) -> TestHandler {
         h.ports().registry.register("churn-xgboost", commit);
     }
     h.ports().registry.register("sales-arima", OLD);
+    // The experiment's last push trained churn's merged files (train-on-push records the tree when the job starts).
+    let tree = churn_tree(&h, EXP2);
+    h.ports().state.trees.lock().unwrap().insert(
+        (REPO.into(), "churn-xgboost".into(), tree),
+        crate::naming::job_name("churn-xgboost", EXP2),
+    );
     h
+}
+
+/// The churn folder's tree at a commit, as GetFolder lists it.
+fn churn_tree(h: &TestHandler, commit: &str) -> String {
+    let entries = futures::executor::block_on(crate::ports::SourceRepository::folder(
+        &h.ports().source,
+        REPO,
+        commit,
+        "models",
+    ))
+    .unwrap()
+    .unwrap();
+    entries
+        .into_iter()
+        .find_map(|e| match e {
+            crate::ports::FolderEntry::Folder { path, tree_id }
+                if path == "models/churn-xgboost" =>
+            {
+                tree_id
+            }
+            _ => None,
+        })
+        .unwrap()
 }
 
 fn approvals(out: &Outcome) -> &std::collections::BTreeMap<String, Approval> {
@@ -163,19 +192,69 @@ async fn nothing_is_approved_for_a_closed_or_foreign_pull_request_or_with_the_se
 }
 
 #[tokio::test]
-async fn an_event_codecommit_does_not_confirm_approves_nothing() {
+async fn a_merge_codecommit_does_not_show_yet_is_retried_not_spent() {
+    use studio_ops_shared::{ErrorClass, Failure};
     let h = merged_world(&[]);
-    h.ports()
-        .source
-        .pull_requests
-        .lock()
-        .unwrap()
-        .get_mut("7")
-        .unwrap()
-        .targets[0]
-        .merged = false;
+    let set_merged = |merged: bool| {
+        h.ports()
+            .source
+            .pull_requests
+            .lock()
+            .unwrap()
+            .get_mut("7")
+            .unwrap()
+            .targets[0]
+            .merged = merged;
+    };
+    set_merged(false);
+    let err = h
+        .handle(merged_event(), Context::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+    assert!(h.ports().registry.approvals.lock().unwrap().is_empty());
+    // Lambda's retry, once CodeCommit shows it: approved (the claim was not spent on the early reading).
+    set_merged(true);
     let out = h.handle(merged_event(), Context::default()).await.unwrap();
-    assert!(matches!(out, Outcome::Ignored { .. }), "{out:?}");
+    assert!(
+        matches!(approvals(&out)["churn-xgboost"], Approval::Approved { .. }),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_version_that_is_not_what_was_registered_is_not_approved() {
+    // A user swapped the model data of the pending version (UpdateModelPackage): the digest no longer matches.
+    let h = merged_world(&[]);
+    h.ports().registry.versions.lock().unwrap()[2].model_data_url =
+        "s3://somewhere/else/model.tar.gz".into();
+    let out = h.handle(merged_event(), Context::default()).await.unwrap();
+    let Approval::NotTrusted { reason, .. } = &approvals(&out)["churn-xgboost"] else {
+        panic!("{out:?}")
+    };
+    assert!(reason.contains("no longer serves"), "{reason}");
+    // A version registered by a user (no studio-ops mark) in the model's group, pretending to be the job's.
+    let h = merged_world(&[]);
+    h.ports().registry.versions.lock().unwrap()[2]
+        .tags
+        .retain(|(k, _)| k != crate::naming::tag::MANAGED_BY);
+    let out = h.handle(merged_event(), Context::default()).await.unwrap();
+    assert!(
+        matches!(&approvals(&out)["churn-xgboost"], Approval::NotTrusted { reason, .. } if reason.contains("not registered by studio-ops")),
+        "{out:?}"
+    );
+    assert!(h.ports().registry.approvals.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn merged_files_nobody_trained_approve_nothing() {
+    let h = merged_world(&[]);
+    h.ports().state.trees.lock().unwrap().clear();
+    let out = h.handle(merged_event(), Context::default()).await.unwrap();
+    assert!(
+        matches!(&approvals(&out)["churn-xgboost"], Approval::NoVersion { reason } if reason.contains("no job trained the merged files")),
+        "{out:?}"
+    );
     assert!(h.ports().registry.approvals.lock().unwrap().is_empty());
 }
 

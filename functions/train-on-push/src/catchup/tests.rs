@@ -281,3 +281,59 @@ async fn a_tree_whose_job_failed_is_trained_again() {
         vec!["churn-xgboost-2222222", "churn-xgboost-3333333"]
     );
 }
+
+#[tokio::test]
+async fn a_branch_without_a_record_is_new_only_if_committed_after_watching_began() {
+    let mut repo = repo_with_change(
+        CHURN,
+        Some(&edited(CHURN, "eta = 0.2", "eta = 0.1")),
+        "churn: eta",
+    );
+    let future = jiff::Timestamp::now().as_second() + 3600;
+    repo.link(C2, &[C1], future);
+    repo.set_branch("main", C1);
+    let h = handler(
+        repo,
+        &[(crate::config::BRANCH_PATTERNS, "main,experiment/*")],
+    );
+    catch_up(&h).await; // starts watching
+    // An old branch that a new pattern now matches (its head predates the watch) and one created since.
+    h.ports().source.set_branch("experiment/old", C1);
+    h.ports().source.set_branch("experiment/new", C2);
+    let branches = catch_up(&h).await;
+    assert_eq!(
+        branches.get("experiment/old"),
+        Some(&BranchCatchUp::StartedWatching { head: C1.into() })
+    );
+    assert!(
+        matches!(
+            branches.get("experiment/new"),
+            Some(BranchCatchUp::Evaluated { from: None, .. })
+        ),
+        "{branches:?}"
+    );
+    // A new branch trains nothing unless its message names models (the default new-branch policy).
+    assert!(jobs(&h).is_empty());
+}
+
+#[tokio::test]
+async fn a_cut_short_first_run_stays_a_first_run() {
+    let h = dropped_push();
+    h.ports().training.refusals.lock().unwrap().clear();
+    // The first run fails on its one branch (GetBranch cannot fail in the fake: use a missing commit instead).
+    h.ports()
+        .source
+        .set_branch("main", "9999999999999999999999999999999999999999");
+    h.ports()
+        .state
+        .heads
+        .lock()
+        .unwrap()
+        .insert((REPO.into(), "main".into()), C1.into());
+    let err = h.handle(schedule(), Context::default()).await;
+    assert!(err.is_err(), "{err:?}");
+    assert!(
+        h.ports().state.watching.lock().unwrap().is_empty(),
+        "not a starting point yet"
+    );
+}
