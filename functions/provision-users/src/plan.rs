@@ -825,6 +825,7 @@ mod tests {
                     sharing: Some("Private".into()),
                     app_type: None,
                     arn: None,
+                    ebs_size_gb: None,
                 },
                 SpaceSummary {
                     name: "cleo-private".into(),
@@ -833,6 +834,7 @@ mod tests {
                     sharing: Some("Private".into()),
                     app_type: None,
                     arn: None,
+                    ebs_size_gb: None,
                 },
             ],
         };

@@ -61,6 +61,8 @@ pub struct SpaceSummary {
     pub app_type: Option<String>,
     /// The space's ARN (DescribeSpace says it; ListSpaces does not).
     pub arn: Option<String>,
+    /// Its EBS volume size (DescribeSpace), which SageMaker can grow but not shrink.
+    pub ebs_size_gb: Option<u32>,
 }
 
 impl SpaceSummary {

@@ -594,6 +594,7 @@ impl<'a, I: IdentityPort, S: StudioPort> Reconciler<'a, I, S> {
                     arn,
                     status: d.status,
                     app_type: d.app_type,
+                    ebs_size_gb: d.ebs_size_gb,
                     tags,
                 }))
             })

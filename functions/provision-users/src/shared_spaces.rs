@@ -21,6 +21,8 @@ pub struct ExistingSharedSpace {
     pub status: String,
     /// `SpaceSettings.AppType`, when SageMaker says.
     pub app_type: Option<String>,
+    /// The EBS volume size, when SageMaker says.
+    pub ebs_size_gb: Option<u32>,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -149,6 +151,17 @@ pub fn plan(
                 ));
                 continue;
             }
+            if let (Some(now), Some(wanted)) = (space.ebs_size_gb, spec.ebs_size_gb)
+                && wanted < now
+            {
+                out.skipped.push(Skipped::new(
+                    &spec.name,
+                    format!(
+                        "SageMaker cannot shrink a space's volume ({now} → {wanted} GB): declare {now} GB or more"
+                    ),
+                ));
+                continue;
+            }
             let settings_changed =
                 space.tags.get(TAG_SETTINGS).map(String::as_str) != Some(&spec.fingerprint());
             let group_changed = !space.group().eq_ignore_ascii_case(&group.group_id);
@@ -225,6 +238,7 @@ mod tests {
             ),
             status: "InService".into(),
             app_type: Some(s.app_type.as_str().into()),
+            ebs_size_gb: s.ebs_size_gb,
             tags: tags(LAB, s),
         }
     }
@@ -303,6 +317,32 @@ mod tests {
                 .reason
                 .contains("cannot change a space's app type")
         );
+    }
+
+    #[test]
+    fn a_smaller_volume_is_reported_not_attempted() {
+        let lab = spec("team-lab", "ml.t3.medium");
+        let mut smaller = lab.clone();
+        smaller.ebs_size_gb = Some(20);
+        let p = plan(
+            &groups(vec![smaller]),
+            &[managed(&lab)],
+            &["team-lab".into()],
+        );
+        assert!(p.update.is_empty(), "{p:?}");
+        assert!(
+            p.skipped[0]
+                .reason
+                .contains("cannot shrink a space's volume (50 → 20 GB)")
+        );
+        let mut bigger = lab.clone();
+        bigger.ebs_size_gb = Some(100);
+        let p = plan(
+            &groups(vec![bigger]),
+            &[managed(&lab)],
+            &["team-lab".into()],
+        );
+        assert_eq!(p.update.len(), 1);
     }
 
     #[test]

@@ -176,7 +176,7 @@ pub trait PushState: Send + Sync {
         tree_id: &str,
     ) -> impl Future<Output = Result<Option<String>, AwsCallError>> + Send;
 
-    /// Records that `job` trains the model from this tree (the first job recorded for the tree stays).
+    /// Records that `job` trains the model from this tree (the latest job started for the tree replaces the last).
     fn record_tree(
         &self,
         repository: &str,

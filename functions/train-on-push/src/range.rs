@@ -9,6 +9,9 @@ use studio_ops_shared::AwsCallError;
 
 use crate::ports::SourceRepository;
 
+/// Steps the walk goes on once only excluded commits are queued (Git's `SLOP`).
+const SLOP: u32 = 5;
+
 /// Commits read at most for one range (a pull request of a few hundred commits is already unusual).
 pub const MAX_COMMITS: usize = 1_000;
 
@@ -107,6 +110,7 @@ pub async fn commits_between<S: SourceRepository>(
     if !walk.push(&tip).await? || !walk.push(&base).await? {
         return Ok(finish(&walk.seen, false));
     }
+    let mut slop = SLOP;
     while let Some((_, id)) = walk.queue.pop() {
         let state = walk.seen.entry(id.clone()).or_default();
         if state.expanded && (!state.excluded || state.propagated) {
@@ -128,8 +132,15 @@ pub async fn commits_between<S: SourceRepository>(
                 return Ok(finish(&walk.seen, false));
             }
         }
+        // Git's slop: a few more steps once only excluded commits are queued, so that a commit dated out of order
+        // still gets its mark before the answer is read.
         if walk.only_excluded_left() {
-            break;
+            if slop == 0 {
+                break;
+            }
+            slop -= 1;
+        } else {
+            slop = SLOP;
         }
     }
     Ok(finish(&walk.seen, true))

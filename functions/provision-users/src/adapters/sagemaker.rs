@@ -345,6 +345,7 @@ impl SpacePort for SageMakerStudio {
                                 .and_then(|x| x.app_type())
                                 .map(|t| t.as_str().to_string()),
                             arn: None,
+                            ebs_size_gb: None,
                         });
                     }
                 },
@@ -382,6 +383,12 @@ impl SpacePort for SageMakerStudio {
                 .and_then(|x| x.app_type())
                 .map(|t| t.as_str().to_string()),
             arn: out.space_arn().map(str::to_string),
+            ebs_size_gb: out
+                .space_settings()
+                .and_then(|x| x.space_storage_settings())
+                .and_then(|x| x.ebs_storage_settings())
+                .and_then(|e| e.ebs_volume_size_in_gb())
+                .and_then(|gb| u32::try_from(gb).ok()),
         }))
     }
 

@@ -155,8 +155,17 @@ impl PushState for DynamoPushState {
         tree: &str,
         job: &str,
     ) -> Result<(), AwsCallError> {
-        self.put_new(tree_id(repository, model, tree), &[("job", job)])
+        // The latest job started for the tree wins: after a failed one, the job that trains the tree again is the
+        // one a later push (or a merge's approval) must find.
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", s(tree_id(repository, model, tree)))
+            .item("job", s(job))
+            .item("at", s(Timestamp::now().to_string()))
+            .send()
             .await
+            .call("PutItem")
             .map(|_| ())
     }
 }

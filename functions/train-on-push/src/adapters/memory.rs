@@ -285,11 +285,10 @@ impl PushState for FakeState {
         tree: &str,
         job: &str,
     ) -> Result<(), AwsCallError> {
-        self.trees
-            .lock()
-            .unwrap()
-            .entry((repo.to_string(), model.to_string(), tree.to_string()))
-            .or_insert_with(|| job.to_string());
+        self.trees.lock().unwrap().insert(
+            (repo.to_string(), model.to_string(), tree.to_string()),
+            job.to_string(),
+        );
         Ok(())
     }
 }

@@ -280,6 +280,17 @@ async fn a_tree_whose_job_failed_is_trained_again() {
         jobs(&h),
         vec!["churn-xgboost-2222222", "churn-xgboost-3333333"]
     );
+    // The tree now points at the job that trained it again, not the failed one.
+    let recorded: Vec<String> = h
+        .ports()
+        .state
+        .trees
+        .lock()
+        .unwrap()
+        .values()
+        .cloned()
+        .collect();
+    assert_eq!(recorded, vec!["churn-xgboost-3333333"]);
 }
 
 #[tokio::test]
