@@ -296,23 +296,23 @@ impl Training for SageMakerTraining {
     }
 
     async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, AwsCallError> {
-        let mut pages = self
-            .client
-            .list_tags()
-            .resource_arn(arn)
-            .into_paginator()
-            .send();
-        let mut out = BTreeMap::new();
-        while let Some(page) = pages.next().await {
-            let page = page.call("ListTags")?;
-            for t in page.tags() {
-                if let Some(k) = t.key() {
-                    out.insert(k.to_string(), t.value().unwrap_or_default().to_string());
-                }
+        all_tags(&self.client, arn).await
+    }
+}
+
+/// Every tag of a resource (all pages; a tag without a key is not a tag): a training job's lineage, a model
+/// package's marks. train-on-push makes few calls, so no rate limiter sits in front of them.
+async fn all_tags(client: &Client, arn: &str) -> Result<BTreeMap<String, String>, AwsCallError> {
+    let mut pages = client.list_tags().resource_arn(arn).into_paginator().send();
+    let mut out = BTreeMap::new();
+    while let Some(page) = pages.next().await {
+        for t in page.call("ListTags")?.tags() {
+            if let Some(k) = t.key() {
+                out.insert(k.to_string(), t.value().unwrap_or_default().to_string());
             }
         }
-        Ok(out)
     }
+    Ok(out)
 }
 
 #[derive(Clone)]
@@ -508,20 +508,7 @@ impl ModelRegistry for SageMakerRegistry {
         let container = out
             .inference_specification()
             .and_then(|i| i.containers().first());
-        let mut tags = BTreeMap::new();
-        let mut pages = self
-            .client
-            .list_tags()
-            .resource_arn(arn)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            for t in page.call("ListTags")?.tags() {
-                if let (Some(k), Some(v)) = (t.key(), t.value()) {
-                    tags.insert(k.to_string(), v.to_string());
-                }
-            }
-        }
+        let tags = all_tags(&self.client, arn).await?;
         Ok(Some(VersionDetail {
             image: container.and_then(|c| c.image()).map(str::to_string),
             model_data_url: container
