@@ -740,3 +740,34 @@ pub fn repo_with_change(path: &str, change: Option<&str>, message: &str) -> Fake
     repo.add(C2, message, next);
     repo
 }
+
+/// A fixture of `events/train-on-push/`, as JSON.
+pub fn event(name: &str) -> serde_json::Value {
+    let path = format!(
+        "{}/../../events/train-on-push/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The CodeCommit push fixture as `event` (`referenceUpdated`, `referenceCreated`) of `new` over `old` (None: a new
+/// branch) on `branch`.
+pub fn push_event(
+    event_kind: &str,
+    old: Option<&str>,
+    new: &str,
+    branch: &str,
+) -> serde_json::Value {
+    let mut e = event("codecommit-reference-updated.json");
+    e["detail"]["event"] = serde_json::json!(event_kind);
+    e["detail"]["commitId"] = serde_json::json!(new);
+    e["detail"]["referenceName"] = serde_json::json!(branch);
+    match old {
+        Some(o) => e["detail"]["oldCommitId"] = serde_json::json!(o),
+        None => {
+            e["detail"].as_object_mut().map(|d| d.remove("oldCommitId"));
+        }
+    }
+    e
+}

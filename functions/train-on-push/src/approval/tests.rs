@@ -16,16 +16,8 @@ const MERGE: &str = "4444444444444444444444444444444444444444";
 const OLD: &str = "5555555555555555555555555555555555555555";
 const LEAD: &str = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_MLLead_0123456789abcdef/li.wei@example.com";
 
-fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/../../events/train-on-push/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 fn merged_event() -> Value {
-    let mut e = fixture("codecommit-pull-request-merged.json");
+    let mut e = event("codecommit-pull-request-merged.json");
     e["detail"]["repositoryNames"] = json!([REPO]);
     e["detail"]["sourceCommit"] = json!(EXP2);
     e
@@ -161,17 +153,17 @@ async fn a_merge_approves_the_newest_version_trained_in_the_range_once() {
 #[tokio::test]
 async fn nothing_is_approved_for_a_closed_or_foreign_pull_request_or_with_the_setting_off() {
     let h = merged_world(&[]);
-    let closed = fixture("codecommit-pull-request-closed.json");
+    let closed = event("codecommit-pull-request-closed.json");
     let mut into_dev = merged_event();
     into_dev["detail"]["destinationReference"] = json!("refs/heads/dev");
     let mut other_repo = merged_event();
     other_repo["detail"]["repositoryNames"] = json!(["someone-elses"]);
     for (what, event) in [
         ("closed", closed),
-        ("created", fixture("codecommit-pull-request-created.json")),
+        ("created", event("codecommit-pull-request-created.json")),
         (
             "updated",
-            fixture("codecommit-pull-request-source-branch-updated.json"),
+            event("codecommit-pull-request-source-branch-updated.json"),
         ),
         ("into dev", into_dev),
         ("other repository", other_repo),

@@ -2,7 +2,7 @@
 //! once; the first run trains nothing; a rejection is not repeated every hour; a merged tree is not trained twice.
 
 use lambda_runtime::Context;
-use serde_json::{Value, json};
+use serde_json::Value;
 use studio_ops_shared::events::suite::SuiteEvent;
 
 use super::BranchCatchUp;
@@ -15,29 +15,11 @@ const CHURN: &str = "models/churn-xgboost/training.toml";
 const ARIMA: &str = "models/sales-arima/training.toml";
 
 fn schedule() -> Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../events/train-on-push/scheduler-catch-up.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap()
+    event("scheduler-catch-up.json")
 }
 
 fn push(old: &str, new: &str, branch: &str) -> Value {
-    let mut e: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../events/train-on-push/codecommit-reference-updated.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    e["detail"]["oldCommitId"] = json!(old);
-    e["detail"]["commitId"] = json!(new);
-    e["detail"]["referenceName"] = json!(branch);
-    e
+    push_event("referenceUpdated", Some(old), new, branch)
 }
 
 fn edited(path: &str, from: &str, to: &str) -> String {

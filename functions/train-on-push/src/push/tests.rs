@@ -4,34 +4,13 @@
 use std::collections::BTreeMap;
 
 use lambda_runtime::Context;
-use serde_json::{Value, json};
+use serde_json::Value;
 use studio_ops_shared::events::suite::SuiteEvent;
 use studio_ops_shared::{AwsCallError, ErrorClass, Failure};
 
 use super::ModelOutcome;
 use crate::adapters::memory::*;
 use crate::handler::Outcome;
-
-fn push_event(event: &str, old: Option<&str>, new: &str, branch: &str) -> Value {
-    let mut e: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../events/train-on-push/codecommit-reference-updated.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    e["detail"]["event"] = json!(event);
-    e["detail"]["commitId"] = json!(new);
-    e["detail"]["referenceName"] = json!(branch);
-    match old {
-        Some(o) => e["detail"]["oldCommitId"] = json!(o),
-        None => {
-            e["detail"].as_object_mut().unwrap().remove("oldCommitId");
-        }
-    }
-    e
-}
 
 fn update(old: &str, new: &str) -> Value {
     push_event("referenceUpdated", Some(old), new, "main")

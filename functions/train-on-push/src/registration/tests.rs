@@ -218,16 +218,7 @@ async fn a_finished_jobs_spend_is_recorded_once_under_its_authors_profile() {
             (crate::config::DOMAIN_ID, "d-studioops0001"),
         ],
     );
-    let mut push: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../events/train-on-push/codecommit-reference-updated.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    push["detail"]["oldCommitId"] = json!(C1);
-    push["detail"]["commitId"] = json!(C2);
+    let push = push_event("referenceUpdated", Some(C1), C2, "main");
     h.handle(push, Context::default()).await.unwrap();
     let spec = h.ports().training.created.lock().unwrap()[0].clone();
     let author = spec
@@ -309,16 +300,7 @@ async fn spend_without_the_authors_profile_goes_to_the_repository() {
             (crate::config::DOMAIN_ID, "d-studioops0001"),
         ],
     );
-    let mut push: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../events/train-on-push/codecommit-reference-updated.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    push["detail"]["oldCommitId"] = json!(C1);
-    push["detail"]["commitId"] = json!(C2);
+    let push = push_event("referenceUpdated", Some(C1), C2, "main");
     h.handle(push, Context::default()).await.unwrap();
     let job = h.ports().training.created.lock().unwrap()[0].name.clone();
     let mut done = job_event("sagemaker-training-job-completed.json");
