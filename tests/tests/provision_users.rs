@@ -1164,6 +1164,21 @@ async fn team_shared_spaces_follow_the_group_settings_safely() {
     let local = Local::start().await;
     let domain = local.world.names.domain_id.clone();
     let sagemaker = aws_sdk_sagemaker::Client::new(local.world.sim_sdk());
+    let describe_lab = || {
+        sagemaker
+            .describe_space()
+            .domain_id(&domain)
+            .space_name("team-lab")
+            .send()
+    };
+    let lab_instance_type =
+        |d: &aws_sdk_sagemaker::operation::describe_space::DescribeSpaceOutput| {
+            d.space_settings()
+                .and_then(|x| x.jupyter_lab_app_settings())
+                .and_then(|j| j.default_resource_spec())
+                .and_then(|r| r.instance_type())
+                .map(|t| t.as_str().to_string())
+        };
     let settings =
         |spaces: Value| json!({ local.group.clone(): { "sharedSpaces": spaces } }).to_string();
     let lab = json!({"name": "team-lab", "appType": "JupyterLab", "defaultInstanceType": "ml.t3.medium",
@@ -1215,13 +1230,7 @@ async fn team_shared_spaces_follow_the_group_settings_safely() {
     for _ in 0..3 {
         h.handle(scheduled.clone(), context(300)).await.unwrap();
     }
-    let described = sagemaker
-        .describe_space()
-        .domain_id(&domain)
-        .space_name("team-lab")
-        .send()
-        .await
-        .unwrap();
+    let described = describe_lab().await.unwrap();
     assert_eq!(
         described
             .space_sharing_settings()
@@ -1229,15 +1238,13 @@ async fn team_shared_spaces_follow_the_group_settings_safely() {
             .map(|t| t.as_str()),
         Some("Shared")
     );
+    assert_eq!(
+        lab_instance_type(&described).as_deref(),
+        Some("ml.t3.medium")
+    );
     let jl = described
         .space_settings()
         .and_then(|x| x.jupyter_lab_app_settings());
-    assert_eq!(
-        jl.and_then(|j| j.default_resource_spec())
-            .and_then(|r| r.instance_type())
-            .map(|t| t.as_str()),
-        Some("ml.t3.medium")
-    );
     assert_eq!(
         jl.and_then(|j| j.app_lifecycle_management())
             .and_then(|l| l.idle_settings())
@@ -1295,22 +1302,8 @@ async fn team_shared_spaces_follow_the_group_settings_safely() {
     for _ in 0..3 {
         h.handle(scheduled.clone(), context(300)).await.unwrap();
     }
-    let updated = sagemaker
-        .describe_space()
-        .domain_id(&domain)
-        .space_name("team-lab")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        updated
-            .space_settings()
-            .and_then(|x| x.jupyter_lab_app_settings())
-            .and_then(|j| j.default_resource_spec())
-            .and_then(|r| r.instance_type())
-            .map(|t| t.as_str()),
-        Some("ml.m5.xlarge")
-    );
+    let updated = describe_lab().await.unwrap();
+    assert_eq!(lab_instance_type(&updated).as_deref(), Some("ml.m5.xlarge"));
     let names = |state: &StateDump| -> Vec<String> {
         let mut n: Vec<String> = state.spaces.iter().map(|s| s.space_name.clone()).collect();
         n.sort();
