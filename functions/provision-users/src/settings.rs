@@ -264,11 +264,6 @@ fn check_idle(minutes: u32) -> Result<(), FieldError> {
     }
 }
 
-/// SageMaker's entity-name pattern `[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}` (space names).
-fn is_space_name(name: &str) -> bool {
-    studio_ops_shared::names::is_valid_name(name)
-}
-
 fn check_shared_spaces(spaces: &[SharedSpaceSpec]) -> Result<(), FieldError> {
     if spaces.len() > MAX_SHARED_SPACES_PER_GROUP {
         return Err(field_err(
@@ -278,7 +273,8 @@ fn check_shared_spaces(spaces: &[SharedSpaceSpec]) -> Result<(), FieldError> {
         ));
     }
     for space in spaces {
-        if !is_space_name(&space.name) {
+        // SageMaker's entity-name pattern, as for every other name the suite gives.
+        if !studio_ops_shared::names::is_valid_name(&space.name) {
             return Err(field_err(
                 "sharedSpaces",
                 "space names of letters, digits and single hyphens, at most 63 characters (SageMaker's pattern)",
